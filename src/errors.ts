@@ -1,0 +1,116 @@
+import { TRPCError } from '@trpc/server';
+
+type TRPCErrorCode = ConstructorParameters<typeof TRPCError>[0]['code'];
+
+/**
+ * Base class of every error trpc-session throws or reports. It is a `TRPCError`, so a procedure that lets it
+ * escape answers with the error's `code`. Messages never contain session data or a full session ID.
+ */
+export class SessionError extends TRPCError {
+  constructor(code: TRPCErrorCode, message: string, cause?: unknown) {
+    super({ code, message, cause });
+    this.name = new.target.name;
+  }
+}
+
+/** A value given to `put` or `update` does not match its field's schema. The session is unchanged. */
+export class SessionValidationError extends SessionError {
+  constructor(
+    /** The session field that was being written. */
+    readonly field: string,
+    /** A readable summary of the schema's complaints. */
+    readonly issues: string,
+  ) {
+    super('INTERNAL_SERVER_ERROR', `Session field "${field}" is invalid: ${issues}`);
+  }
+}
+
+/**
+ * A value cannot be stored, because msgpackr cannot encode it so that it reads back as itself (a function, a
+ * symbol, a class instance, a cycle). The session is unchanged.
+ */
+export class SessionSerializationError extends SessionError {
+  constructor(
+    readonly field: string,
+    /** Where in the value the offending part is, as `field.path[0]`. */
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super('INTERNAL_SERVER_ERROR', `Session field "${field}" cannot be stored: ${reason} at ${path}`);
+  }
+}
+
+/** The encoded session is larger than `maxSize`. Nothing was written. */
+export class SessionTooLargeError extends SessionError {
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+    readonly session: string,
+  ) {
+    super('PAYLOAD_TOO_LARGE', `Session ${session} is ${size} bytes encoded, over the limit of ${limit} bytes; nothing was written`);
+  }
+}
+
+/** The session store did not answer in time or failed. The server recovers when the store does. */
+export class SessionStoreUnavailableError extends SessionError {
+  constructor(reason: string, cause?: unknown) {
+    super('INTERNAL_SERVER_ERROR', `Session store unavailable: ${reason}`, cause);
+  }
+}
+
+/**
+ * The session cannot be used in this context: there is no HTTP request (a server-side caller), or the
+ * response's headers are already gone (streaming, WebSocket), so no cookie can be set.
+ */
+export class SessionUnavailableError extends SessionError {
+  constructor(reason: string) {
+    super('INTERNAL_SERVER_ERROR', reason);
+  }
+}
+
+/**
+ * The session's record was removed (destroyed, regenerated or expired) after this request loaded it, so
+ * this request's write was dropped rather than bringing the session back.
+ */
+export class SessionGoneError extends SessionError {
+  constructor(readonly session: string) {
+    super('CONFLICT', `Session ${session} was destroyed or expired by another request; this request's changes were dropped`);
+  }
+}
+
+/** `update` kept losing races for the same field and gave up. Nothing was written. */
+export class SessionConflictError extends SessionError {
+  constructor(
+    readonly field: string,
+    readonly attempts: number,
+  ) {
+    super('CONFLICT', `Session field "${field}" changed concurrently ${attempts} times in a row; update gave up`);
+  }
+}
+
+/**
+ * Reported through `onError`, never thrown: the stored record could not be read at all (wrong Redis type,
+ * missing metadata). It was removed and the request got a fresh session.
+ */
+export class SessionCorruptError extends SessionError {
+  constructor(
+    readonly session: string,
+    reason: string,
+  ) {
+    super('INTERNAL_SERVER_ERROR', `Session ${session} is corrupt (${reason}); it was removed and a fresh session started`);
+  }
+}
+
+/**
+ * Reported through `onError`, never thrown: a stored field could not be decoded, or no longer matches the
+ * schema (a deploy changed it). The field was dropped; the rest of the session was kept.
+ */
+export class SessionFieldDroppedError extends SessionError {
+  constructor(
+    readonly session: string,
+    readonly field: string,
+    reason: string,
+  ) {
+    super('INTERNAL_SERVER_ERROR', `Session ${session}: stored field "${field}" was dropped: ${reason}`);
+  }
+}

@@ -1,0 +1,67 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+/** 24 random bytes: 192 bits, above OWASP's 128-bit minimum, and 32 base64url characters without padding. */
+const ID_BYTES = 24;
+const ID_PATTERN = /^[A-Za-z0-9_-]{32}$/;
+const SIGNATURE_LENGTH = 43; // base64url of a SHA-256 HMAC
+
+/** Creates a new session ID from `node:crypto`'s CSPRNG. */
+export function createSessionId(): string {
+  return randomBytes(ID_BYTES).toString('base64url');
+}
+
+/** Whether `value` has the exact form of an ID this library makes; anything else is never looked up. */
+export function isSessionId(value: string): boolean {
+  return value.length === 32 && ID_PATTERN.test(value);
+}
+
+/** The first characters of an ID, enough to match log lines, too few to hijack the session. */
+export function redactSessionId(id: string): string {
+  return `${id.slice(0, 6)}…`;
+}
+
+function sign(id: string, secret: string): string {
+  return createHmac('sha256', secret).update(id).digest('base64url');
+}
+
+/** What a cookie's value says, once checked. */
+export interface CookieIdentity {
+  id: string;
+  /** False when a secret other than the first verified it: the cookie should be signed again. */
+  current: boolean;
+}
+
+/**
+ * Turns session IDs into cookie values and back. With secrets, values are `id.hmac`: the first secret
+ * signs, every secret verifies, so secrets can be rotated without logging anyone out.
+ */
+export class CookieValueCodec {
+  readonly #secrets: readonly string[];
+
+  constructor(secrets: readonly string[] = []) {
+    if (secrets.some((secret) => typeof secret !== 'string' || secret.length < 32)) {
+      throw new TypeError('trpc-session: every entry of `secrets` must be a string of at least 32 characters');
+    }
+    this.#secrets = secrets;
+  }
+
+  encode(id: string): string {
+    const [secret] = this.#secrets;
+    return secret === undefined ? id : `${id}.${sign(id, secret)}`;
+  }
+
+  /** The ID in a cookie value, or `null` when the value is malformed or its signature is wrong. */
+  decode(value: string): CookieIdentity | null {
+    if (this.#secrets.length === 0) return isSessionId(value) ? { id: value, current: true } : null;
+    const dot = value.indexOf('.');
+    if (dot !== 32 || value.length !== 33 + SIGNATURE_LENGTH) return null;
+    const id = value.slice(0, dot);
+    if (!isSessionId(id)) return null;
+    const given = Buffer.from(value.slice(dot + 1));
+    for (let index = 0; index < this.#secrets.length; index++) {
+      const expected = Buffer.from(sign(id, this.#secrets[index]!));
+      if (expected.length === given.length && timingSafeEqual(expected, given)) return { id, current: index === 0 };
+    }
+    return null;
+  }
+}

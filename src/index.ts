@@ -1,0 +1,40 @@
+export { createSessionManager } from './manager.js';
+export type {
+  NodeHTTPContextOptions,
+  PersistMode,
+  SessionContext,
+  SessionManager,
+  SessionManagerOptions,
+} from './manager.js';
+export { SessionHandle } from './handle.js';
+export { Session, SessionData } from './session.js';
+export type { SessionInput, SessionKey, SessionMeta, SessionValue } from './session.js';
+export type { SessionDataOf, SessionSchema } from './schema.js';
+export type { SessionCookieOptions } from './cookie.js';
+export type { SessionTransport } from './transport.js';
+export { redisStore } from './stores/redis.js';
+export type { RedisClient, RedisStoreOptions } from './stores/redis.js';
+export { memoryStore } from './stores/memory.js';
+export type { MemoryStoreOptions } from './stores/memory.js';
+export type {
+  CompareAndSetResult,
+  ExpiryPolicy,
+  FieldSwap,
+  LoadResult,
+  RecordWrite,
+  SessionStore,
+  StoredRecord,
+  WriteResult,
+} from './stores/store.js';
+export {
+  SessionConflictError,
+  SessionCorruptError,
+  SessionError,
+  SessionFieldDroppedError,
+  SessionGoneError,
+  SessionSerializationError,
+  SessionStoreUnavailableError,
+  SessionTooLargeError,
+  SessionUnavailableError,
+  SessionValidationError,
+} from './errors.js';

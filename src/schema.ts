@@ -1,0 +1,59 @@
+import type * as z from 'zod';
+
+/** A zod object schema describing a session's fields. Each field must accept absence (`.optional()` or
+ * `.default(…)`), because every session starts empty. */
+export type SessionSchema = z.ZodObject;
+
+/** The data of a session of schema `S`, with defaults applied: what `session.data.all()` returns. */
+export type SessionDataOf<S extends SessionSchema> = z.output<S>;
+
+/** Fails to type-check, with a readable message, a schema that has a field a new (empty) session lacks. */
+export type RequireOptionalFields<S extends SessionSchema> = object extends z.input<S>
+  ? unknown
+  : { 'every session field needs .optional() or .default(), since a new session starts empty': never };
+
+export type FieldParseResult = { ok: true; value: unknown } | { ok: false; issues: string };
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => (issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message))
+    .join('; ');
+}
+
+/**
+ * Validation one field at a time, so a `put` checks only what it changes and a stale stored field can be
+ * dropped without losing the others.
+ */
+export class FieldSchemas {
+  readonly keys: readonly string[];
+  readonly #fields: ReadonlyMap<string, z.ZodType>;
+
+  constructor(schema: SessionSchema) {
+    if (!schema || typeof schema !== 'object' || !('shape' in schema)) {
+      throw new TypeError('trpc-session: `schema` must be a zod object schema, such as z.object({ ... })');
+    }
+    this.#fields = new Map(Object.entries(schema.shape as Record<string, z.ZodType>));
+    this.keys = [...this.#fields.keys()];
+    for (const [key, field] of this.#fields) {
+      if (!field.safeParse(undefined).success) {
+        throw new TypeError(
+          `trpc-session: session field "${key}" must accept absence (.optional() or .default(...)), since a new session starts empty`,
+        );
+      }
+    }
+  }
+
+  has(key: string): boolean {
+    return this.#fields.has(key);
+  }
+
+  parse(key: string, value: unknown): FieldParseResult {
+    const result = this.#fields.get(key)!.safeParse(value);
+    return result.success ? { ok: true, value: result.data } : { ok: false, issues: describeIssues(result.error) };
+  }
+
+  /** The field's value in a session that never set it: its default (a fresh copy each time), or undefined. */
+  defaultOf(key: string): unknown {
+    return this.#fields.get(key)!.safeParse(undefined).data;
+  }
+}

@@ -1,0 +1,402 @@
+import type * as z from 'zod';
+import { decodeValue, encodeValue, findUnstorable } from './codec.js';
+import {
+  SessionConflictError,
+  SessionError,
+  SessionFieldDroppedError,
+  SessionGoneError,
+  SessionSerializationError,
+  SessionTooLargeError,
+  SessionValidationError,
+} from './errors.js';
+import { redactSessionId } from './id.js';
+import type { SessionRuntime } from './manager.js';
+import type { SessionSchema } from './schema.js';
+import { remainingLifetime, type StoredRecord } from './stores/store.js';
+
+/** The names of a schema's fields. */
+export type SessionKey<S extends SessionSchema> = keyof S['shape'] & string;
+/** What `get` returns for a field: the schema's output type, defaults applied. */
+export type SessionValue<S extends SessionSchema, K extends SessionKey<S>> = z.output<S['shape'][K]>;
+/** What `put` accepts for a field: the schema's input type. */
+export type SessionInput<S extends SessionSchema, K extends SessionKey<S>> = z.input<S['shape'][K]>;
+
+/** `update` retries this many times when other requests keep changing the same field. */
+const MAX_UPDATE_ATTEMPTS = 50;
+
+/** One field's state in this request. */
+interface FieldState {
+  value: unknown;
+  /** Set in the session (not just its default). */
+  present: boolean;
+  /** The bytes the store holds for this field, as far as this request knows; undefined when absent there. */
+  stored: Uint8Array | undefined;
+  /** The encoding of `value` when it was handed out, to notice changes made to it in place. */
+  snapshot: Uint8Array | undefined;
+  /** An object handed out by `get`, which may be changed in place. */
+  observed: boolean;
+  /** Bumped by every put or delete, so a write only marks clean what it actually wrote. */
+  version: number;
+  /** Put or deleted since the last write. */
+  changed: boolean;
+}
+
+/** The field changes a write carries, with what they were computed from. */
+export interface PendingChanges {
+  set: Map<string, Uint8Array>;
+  remove: string[];
+  size: number;
+  versions: Map<string, number>;
+}
+
+const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
+  a === b || (a !== undefined && b !== undefined && Buffer.compare(a, b) === 0);
+
+const isObject = (value: unknown) => typeof value === 'object' && value !== null;
+
+/**
+ * A session's data: typed access to the fields of the schema. Reads are synchronous (the whole session was
+ * loaded once); writes are validated at once and stored when the session is persisted. Objects read from the
+ * session may be changed in place: changes are noticed and validated when the session is persisted.
+ */
+export class SessionData<S extends SessionSchema> {
+  readonly #session: Session<S>;
+  readonly #runtime: SessionRuntime;
+  readonly #fields = new Map<string, FieldState>();
+  /** Stored fields the schema no longer has, or that could not be read: removed on the next write. */
+  readonly #stale = new Set<string>();
+
+  /** @internal */
+  constructor(session: Session<S>, runtime: SessionRuntime, stored: Map<string, Uint8Array> | null) {
+    this.#session = session;
+    this.#runtime = runtime;
+    if (stored !== null) this.#adopt(stored);
+  }
+
+  /** The field's value; its default (or undefined) when the session does not have it. */
+  get<K extends SessionKey<S>>(key: K): SessionValue<S, K> {
+    const state = this.#field(key);
+    if (isObject(state.value)) state.observed = true;
+    return state.value as SessionValue<S, K>;
+  }
+
+  /**
+   * Sets a field, after validating `value` against the field's schema (throws `SessionValidationError`) and
+   * checking it can be stored (throws `SessionSerializationError`). The session is unchanged when it throws.
+   */
+  put<K extends SessionKey<S>>(key: K, value: SessionInput<S, K>): void {
+    this.#session.assertUsable();
+    const state = this.#field(key);
+    state.value = this.#validate(key, value);
+    state.present = true;
+    state.changed = true;
+    state.version++;
+  }
+
+  /** Whether the session has the field set (a default does not count). */
+  has(key: SessionKey<S>): boolean {
+    return this.#field(key).present;
+  }
+
+  /** Removes a field; `get` returns its default again. */
+  delete(key: SessionKey<S>): void {
+    this.#session.assertUsable();
+    const state = this.#field(key);
+    state.value = this.#runtime.fields.defaultOf(key);
+    state.snapshot = isObject(state.value) ? encodeValue(state.value) : undefined;
+    state.observed = false;
+    state.present = false;
+    state.changed = true;
+    state.version++;
+  }
+
+  /** Removes every field. */
+  clear(): void {
+    for (const key of this.#runtime.fields.keys) this.delete(key);
+  }
+
+  /** A typed snapshot of every field, defaults applied. */
+  all(): z.output<S> {
+    const all: Record<string, unknown> = {};
+    for (const key of this.#runtime.fields.keys) all[key] = this.get(key);
+    return all as z.output<S>;
+  }
+
+  /**
+   * Reads, changes and writes one field atomically in the store, immediately: `fn` gets the current value
+   * and returns the new one; if another request changed the field in between, `fn` runs again on the newer
+   * value. Use it where a concurrent read-modify-write must not lose an update (a counter, a quantity).
+   * `fn` must be free of side effects, since it may run more than once. Resolves to the value written.
+   */
+  async update<K extends SessionKey<S>>(key: K, fn: (current: SessionValue<S, K>) => SessionInput<S, K>): Promise<SessionValue<S, K>> {
+    this.#session.assertUsable();
+    for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
+      const state = this.#field(key);
+      const next = this.#validate(key, fn(state.value as SessionValue<S, K>));
+      if (!this.#session.persisted) {
+        // Nobody else can see a session that was never written: a local change is atomic.
+        Object.assign(state, { value: next, present: true, changed: true, version: state.version + 1 });
+        return next as SessionValue<S, K>;
+      }
+      const bytes = encodeValue(next);
+      this.#session.assertFits(this.#sizeWith(key, bytes));
+      const now = Date.now();
+      const ttlMs = this.#session.ttlAt(now);
+      const result =
+        ttlMs <= 0
+          ? ({ status: 'gone' } as const)
+          : await this.#runtime.store.compareAndSet(this.#session.id, { field: key, expected: state.stored ?? null, next: bytes, now, ttlMs });
+      if (result.status === 'gone') throw new SessionGoneError(redactSessionId(this.#session.id));
+      if (result.status === 'ok') {
+        Object.assign(state, { value: next, present: true, stored: bytes, snapshot: bytes, changed: false, version: state.version + 1 });
+        return next as SessionValue<S, K>;
+      }
+      this.#fields.set(key, this.#fromStored(key, result.current));
+    }
+    throw new SessionConflictError(key, MAX_UPDATE_ATTEMPTS);
+  }
+
+  #field(key: string): FieldState {
+    let state = this.#fields.get(key);
+    if (state === undefined) {
+      if (!this.#runtime.fields.has(key)) throw new SessionValidationError(key, 'the schema has no such field');
+      state = this.#fromStored(key, null);
+      this.#fields.set(key, state);
+    }
+    return state;
+  }
+
+  #fromStored(key: string, bytes: Uint8Array | null): FieldState {
+    if (bytes !== null) {
+      const value = this.#readStored(key, bytes);
+      if (value !== undefined) {
+        return { value: value.parsed, present: true, stored: bytes, snapshot: bytes, observed: false, version: 0, changed: false };
+      }
+    }
+    const value = this.#runtime.fields.defaultOf(key);
+    const snapshot = isObject(value) ? encodeValue(value) : undefined;
+    return { value, present: false, stored: bytes ?? undefined, snapshot, observed: false, version: 0, changed: false };
+  }
+
+  /** Decodes and validates a stored field; reports and returns undefined when it cannot be used. */
+  #readStored(key: string, bytes: Uint8Array): { parsed: unknown } | undefined {
+    let decoded: unknown;
+    try {
+      decoded = decodeValue(bytes);
+    } catch (error) {
+      this.#drop(key, `its bytes are not valid msgpack (${(error as Error).message})`);
+      return undefined;
+    }
+    const parsed = this.#runtime.fields.parse(key, decoded);
+    if (!parsed.ok) {
+      this.#drop(key, `it no longer matches the schema: ${parsed.issues}`);
+      return undefined;
+    }
+    return { parsed: parsed.value };
+  }
+
+  #drop(key: string, reason: string) {
+    this.#stale.add(key);
+    this.#runtime.report(new SessionFieldDroppedError(redactSessionId(this.#session.id), key, reason));
+  }
+
+  #adopt(stored: Map<string, Uint8Array>) {
+    for (const [key, bytes] of stored) {
+      if (!this.#runtime.fields.has(key)) {
+        this.#drop(key, 'the schema has no such field');
+        continue;
+      }
+      const state = this.#fromStored(key, bytes);
+      if (state.present) this.#fields.set(key, state);
+    }
+  }
+
+  #validate(key: string, value: unknown): unknown {
+    if (!this.#runtime.fields.has(key)) throw new SessionValidationError(key, 'the schema has no such field');
+    const parsed = this.#runtime.fields.parse(key, value);
+    if (!parsed.ok) throw new SessionValidationError(key, parsed.issues);
+    const unstorable = findUnstorable(parsed.value, key);
+    if (unstorable !== null) throw new SessionSerializationError(key, unstorable.path, unstorable.reason);
+    return parsed.value;
+  }
+
+  #sizeWith(key: string, bytes: Uint8Array): number {
+    let size = bytes.length;
+    for (const [other, state] of this.#fields) if (other !== key && state.stored !== undefined) size += state.stored.length;
+    return size;
+  }
+
+  /**
+   * @internal
+   * The changes since the last write: fields put or deleted, objects changed in place (validated now),
+   * stale fields to remove. With `everything`, every present field, as a new record needs.
+   */
+  pendingChanges(everything: boolean): PendingChanges {
+    const changes: PendingChanges = { set: new Map(), remove: [...this.#stale], size: 0, versions: new Map() };
+    for (const [key, state] of this.#fields) {
+      if (!state.changed && state.observed && !sameBytes(encodeValue(state.value), state.snapshot)) {
+        // An object read from the session was changed in place: validate it as a put would have.
+        state.value = this.#validate(key, state.value);
+        state.present = true;
+        state.changed = true;
+        state.version++;
+      }
+      if (state.changed) {
+        changes.versions.set(key, state.version);
+        if (!state.present) {
+          // Removed whatever this request saw, so a concurrent writer's value goes too.
+          changes.remove.push(key);
+          continue;
+        }
+      }
+      if (!state.present) continue;
+      const bytes = state.changed ? encodeValue(state.value) : state.stored!;
+      changes.size += bytes.length;
+      if (everything || state.changed) changes.set.set(key, bytes);
+    }
+    return changes;
+  }
+
+  /** @internal Marks as stored what `changes` wrote, unless a field changed again since. */
+  written(changes: PendingChanges): void {
+    for (const key of changes.remove) {
+      this.#stale.delete(key);
+      const state = this.#fields.get(key);
+      if (state !== undefined && changes.versions.get(key) === state.version) Object.assign(state, { stored: undefined, changed: false });
+    }
+    for (const [key, bytes] of changes.set) {
+      const state = this.#fields.get(key)!;
+      state.stored = bytes;
+      if (!changes.versions.has(key) || changes.versions.get(key) === state.version) {
+        Object.assign(state, { snapshot: bytes, changed: false });
+      }
+    }
+  }
+}
+
+/** Metadata kept beside a session's data. */
+export interface SessionMeta {
+  createdAt: Date;
+  /** When the session was last written or had its expiry refreshed (see `touchAfter`). */
+  lastUsedAt: Date;
+  /** The `schemaVersion` the session was last written with. */
+  schemaVersion: number;
+}
+
+/**
+ * A started session: its ID and its typed data. Obtained from `ctx.session.start()` or `load()`; persisted by
+ * `ctx.session.persist()` or automatically once the response is written.
+ */
+export class Session<S extends SessionSchema> {
+  #id: string;
+  #createdAt: number;
+  #lastUsedAt: number;
+  #schemaVersion: number;
+  #persisted: boolean;
+  #destroyed = false;
+  #flushing: Promise<void> = Promise.resolve();
+  readonly #runtime: SessionRuntime;
+  /** The session's fields. */
+  readonly data: SessionData<S>;
+
+  /** @internal */
+  constructor(runtime: SessionRuntime, id: string, record: StoredRecord | null) {
+    const now = Date.now();
+    this.#runtime = runtime;
+    this.#id = id;
+    this.#createdAt = record?.createdAt ?? now;
+    this.#lastUsedAt = record?.lastUsedAt ?? now;
+    this.#schemaVersion = record?.schemaVersion ?? runtime.schemaVersion;
+    this.#persisted = record !== null;
+    this.data = new SessionData(this, runtime, record?.fields ?? null);
+  }
+
+  /** The session ID. It changes when the session is regenerated. Never log it whole. */
+  get id(): string {
+    return this.#id;
+  }
+
+  get meta(): SessionMeta {
+    return { createdAt: new Date(this.#createdAt), lastUsedAt: new Date(this.#lastUsedAt), schemaVersion: this.#schemaVersion };
+  }
+
+  /** @internal Whether the store has a record of this session. */
+  get persisted(): boolean {
+    return this.#persisted;
+  }
+
+  /** @internal */
+  assertUsable(): void {
+    if (this.#destroyed) throw new SessionGoneError(redactSessionId(this.#id));
+  }
+
+  /** @internal */
+  assertFits(size: number): void {
+    if (size > this.#runtime.maxSize) throw new SessionTooLargeError(size, this.#runtime.maxSize, redactSessionId(this.#id));
+  }
+
+  /** @internal Milliseconds the record may live from `now`: the idle timeout capped by the absolute one. */
+  ttlAt(now: number): number {
+    return remainingLifetime(this.#runtime.policy, this.#createdAt, now);
+  }
+
+  /** @internal Writes what changed; writes run one at a time. Rejects with a `SessionError`. */
+  flush(): Promise<void> {
+    const run = this.#flushing.then(() => this.#write());
+    this.#flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  async #write(): Promise<void> {
+    if (this.#destroyed) return;
+    const changes = this.data.pendingChanges(!this.#persisted);
+    if (this.#persisted && changes.set.size === 0 && changes.remove.length === 0) return;
+    this.assertFits(changes.size);
+    const now = Date.now();
+    const ttlMs = this.ttlAt(now);
+    const result =
+      ttlMs <= 0
+        ? 'gone'
+        : await this.#runtime.store.write(this.#id, {
+            create: !this.#persisted,
+            now,
+            ttlMs,
+            createdAt: this.#createdAt,
+            schemaVersion: this.#runtime.schemaVersion,
+            set: changes.set,
+            remove: this.#persisted ? changes.remove : [],
+          });
+    if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
+    if (result === 'exists') throw new SessionError('INTERNAL_SERVER_ERROR', 'A new session ID collided with an existing session');
+    this.#persisted = true;
+    this.#lastUsedAt = now;
+    this.#schemaVersion = this.#runtime.schemaVersion;
+    this.data.written(changes);
+  }
+
+  /**
+   * @internal Moves the session to a new ID: a new record with all its data, then the old record removed, so
+   * the old ID stops working at once.
+   */
+  async moveTo(id: string): Promise<void> {
+    await this.#flushing;
+    const [oldId, oldCreatedAt, wasPersisted] = [this.#id, this.#createdAt, this.#persisted];
+    this.#id = id;
+    this.#createdAt = Date.now();
+    this.#persisted = false;
+    try {
+      await this.flush();
+    } catch (error) {
+      [this.#id, this.#createdAt, this.#persisted] = [oldId, oldCreatedAt, wasPersisted];
+      throw error;
+    }
+    if (wasPersisted) await this.#runtime.store.destroy(oldId);
+  }
+
+  /** @internal Removes the record; later changes to this object are refused. */
+  async destroy(): Promise<void> {
+    await this.#flushing;
+    this.#destroyed = true;
+    if (this.#persisted) await this.#runtime.store.destroy(this.#id);
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The Lua scripts behind the Redis store. Each touches exactly one key, the session's hash, so each runs
+ * atomically in one round trip and works unchanged on Redis Cluster. Hash layout: `d:<field>` holds a data
+ * field's msgpack bytes; `m:c`, `m:u` and `m:v` hold creation time, last use (ms) and schema version.
+ */
+
+/** KEYS: session. ARGV: now, idleMs, absoluteMs (0: none), touchAfterMs.
+ * Returns {0} missing, {2, reason} corrupt (removed), or {1, ttlMs, refreshed, flat hash}. */
+export const LOAD_SCRIPT = `
+local key = KEYS[1]
+local kind = redis.call('TYPE', key)['ok']
+if kind == 'none' then return {0} end
+if kind ~= 'hash' then
+  redis.call('DEL', key)
+  return {2, 'a Redis ' .. kind .. ' instead of a hash'}
+end
+local flat = redis.call('HGETALL', key)
+local created
+for i = 1, #flat, 2 do
+  if flat[i] == 'm:c' then created = tonumber(flat[i + 1]) end
+end
+if not created then
+  redis.call('DEL', key)
+  return {2, 'no creation time'}
+end
+local now = tonumber(ARGV[1])
+local remaining = tonumber(ARGV[2])
+local absolute = tonumber(ARGV[3])
+if absolute > 0 then
+  local left = created + absolute - now
+  if left <= 0 then
+    redis.call('DEL', key)
+    return {0}
+  end
+  if left < remaining then remaining = left end
+end
+local ttl = redis.call('PTTL', key)
+local refreshed = 0
+if ttl < 0 or remaining - ttl >= tonumber(ARGV[4]) then
+  redis.call('PEXPIRE', key, remaining)
+  redis.call('HSET', key, 'm:u', ARGV[1])
+  ttl = remaining
+  refreshed = 1
+end
+return {1, ttl, refreshed, flat}
+`;
+
+/** KEYS: session. ARGV: 'c' (create) or 'u' (update), ttlMs, removeCount, fields to remove…, field/value pairs…
+ * Returns 1 written, 0 gone (update of a missing record), 2 exists (create of an existing one). */
+export const WRITE_SCRIPT = `
+local key = KEYS[1]
+local exists = redis.call('EXISTS', key)
+if ARGV[1] == 'c' then
+  if exists == 1 then return 2 end
+elseif exists == 0 then
+  return 0
+end
+local removeCount = tonumber(ARGV[3])
+if removeCount > 0 then redis.call('HDEL', key, unpack(ARGV, 4, 3 + removeCount)) end
+if #ARGV > 3 + removeCount then redis.call('HSET', key, unpack(ARGV, 4 + removeCount)) end
+redis.call('PEXPIRE', key, ARGV[2])
+return 1
+`;
+
+/** KEYS: session. ARGV: field, '1' if expected is given else '0', expected, next, ttlMs, now.
+ * Returns {0} gone, {1} swapped, or {2, current} when the field no longer holds the expected bytes. */
+export const COMPARE_AND_SET_SCRIPT = `
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return {0} end
+local current = redis.call('HGET', key, ARGV[1])
+local matches
+if ARGV[2] == '1' then matches = current == ARGV[3] else matches = current == false end
+if not matches then return {2, current} end
+redis.call('HSET', key, ARGV[1], ARGV[4], 'm:u', ARGV[6])
+redis.call('PEXPIRE', key, ARGV[5])
+return {1}
+`;

@@ -1,0 +1,84 @@
+/**
+ * The contract between the session core and a storage backend. A store keeps, per session ID, a record of
+ * encoded data fields plus metadata, with an expiry. It never sees the schema or the codec: values are bytes.
+ * Every method is one round trip to the backend.
+ */
+export interface SessionStore {
+  /** Reads a record and, in the same round trip, refreshes its expiry when `policy` says it is due. */
+  load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult>;
+  /**
+   * Applies field changes atomically. With `create` the record must not exist yet (else `'exists'`);
+   * without it the record must still exist (else `'gone'`), so a late write never revives a destroyed
+   * session.
+   */
+  write(id: string, change: RecordWrite): Promise<WriteResult>;
+  /** Sets one field only if it still holds `expected` (`null`: absent). Used by `data.update`. */
+  compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult>;
+  /** Removes the record. Removing a missing record is not an error. */
+  destroy(id: string): Promise<void>;
+  /** Releases what the store opened itself (a connection it created); never what it was given. */
+  close(): Promise<void>;
+}
+
+/** How long records live. Times are milliseconds. */
+export interface ExpiryPolicy {
+  /** Idle timeout: a record unused this long expires. */
+  idleMs: number;
+  /** Absolute timeout from creation, whatever the activity; `null` for none. */
+  absoluteMs: number | null;
+  /** A load refreshes the expiry only when doing so would extend it by at least this much. */
+  touchAfterMs: number;
+}
+
+export interface StoredRecord {
+  /** Encoded data fields by field name, as written. */
+  fields: Map<string, Uint8Array>;
+  createdAt: number;
+  lastUsedAt: number;
+  schemaVersion: number;
+  /** Milliseconds the record has left, after any refresh this load made. */
+  ttlMs: number;
+  /** Whether this load refreshed the expiry. */
+  refreshed: boolean;
+}
+
+export type LoadResult =
+  | { status: 'found'; record: StoredRecord }
+  | { status: 'missing' }
+  /** Unreadable; the store has removed it. */
+  | { status: 'corrupt'; reason: string };
+
+export interface RecordWrite {
+  create: boolean;
+  now: number;
+  ttlMs: number;
+  /** Written on creation only. */
+  createdAt: number;
+  schemaVersion: number;
+  set: ReadonlyMap<string, Uint8Array>;
+  remove: readonly string[];
+}
+
+export type WriteResult = 'ok' | 'gone' | 'exists';
+
+export interface FieldSwap {
+  field: string;
+  expected: Uint8Array | null;
+  next: Uint8Array;
+  now: number;
+  ttlMs: number;
+}
+
+export type CompareAndSetResult =
+  | { status: 'ok' }
+  | { status: 'conflict'; current: Uint8Array | null }
+  | { status: 'gone' };
+
+/**
+ * The milliseconds a record of the given age may still live: the idle timeout, capped by what remains of
+ * the absolute lifetime (zero or less: expired).
+ */
+export function remainingLifetime(policy: Pick<ExpiryPolicy, 'idleMs' | 'absoluteMs'>, createdAt: number, now: number): number {
+  if (policy.absoluteMs === null) return policy.idleMs;
+  return Math.min(policy.idleMs, createdAt + policy.absoluteMs - now);
+}

@@ -1,0 +1,34 @@
+/**
+ * What the session core needs from one HTTP exchange. Each adapter translates its framework's request and
+ * response into this, and nothing more.
+ */
+export interface SessionTransport {
+  /** The request's `Cookie` header. */
+  readonly cookieHeader: string | undefined;
+  /** Whether the request came over HTTPS, for the cookie's `Secure` attribute in `'auto'` mode. */
+  readonly secure: boolean;
+  /**
+   * Why a `Set-Cookie` can no longer reach the client (streaming, WebSocket), or `null` when it can. An
+   * operation that needs a new cookie fails with this reason instead of losing the cookie silently.
+   */
+  readonly cookieBlockedReason: string | null;
+  /** Sets the session cookie on the response, replacing one set earlier in the same request. */
+  setCookie(header: string): void;
+  /**
+   * Registers the write of the session's changes. The adapter runs it once the response is written, or,
+   * in `'before-response'` mode, before the response is released and waits for it.
+   */
+  onCommit(commit: () => Promise<void>): void;
+}
+
+/** Why a streamed response cannot carry a new cookie; shared by the adapters that stream. */
+export const STREAMING_COOKIE_REASON =
+  'This call is streamed (httpBatchStreamLink or a subscription), so its response headers were sent before ' +
+  'the procedure ran and no session cookie can be set. Call procedures that start, regenerate or destroy a ' +
+  'session through httpBatchLink or httpLink (for example with splitLink).';
+
+/** Replaces any `Set-Cookie` for `name` in `existing` with `header`. */
+export function replaceSetCookie(existing: readonly string[], name: string, header: string): string[] {
+  const prefix = `${name}=`;
+  return [...existing.filter((value) => !value.startsWith(prefix)), header];
+}

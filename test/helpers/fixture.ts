@@ -1,0 +1,69 @@
+import type { Redis } from 'ioredis';
+import { redisStore, type RedisStoreOptions } from '../../src/index.js';
+import { router, testManager, type TestManagerOptions, type TestRouter } from './app.js';
+import { browser, serveStandalone, type Served } from './http.js';
+import { startRedis, type RedisServer } from './redis-server.js';
+
+export interface Fixture {
+  redis: RedisServer;
+  /** The client the session store uses. */
+  client: Redis;
+  /** A second client, for looking at and tampering with what the store wrote. */
+  inspect: Redis;
+  sessions: ReturnType<typeof testManager>['sessions'];
+  errors: ReturnType<typeof testManager>['errors'];
+  served: Served;
+  browser(link?: 'batch' | 'single'): ReturnType<typeof browser<TestRouter>>;
+  close(): Promise<void>;
+}
+
+/** A private redis-server, the test router on the standalone adapter over it, and simulated browsers. */
+export async function redisFixture(
+  options: TestManagerOptions = {},
+  storeOptions: Partial<RedisStoreOptions> = {},
+  redis?: RedisServer,
+): Promise<Fixture> {
+  const server = redis ?? (await startRedis());
+  const client = server.client();
+  const inspect = server.client();
+  const { sessions, errors } = testManager(redisStore({ redis: client, ...storeOptions }), options);
+  const served = await serveStandalone(router, sessions.createContext);
+  return {
+    redis: server,
+    client,
+    inspect,
+    sessions,
+    errors,
+    served,
+    browser: (link) => browser<TestRouter>(served.url, link),
+    async close() {
+      await served.close();
+      client.disconnect();
+      inspect.disconnect();
+      if (redis === undefined) await server.stop(true);
+    },
+  };
+}
+
+/** The session commands the server executed since `resetStats`, without the stats calls themselves. */
+export async function sessionCommands(redis: RedisServer): Promise<Record<string, number>> {
+  const stats = await redis.commandStats();
+  delete stats['info'];
+  delete stats['config|resetstat'];
+  delete stats['ping'];
+  return stats;
+}
+
+/** Waits until `check` passes or `ms` run out: for effects that land just after a response. */
+export async function eventually(check: () => Promise<void> | void, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}

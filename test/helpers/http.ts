@@ -1,0 +1,65 @@
+import type { AddressInfo } from 'node:net';
+import { createTRPCClient, httpBatchLink, httpLink } from '@trpc/client';
+import type { AnyTRPCRouter } from '@trpc/server';
+import { createHTTPServer, type CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
+import { parseSetCookie, type SetCookie } from 'cookie';
+
+/** A browser's cookie store, reduced to what these tests need: one host, names to values. */
+export class CookieJar {
+  readonly cookies = new Map<string, string>();
+  /** Every Set-Cookie seen, parsed, newest last. */
+  readonly received: SetCookie[] = [];
+
+  header(): string | undefined {
+    if (this.cookies.size === 0) return undefined;
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  }
+
+  take(response: Response): void {
+    for (const raw of response.headers.getSetCookie()) {
+      const cookie = parseSetCookie(raw);
+      this.received.push(cookie);
+      if (cookie.maxAge !== undefined && cookie.maxAge <= 0) this.cookies.delete(cookie.name);
+      else this.cookies.set(cookie.name, cookie.value ?? '');
+    }
+  }
+
+  /** The fetch that a tRPC link uses: sends the jar's cookies, keeps the ones it gets back. */
+  readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const headers = new Headers(init?.headers);
+    const cookie = this.header();
+    if (cookie !== undefined) headers.set('cookie', cookie);
+    const response = await fetch(input, { ...init, headers });
+    this.take(response);
+    return response;
+  };
+}
+
+export interface Served {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves a router with tRPC's standalone adapter on a free loopback port. */
+export async function serveStandalone(router: AnyTRPCRouter, createContext: (opts: CreateHTTPContextOptions) => unknown): Promise<Served> {
+  const server = createHTTPServer({ router, createContext: createContext as never });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A tRPC client with its own cookie jar: one simulated browser. */
+export function browser<R extends AnyTRPCRouter>(url: string, link: 'batch' | 'single' = 'batch') {
+  const jar = new CookieJar();
+  const makeLink = link === 'batch' ? httpBatchLink : httpLink;
+  // The routers under test use no transformer, which a generic R cannot show the link's types.
+  const client = createTRPCClient<R>({ links: [makeLink({ url, fetch: jar.fetch } as never)] });
+  return { client, jar };
+}
