@@ -14,6 +14,13 @@ export type { SessionCookieOptions } from './cookie.js';
 export type { SessionTransport } from './transport.js';
 export { redisStore } from './stores/redis.js';
 export type { RedisClient, RedisStoreOptions } from './stores/redis.js';
+export { createRedisConnections } from './redis-connections.js';
+export type {
+  RedisClusterConnectionOptions,
+  RedisConnectionConfig,
+  RedisConnections,
+  SharedRedisConnection,
+} from './redis-connections.js';
 export { memoryStore } from './stores/memory.js';
 export type { MemoryStoreOptions } from './stores/memory.js';
 export type {

@@ -1,0 +1,109 @@
+import type { ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
+import type { RedisClient } from './stores/redis.js';
+
+/** A Redis Cluster: the startup nodes ioredis discovers the cluster from, plus ioredis `ClusterOptions`. */
+export interface RedisClusterConnectionOptions extends ClusterOptions {
+  /** Startup nodes (`{ host, port }` or `'host:port'`); one reachable node is enough. */
+  cluster: ClusterNode[];
+}
+
+/**
+ * How to open one named connection: ioredis `RedisOptions` (one server, or Sentinel with `sentinels` and
+ * `name`), {@link RedisClusterConnectionOptions}, or a function that returns a client you built yourself.
+ * Either way the registry opens it on first use and closes it in `close()`.
+ */
+export type RedisConnectionConfig = RedisOptions | RedisClusterConnectionOptions | (() => RedisClient);
+
+/**
+ * A named connection of a registry, not opened yet: what `redisStore({ redis })` takes to share a
+ * registry's connection. The store opens it on its first session access and never closes it.
+ */
+export interface SharedRedisConnection {
+  readonly name: string;
+  /** The registry's client for this name, opened on the first call. */
+  client(): Promise<RedisClient>;
+}
+
+/** The registry {@link createRedisConnections} returns. */
+export interface RedisConnections<Name extends string = string> {
+  /** The client for `name`, opened on the first call and shared by every later one. */
+  get(name: Name): Promise<RedisClient>;
+  /**
+   * A lazy reference to the connection `name`, for `redisStore({ redis: connections.use('sessions') })`.
+   * Does no I/O; throws at once for a name the registry does not know, so a typo fails at start-up.
+   */
+  use(name: Name): SharedRedisConnection;
+  /** Closes every connection this registry opened (and none it never opened); later `get` calls fail. */
+  close(): Promise<void>;
+}
+
+/** ioredis is an optional peer dependency: loaded only when a connection is built from options. */
+async function open(config: RedisConnectionConfig): Promise<RedisClient> {
+  if (typeof config === 'function') return config();
+  const { Cluster, Redis } = await import('ioredis');
+  if ('cluster' in config) {
+    const { cluster, ...options } = config;
+    return new Cluster(cluster, options);
+  }
+  return new Redis(config);
+}
+
+/** QUIT lets queued replies arrive; a client that is not connected has nothing to wait for. */
+async function shutDown(client: RedisClient): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  await client.quit().catch(() => client.disconnect());
+}
+
+/**
+ * A registry of named Redis connections, like a pool configuration: the session store names the one it
+ * uses, and connections are opened only when first needed, then shared.
+ *
+ * @example
+ * const connections = createRedisConnections({
+ *   default: { host: 'redis.internal', port: 6379 },
+ *   sessions: { cluster: [{ host: 'redis-cluster.internal', port: 6379 }] },
+ * });
+ * const sessions = createSessionManager({ schema, store: redisStore({ redis: connections.use('sessions') }) });
+ * // on shutdown: await sessions.close(); await connections.close();
+ */
+export function createRedisConnections<Name extends string>(configs: Record<Name, RedisConnectionConfig>): RedisConnections<Name> {
+  const opened = new Map<string, Promise<RedisClient>>();
+  let closed = false;
+
+  const assertKnown = (name: string): void => {
+    if (!Object.hasOwn(configs, name)) {
+      const known = Object.keys(configs).map((known) => `"${known}"`).join(', ') || 'none';
+      throw new TypeError(`trpc-session: no Redis connection is named "${name}" (known: ${known})`);
+    }
+  };
+
+  const get = async (name: Name): Promise<RedisClient> => {
+    assertKnown(name);
+    if (closed) throw new Error(`trpc-session: Redis connection "${name}" was asked for after the registry was closed`);
+    let client = opened.get(name);
+    if (client === undefined) {
+      client = open(configs[name]);
+      opened.set(name, client);
+      // A factory that failed is tried again on the next call rather than failing forever.
+      client.catch(() => opened.get(name) === client && opened.delete(name));
+    }
+    return client;
+  };
+
+  return {
+    get,
+    use(name) {
+      assertKnown(name);
+      return { name, client: () => get(name) };
+    },
+    async close() {
+      closed = true;
+      const clients = [...opened.values()];
+      opened.clear();
+      await Promise.all(clients.map((client) => client.then(shutDown, () => undefined)));
+    },
+  };
+}
