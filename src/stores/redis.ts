@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { SessionStoreUnavailableError } from '../errors.js';
+import type { SharedRedisConnection } from '../redis-connections.js';
 import { COMPARE_AND_SET_SCRIPT, LOAD_SCRIPT, WRITE_SCRIPT } from './redis-scripts.js';
 import type {
   CompareAndSetResult,
@@ -18,11 +19,12 @@ export type RedisClient = Redis | Cluster;
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {
   /**
-   * The ioredis client (`Redis` or `Cluster`), or a function that returns one. A function is called on the
-   * first session access, not before, and the client it returns is closed by `close()`; a client passed
-   * directly belongs to the caller and is never closed here.
+   * The ioredis client (`Redis` or `Cluster`), a function that returns one, or a named connection of a
+   * registry (`connections.use('sessions')`). A function or a named connection is opened on the first session
+   * access, not before. The client a function returns is closed by `close()`; a client passed directly
+   * belongs to the caller and a named connection to its registry, so neither is ever closed here.
    */
-  redis: RedisClient | (() => RedisClient);
+  redis: RedisClient | (() => RedisClient) | SharedRedisConnection;
   /**
    * Prepended to the session ID to make the Redis key. Each session is one hash at `prefix + id`.
    * @default 'session:'
@@ -90,21 +92,34 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   if (!(commandTimeout > 0)) throw new TypeError('trpc-session: commandTimeout must be a positive number of milliseconds');
   const owned = typeof options.redis === 'function';
   let client: (RedisClient & SessionCommands) | undefined;
+  let sharing: Promise<RedisClient & SessionCommands> | undefined;
 
-  const connection = (): RedisClient & SessionCommands => {
-    if (client === undefined) {
-      const given = typeof options.redis === 'function' ? options.redis() : options.redis;
-      client = defineCommands(given);
-    }
-    return client;
+  /** The client, or while a named connection is still being opened, the promise of it. */
+  const connection = (): (RedisClient & SessionCommands) | Promise<RedisClient & SessionCommands> => {
+    if (client !== undefined) return client;
+    const given = options.redis;
+    if (typeof given === 'function') return (client = defineCommands(given()));
+    if ('defineCommand' in given) return (client = defineCommands(given));
+    sharing ??= given.client().then(
+      (shared) => (client = defineCommands(shared)),
+      (error: unknown) => {
+        sharing = undefined;
+        throw error;
+      },
+    );
+    return sharing;
   };
 
-  /** Sends a command now (before any `await`, so it is queued in call order) and bounds its wait. */
+  /**
+   * Sends a command now (before any `await`, so it is queued in call order; only the first commands over a
+   * named connection wait for it to open, in call order too) and bounds its wait, the opening included.
+   */
   const run = <T>(send: (redis: RedisClient & SessionCommands) => Promise<T>): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
     let pending: Promise<T>;
     try {
-      pending = send(connection());
+      const ready = connection();
+      pending = ready instanceof Promise ? ready.then(send) : send(ready);
     } catch (error) {
       return Promise.reject(new SessionStoreUnavailableError((error as Error).message, error));
     }
