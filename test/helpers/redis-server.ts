@@ -28,7 +28,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPing(port: number, process: ChildProcess): Promise<void> {
+/** Waits until the redis-server (or sentinel) `process` started on `port` answers PING. */
+export async function waitForPing(port: number, process: ChildProcess): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (process.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${process.exitCode}`);
