@@ -1,10 +1,10 @@
-import { TRPCClientError } from '@trpc/client';
 import type { Cluster } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createRedisConnections, redisStore } from '../src/index.js';
-import { router, testManager, type TestRouter } from './helpers/app.js';
-import { eventually } from './helpers/fixture.js';
-import { browser, serveStandalone } from './helpers/http.js';
+import { createRedisConnections } from '../src/index.js';
+import type { TestRouter } from './helpers/app.js';
+import { expectSurvived, writeThroughFailover } from './helpers/failover.js';
+import { serveRedisStore } from './helpers/fixture.js';
+import { browser } from './helpers/http.js';
 import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.js';
 
 let cluster: RedisCluster;
@@ -13,16 +13,9 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => cluster?.stop());
 
-/** The test router over a Redis store, served on loopback; writes land before responses. */
-async function serve(redis: Parameters<typeof redisStore>[0]['redis']) {
-  const { sessions, errors } = testManager(redisStore({ redis }), { persist: 'before-response' });
-  const served = await serveStandalone(router, sessions.createContext);
-  return { sessions, errors, url: served.url, close: () => served.close() };
-}
-
 test('every session operation works on a 3-master cluster, with sessions spread over the masters', async () => {
   const connections = createRedisConnections({ sessions: { cluster: cluster.startupNodes } });
-  const app = await serve(connections.use('sessions'));
+  const app = await serveRedisStore(connections.use('sessions'));
   try {
     const browsers = Array.from({ length: 12 }, () => browser<TestRouter>(app.url).client);
     for (const client of browsers) {
@@ -48,69 +41,20 @@ test('every session operation works on a 3-master cluster, with sessions spread 
   }
 });
 
-/** One browser's run: its session, the last note the server acknowledged, and whether it wrote after the failover. */
-interface Writer {
-  client: ReturnType<typeof browser<TestRouter>>['client'];
-  id: string;
-  acked: number;
-  recoveredAfterFailover: boolean;
-}
-
 test('killing a master: sessions acknowledged and replicated before the kill survive the failover, and the app recovers without a restart', async () => {
   const redis: Cluster = cluster.client();
-  const app = await serve(redis);
-  const unexpected: unknown[] = [];
-  let failedOver = false;
-  let running = true;
+  const app = await serveRedisStore(redis);
   try {
-    // A write is acknowledged when putAndPersist answers: persist() waits for Redis and throws when it fails.
-    const writers: Writer[] = await Promise.all(
-      Array.from({ length: 24 }, async (_, index) => {
-        const { client } = browser<TestRouter>(app.url);
-        await client.putAndPersist.mutate({ note: `${index}:0` });
-        return { client, id: (await client.read.query()).id, acked: 0, recoveredAfterFailover: false };
-      }),
-    );
-    const loops = writers.map(async (writer, index) => {
-      for (let sequence = 1; running; sequence++) {
-        try {
-          await writer.client.putAndPersist.mutate({ note: `${index}:${sequence}` });
-          writer.acked = sequence;
-          if (failedOver) writer.recoveredAfterFailover = true;
-        } catch (error) {
-          // During the failover a call fails, within the store's commandTimeout, with the store-unavailable error.
-          if (!(error instanceof TRPCClientError && error.message.startsWith('Session store unavailable'))) unexpected.push(error);
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-      }
+    const run = await writeThroughFailover(app.url, {
+      waitForReplication: () => cluster.waitForReplication(),
+      async failOver(sessionKey) {
+        const victim = await cluster.masterOf(sessionKey);
+        await cluster.nodes.find((node) => node.port === victim)!.kill();
+        await cluster.waitForFailover(victim);
+      },
     });
-
-    // Replication is asynchronous: what survives for sure is what the replicas had acknowledged at the kill.
-    await eventually(() => expect(writers.every((writer) => writer.acked >= 2)).toBe(true), 10_000);
-    const replicated = writers.map((writer) => writer.acked);
-    await cluster.waitForReplication();
-    const victim = await cluster.masterOf(`session:${writers[0]!.id}`);
-    await cluster.nodes.find((node) => node.port === victim)!.kill();
-
-    await cluster.waitForFailover(victim);
-    failedOver = true;
-    await eventually(() => expect(writers.filter((writer) => !writer.recoveredAfterFailover)).toEqual([]), 30_000);
-    running = false;
-    await Promise.all(loops);
-
-    expect(unexpected).toEqual([]);
-    for (const [index, writer] of writers.entries()) {
-      const session = await writer.client.peek.query();
-      expect(session?.id).toBe(writer.id);
-      const stored = Number(String(session?.data.note).split(':')[1]);
-      expect(stored).toBeGreaterThanOrEqual(replicated[index]!);
-    }
-    // A session started after the failover is written to the promoted master and read back.
-    const { client } = browser<TestRouter>(app.url);
-    await client.putAndPersist.mutate({ note: 'after failover' });
-    expect((await client.peek.query())?.data.note).toBe('after failover');
+    expectSurvived(run);
   } finally {
-    running = false;
     await app.close();
     redis.disconnect();
   }

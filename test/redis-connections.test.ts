@@ -2,8 +2,9 @@ import { TRPCClientError } from '@trpc/client';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createRedisConnections, redisStore } from '../src/index.js';
-import { router, testManager, type TestRouter } from './helpers/app.js';
-import { browser, serveStandalone, type Served } from './helpers/http.js';
+import type { TestRouter } from './helpers/app.js';
+import { serveRedisStore } from './helpers/fixture.js';
+import { browser } from './helpers/http.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
 
 let redis: RedisServer;
@@ -23,23 +24,10 @@ async function connectionsNamed(name: string): Promise<number> {
   return list.split('\n').filter((line) => line.includes(` name=${name} `)).length;
 }
 
-/**
- * The test router over `redisStore({ redis })`, served on loopback, with one simulated browser. Writes land
- * before responses, so a test can look at Redis as soon as a call returns.
- */
+/** The test router over `redisStore({ redis })`, with one simulated browser. */
 async function serve(redisOption: Parameters<typeof redisStore>[0]['redis']) {
-  const { sessions, errors } = testManager(redisStore({ redis: redisOption }), { persist: 'before-response' });
-  const served: Served = await serveStandalone(router, sessions.createContext);
-  return {
-    sessions,
-    errors,
-    url: served.url,
-    client: browser<TestRouter>(served.url).client,
-    async close() {
-      await served.close();
-      await sessions.close();
-    },
-  };
+  const app = await serveRedisStore(redisOption);
+  return { ...app, client: browser<TestRouter>(app.url).client };
 }
 
 test('a connection given as options is opened on the first session access, then shared by every store naming it', async () => {

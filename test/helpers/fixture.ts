@@ -67,3 +67,20 @@ export async function eventually(check: () => Promise<void> | void, ms = 2000): 
     }
   }
 }
+
+/**
+ * The test router over `redisStore({ redis })` on the standalone adapter, for tests that bring their own
+ * Redis deployment. Writes land before responses, so a call that returned is in Redis.
+ */
+export async function serveRedisStore(redis: RedisStoreOptions['redis']) {
+  const { sessions, errors } = testManager(redisStore({ redis }), { persist: 'before-response' });
+  const served = await serveStandalone(router, sessions.createContext);
+  return {
+    url: served.url,
+    errors,
+    async close() {
+      await served.close();
+      await sessions.close();
+    },
+  };
+}

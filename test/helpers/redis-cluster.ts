@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis, type ClusterOptions } from 'ioredis';
 import { eventually } from './fixture.js';
-import { launchRedisProcess, makeTempDir, removeDir, type RedisProcess } from './redis-process.js';
+import { launchRedisProcess, makeTempDir, removeDir, withClient, type RedisProcess } from './redis-process.js';
 import { freePort } from './redis-server.js';
 import { waitForReplication } from './replication.js';
 
@@ -47,17 +47,6 @@ async function clusterNodes(admin: Redis) {
     });
 }
 
-async function withNode<T>(port: number, use: (admin: Redis) => Promise<T>): Promise<T> {
-  const admin = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
-  admin.on('error', () => {});
-  try {
-    await admin.connect();
-    return await use(admin);
-  } finally {
-    admin.disconnect();
-  }
-}
-
 /**
  * Starts `masters × (1 + replicasPerMaster)` cluster nodes on free loopback ports (cluster bus ports chosen
  * free too), joins them with `redis-cli --cluster create`, and waits for `cluster_state:ok` everywhere.
@@ -96,7 +85,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
     const liveNodesOk = async () => {
       await Promise.all(
         nodes.filter((node) => node.alive).map((node) =>
-          withNode(node.port, async (admin) => {
+          withClient(node.port, async (admin) => {
             const info = (await admin.cluster('INFO')) as string;
             if (!info.includes('cluster_state:ok')) throw new Error(`cluster node ${node.port} is not ok yet`);
           }),
@@ -107,7 +96,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
 
     const servingMasters = async () => {
       const live = nodes.find((node) => node.alive)!;
-      return (await withNode(live.port, clusterNodes)).filter((node) => node.master && !node.failed && node.slots.length > 0);
+      return (await withClient(live.port, clusterNodes)).filter((node) => node.master && !node.failed && node.slots.length > 0);
     };
     const cluster: RedisCluster = {
       nodes,
@@ -115,13 +104,13 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
       client: (options) => new Cluster(cluster.startupNodes, options),
       node: (port) => new Redis(port, '127.0.0.1'),
       async masterOf(key) {
-        const slot = await withNode(nodes.find((node) => node.alive)!.port, (admin) => admin.cluster('KEYSLOT', key));
+        const slot = await withClient(nodes.find((node) => node.alive)!.port, (admin) => admin.cluster('KEYSLOT', key));
         const owner = (await servingMasters()).find((master) => master.slots.some(([from, to = from]) => slot >= from && slot <= to));
         if (owner === undefined) throw new Error(`no live master serves slot ${slot}`);
         return owner.port;
       },
       async waitForReplication() {
-        await Promise.all((await servingMasters()).map((master) => withNode(master.port, (admin) => waitForReplication(admin))));
+        await Promise.all((await servingMasters()).map((master) => withClient(master.port, (admin) => waitForReplication(admin))));
       },
       async waitForFailover(port) {
         await eventually(async () => {

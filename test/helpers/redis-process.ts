@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { waitForPing } from './redis-server.js';
 
 /** One redis-server process (a cluster node, a replica or a sentinel) running in its own temp directory. */
@@ -51,4 +52,16 @@ export async function launchRedisProcess(port: number, dir: string, args: string
         child.kill('SIGKILL');
       }),
   };
+}
+
+/** Runs `use` with a short-lived client to the server on `port` that gives up at once if it is down. */
+export async function withClient<T>(port: number, use: (client: Redis) => Promise<T>): Promise<T> {
+  const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
+  client.on('error', () => {}); // connect() and the command report failures
+  try {
+    await client.connect();
+    return await use(client);
+  } finally {
+    client.disconnect();
+  }
 }

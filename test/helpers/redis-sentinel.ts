@@ -1,0 +1,118 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { eventually } from './fixture.js';
+import { launchRedisProcess, makeTempDir, removeDir, withClient, type RedisProcess } from './redis-process.js';
+import { freePort } from './redis-server.js';
+import { waitForReplication } from './replication.js';
+
+/** A throwaway Sentinel deployment on loopback: one master, its replicas and the sentinels watching them. */
+export interface RedisSentinel {
+  /** The name the sentinels monitor the master under (ioredis `name`). */
+  readonly name: string;
+  /** The sentinels' addresses (ioredis `sentinels`). */
+  readonly sentinels: { host: string; port: number }[];
+  /** The data nodes, the first one the initial master. */
+  readonly servers: readonly RedisProcess[];
+  /** The port of the master the sentinels currently agree on. */
+  masterPort(): Promise<number>;
+  /** Resolves once the master's replicas have what it had written when this was called. */
+  waitForReplication(): Promise<void>;
+  /** Asks a sentinel to fail over now (a switchover: the old master turns into a replica). */
+  forceFailover(): Promise<void>;
+  /** Waits until every sentinel names a master other than `port` and that server answers as a master. */
+  waitForFailover(port: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const NAME = 'sessions-master';
+
+const roleOf = (port: number) => withClient(port, async (client) => /^role:(\w+)/m.exec(await client.info('replication'))?.[1]);
+
+/**
+ * Starts a master, `replicas` replicas of it and `sentinels` sentinels (quorum: a majority) on free loopback
+ * ports, each in its own temp dir, and waits until the replicas are in sync and every sentinel knows the
+ * replicas and the other sentinels. The master is declared down after 1 s without an answer.
+ */
+export async function startRedisSentinel({ replicas = 1, sentinels = 3 } = {}): Promise<RedisSentinel> {
+  const root = await makeTempDir('sentinel');
+  const processes: RedisProcess[] = [];
+  const stop = async () => {
+    await Promise.all(processes.map((process) => process.kill()));
+    await removeDir(root);
+  };
+  const launch = async (role: string, args: (port: number, dir: string) => Promise<string[]>) => {
+    const port = await freePort();
+    const dir = join(root, `${role}-${port}`);
+    await mkdir(dir);
+    const process = await launchRedisProcess(port, dir, await args(port, dir));
+    processes.push(process);
+    return process;
+  };
+  try {
+    const dataArgs = ['--save', '', '--appendonly', 'no'];
+    const master = await launch('master', async () => dataArgs);
+    const servers = [master];
+    for (let index = 0; index < replicas; index++) {
+      servers.push(await launch('replica', async () => [...dataArgs, '--replicaof', '127.0.0.1', String(master.port)]));
+    }
+    await withClient(master.port, (client) => waitForReplication(client));
+
+    const sentinelProcesses: RedisProcess[] = [];
+    for (let index = 0; index < sentinels; index++) {
+      sentinelProcesses.push(
+        await launch('sentinel', async (port, dir) => {
+          // A sentinel rewrites its config file as it learns the topology, so each gets its own.
+          const config = join(dir, 'sentinel.conf');
+          await writeFile(
+            config,
+            [
+              `sentinel monitor ${NAME} 127.0.0.1 ${master.port} ${Math.floor(sentinels / 2) + 1}`,
+              `sentinel down-after-milliseconds ${NAME} 1000`,
+              `sentinel failover-timeout ${NAME} 10000`,
+              '',
+            ].join('\n'),
+          );
+          return [config, '--sentinel'];
+        }),
+      );
+    }
+    await eventually(async () => {
+      for (const sentinel of sentinelProcesses) {
+        await withClient(sentinel.port, async (client) => {
+          const [known, peers] = await Promise.all([client.call('SENTINEL', 'REPLICAS', NAME), client.call('SENTINEL', 'SENTINELS', NAME)]);
+          if ((known as unknown[]).length < replicas || (peers as unknown[]).length < sentinels - 1) {
+            throw new Error(`sentinel ${sentinel.port} has not discovered the deployment yet`);
+          }
+        });
+      }
+    }, 20_000);
+
+    const sentinelPort = () => sentinelProcesses.find((sentinel) => sentinel.alive)!.port;
+    const masterPortSeenBy = (port: number) =>
+      withClient(port, async (client) => Number(((await client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', NAME)) as string[])[1]));
+    const deployment: RedisSentinel = {
+      name: NAME,
+      sentinels: sentinelProcesses.map((sentinel) => ({ host: '127.0.0.1', port: sentinel.port })),
+      servers,
+      masterPort: () => masterPortSeenBy(sentinelPort()),
+      async waitForReplication() {
+        await withClient(await deployment.masterPort(), (client) => waitForReplication(client));
+      },
+      async forceFailover() {
+        await withClient(sentinelPort(), (client) => client.call('SENTINEL', 'FAILOVER', NAME));
+      },
+      async waitForFailover(port) {
+        await eventually(async () => {
+          const seen = await Promise.all(sentinelProcesses.map((sentinel) => masterPortSeenBy(sentinel.port)));
+          if (seen.some((master) => master === port || master !== seen[0])) throw new Error(`sentinels name masters ${seen.join(', ')}`);
+          if ((await roleOf(seen[0]!)) !== 'master') throw new Error(`${seen[0]} does not answer as a master yet`);
+        }, 30_000);
+      },
+      stop,
+    };
+    return deployment;
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { createRedisConnections, type RedisConnections } from '../src/index.js';
+import type { TestRouter } from './helpers/app.js';
+import { expectSurvived, writeThroughFailover } from './helpers/failover.js';
+import { serveRedisStore } from './helpers/fixture.js';
+import { browser } from './helpers/http.js';
+import { withClient } from './helpers/redis-process.js';
+import { startRedisSentinel, type RedisSentinel } from './helpers/redis-sentinel.js';
+
+let deployment: RedisSentinel;
+let connections: RedisConnections<'default'>;
+let app: Awaited<ReturnType<typeof serveRedisStore>>;
+beforeAll(async () => {
+  deployment = await startRedisSentinel({ replicas: 1, sentinels: 3 });
+  // ioredis asks the sentinels for the master whenever its connection drops; with failoverDetector it also
+  // listens for +switch-master, so a switchover moves it at once rather than when the sentinels get round to
+  // demoting the old master (which, until then, still takes writes that its demotion will throw away).
+  connections = createRedisConnections({
+    default: { sentinels: deployment.sentinels, name: deployment.name, failoverDetector: true },
+  });
+  app = await serveRedisStore(connections.use('default'));
+  // Reconnection attempts while the master is down are expected; the session calls report them.
+  (await connections.get('default')).on('error', () => {});
+}, 60_000);
+afterAll(async () => {
+  await app?.close();
+  await connections?.close();
+  await deployment?.stop();
+});
+
+/** Whether each session is on the master the sentinels name now. */
+async function onCurrentMaster(ids: string[]): Promise<boolean[]> {
+  const master = await deployment.masterPort();
+  return withClient(master, (redis) => Promise.all(ids.map(async (id) => (await redis.exists(`session:${id}`)) === 1)));
+}
+
+test('sessions live on the master the sentinels name', async () => {
+  const { client } = browser<TestRouter>(app.url);
+  expect(await client.increment.mutate()).toBe(1);
+  expect(await client.atomicIncrement.mutate()).toBe(2);
+  const { id } = await client.read.query();
+  expect(await onCurrentMaster([id])).toEqual([true]);
+  expect(app.errors).toEqual([]);
+});
+
+test('a switchover (SENTINEL FAILOVER) keeps every session, and the app follows the new master without a restart', async () => {
+  const run = await writeThroughFailover(app.url, {
+    waitForReplication: () => deployment.waitForReplication(),
+    async failOver() {
+      const old = await deployment.masterPort();
+      await deployment.forceFailover();
+      await deployment.waitForFailover(old);
+    },
+  });
+  expectSurvived(run);
+  expect(await onCurrentMaster(run.writers.map((writer) => writer.id))).not.toContain(false);
+}, 90_000);
+
+test('a crashed master (SIGKILL): sessions replicated before the crash survive, and the app recovers without a restart', async () => {
+  const run = await writeThroughFailover(app.url, {
+    waitForReplication: () => deployment.waitForReplication(),
+    async failOver() {
+      const old = await deployment.masterPort();
+      await deployment.servers.find((server) => server.port === old)!.kill();
+      await deployment.waitForFailover(old);
+    },
+  });
+  expectSurvived(run);
+  expect(await onCurrentMaster(run.writers.map((writer) => writer.id))).not.toContain(false);
+}, 90_000);
