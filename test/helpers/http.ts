@@ -55,11 +55,30 @@ export async function serveStandalone(router: AnyTRPCRouter, createContext: (opt
   };
 }
 
-/** A tRPC client with its own cookie jar: one simulated browser. */
-export function browser<R extends AnyTRPCRouter>(url: string, link: 'batch' | 'single' = 'batch') {
-  const jar = new CookieJar();
+/**
+ * A tRPC client with its own cookie jar: one simulated browser. Clients given the same `jar` are one browser
+ * talking to several servers.
+ */
+export function browser<R extends AnyTRPCRouter>(url: string, link: 'batch' | 'single' = 'batch', jar = new CookieJar()) {
   const makeLink = link === 'batch' ? httpBatchLink : httpLink;
   // The routers under test use no transformer, which a generic R cannot show the link's types.
   const client = createTRPCClient<R>({ links: [makeLink({ url, fetch: jar.fetch } as never)] });
   return { client, jar };
+}
+
+/**
+ * One simulated browser behind a round-robin load balancer: each HTTP request goes to the next of `urls`
+ * (same path, next server), with one cookie jar. `servedBy` lists where each request went.
+ */
+export function roundRobinBrowser<R extends AnyTRPCRouter>(urls: readonly string[]) {
+  const jar = new CookieJar();
+  const servedBy: string[] = [];
+  const fetchNext = (input: RequestInfo | URL, init?: RequestInit) => {
+    const target = urls[servedBy.length % urls.length]!;
+    const url = new URL(input instanceof Request ? input.url : input);
+    servedBy.push(target);
+    return jar.fetch(new URL(url.pathname + url.search, target), init);
+  };
+  const client = createTRPCClient<R>({ links: [httpLink({ url: urls[0]!, fetch: fetchNext } as never)] });
+  return { client, jar, servedBy };
 }
