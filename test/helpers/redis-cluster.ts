@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis, type ClusterOptions } from 'ioredis';
 import { eventually } from './fixture.js';
-import { launchRedisProcess, makeTempDir, removeDir, withClient, type RedisProcess } from './redis-process.js';
+import { redisProcessGroup, withClient, type RedisProcess } from './redis-process.js';
 import { freePort } from './redis-server.js';
 import { waitForReplication } from './replication.js';
 
@@ -53,21 +52,15 @@ async function clusterNodes(admin: Redis) {
  * A short node timeout makes a killed master fail over within seconds.
  */
 export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } = {}): Promise<RedisCluster> {
-  const root = await makeTempDir('cluster');
+  const group = await redisProcessGroup('cluster');
   const nodes: RedisProcess[] = [];
-  const stop = async () => {
-    await Promise.all(nodes.map((node) => node.kill()));
-    await removeDir(root);
-  };
   try {
     const ports = new Set<number>();
     while (ports.size < masters * (1 + replicasPerMaster) * 2) ports.add(await freePort());
     const [clientPorts, busPorts] = [[...ports].slice(0, ports.size / 2), [...ports].slice(ports.size / 2)];
     for (const [index, port] of clientPorts.entries()) {
-      const dir = join(root, `node-${port}`);
-      await mkdir(dir);
       nodes.push(
-        await launchRedisProcess(port, dir, [
+        await group.launch('node', port, (dir) => [
           '--cluster-enabled', 'yes',
           '--cluster-port', String(busPorts[index]),
           '--cluster-config-file', join(dir, `nodes-${port}.conf`),
@@ -120,11 +113,11 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
           await liveNodesOk();
         }, 30_000);
       },
-      stop,
+      stop: group.stop,
     };
     return cluster;
   } catch (error) {
-    await stop();
+    await group.stop();
     throw error;
   }
 }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -15,20 +15,37 @@ export interface RedisProcess {
   kill(): Promise<void>;
 }
 
-/** A fresh temp directory; the caller removes it with {@link removeDir}. */
-export function makeTempDir(name: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `trpc-session-${name}-`));
+/** Redis processes started as one deployment: each in its own directory under one temp root, stopped together. */
+export interface RedisProcessGroup {
+  /** Starts a process named `role-port`; `args` gets the directory it runs in. */
+  launch(role: string, port: number, args: (dir: string) => string[] | Promise<string[]>): Promise<RedisProcess>;
+  /** Kills every process and removes the temp root. */
+  stop(): Promise<void>;
 }
 
-export function removeDir(dir: string): Promise<void> {
-  return rm(dir, { recursive: true, force: true });
+export async function redisProcessGroup(name: string): Promise<RedisProcessGroup> {
+  const root = await mkdtemp(join(tmpdir(), `trpc-session-${name}-`));
+  const processes: RedisProcess[] = [];
+  return {
+    async launch(role, port, args) {
+      const dir = join(root, `${role}-${port}`);
+      await mkdir(dir);
+      const process = await launchRedisProcess(port, dir, await args(dir));
+      processes.push(process);
+      return process;
+    },
+    async stop() {
+      await Promise.all(processes.map((process) => process.kill()));
+      await rm(root, { recursive: true, force: true });
+    },
+  };
 }
 
 /**
  * Starts `redis-server` on loopback `port` with `args`, in `dir` (where it writes any state file), and
  * waits until it answers PING.
  */
-export async function launchRedisProcess(port: number, dir: string, args: string[]): Promise<RedisProcess> {
+async function launchRedisProcess(port: number, dir: string, args: string[]): Promise<RedisProcess> {
   const child: ChildProcess = spawn('redis-server', [...args, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir], {
     cwd: dir,
     stdio: 'ignore',

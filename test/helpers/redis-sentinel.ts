@@ -1,7 +1,7 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { eventually } from './fixture.js';
-import { launchRedisProcess, makeTempDir, removeDir, withClient, type RedisProcess } from './redis-process.js';
+import { redisProcessGroup, withClient, type RedisProcess } from './redis-process.js';
 import { freePort } from './redis-server.js';
 import { waitForReplication } from './replication.js';
 
@@ -34,33 +34,21 @@ const roleOf = (port: number) => withClient(port, async (client) => /^role:(\w+)
  * replicas and the other sentinels. The master is declared down after 1 s without an answer.
  */
 export async function startRedisSentinel({ replicas = 1, sentinels = 3 } = {}): Promise<RedisSentinel> {
-  const root = await makeTempDir('sentinel');
-  const processes: RedisProcess[] = [];
-  const stop = async () => {
-    await Promise.all(processes.map((process) => process.kill()));
-    await removeDir(root);
-  };
-  const launch = async (role: string, args: (port: number, dir: string) => Promise<string[]>) => {
-    const port = await freePort();
-    const dir = join(root, `${role}-${port}`);
-    await mkdir(dir);
-    const process = await launchRedisProcess(port, dir, await args(port, dir));
-    processes.push(process);
-    return process;
-  };
+  const group = await redisProcessGroup('sentinel');
+  const launch = async (role: string, args: (dir: string) => string[] | Promise<string[]>) => group.launch(role, await freePort(), args);
   try {
     const dataArgs = ['--save', '', '--appendonly', 'no'];
-    const master = await launch('master', async () => dataArgs);
+    const master = await launch('master', () => dataArgs);
     const servers = [master];
     for (let index = 0; index < replicas; index++) {
-      servers.push(await launch('replica', async () => [...dataArgs, '--replicaof', '127.0.0.1', String(master.port)]));
+      servers.push(await launch('replica', () => [...dataArgs, '--replicaof', '127.0.0.1', String(master.port)]));
     }
     await withClient(master.port, (client) => waitForReplication(client));
 
     const sentinelProcesses: RedisProcess[] = [];
     for (let index = 0; index < sentinels; index++) {
       sentinelProcesses.push(
-        await launch('sentinel', async (port, dir) => {
+        await launch('sentinel', async (dir) => {
           // A sentinel rewrites its config file as it learns the topology, so each gets its own.
           const config = join(dir, 'sentinel.conf');
           await writeFile(
@@ -108,11 +96,11 @@ export async function startRedisSentinel({ replicas = 1, sentinels = 3 } = {}): 
           if ((await roleOf(seen[0]!)) !== 'master') throw new Error(`${seen[0]} does not answer as a master yet`);
         }, 30_000);
       },
-      stop,
+      stop: group.stop,
     };
     return deployment;
   } catch (error) {
-    await stop();
+    await group.stop();
     throw error;
   }
 }
