@@ -1,7 +1,8 @@
 import { initTRPC } from '@trpc/server';
+import { observable, type Unsubscribable } from '@trpc/server/observable';
 import { unpack } from 'msgpackr';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { redisStore, type SessionContext } from '../src/index.js';
+import { redisStore, sessionPerCall, type SessionContext } from '../src/index.js';
 import { schema, testManager, type TestManagerOptions, type TestRouter } from './helpers/app.js';
 import { CookieJar, trpcClient, type Served } from './helpers/http.js';
 import { serveWithWebSocket, wsClient } from './helpers/servers.js';
@@ -101,6 +102,30 @@ test('a procedure without sessionPerCall fails over the WebSocket with an error 
   const { http, connect } = tab(unscoped);
   await http.increment.mutate();
   await expect(connect().read.query()).rejects.toThrow(/add the `sessionPerCall` middleware/);
+});
+
+test('an observable subscription over the WebSocket writes the session once it stops', async () => {
+  const t = initTRPC.context<SessionContext<typeof schema>>().create();
+  const procedure = t.procedure.use(sessionPerCall);
+  const observing = t.router({
+    countUp: procedure.subscription(({ ctx }) =>
+      observable<number>((emit) => {
+        void ctx.session.start().then((session) => {
+          for (let step = 0; step < 2; step++) {
+            session.data.put('counter', session.data.get('counter') + 1);
+            emit.next(session.data.get('counter'));
+          }
+          emit.complete();
+        });
+      }),
+    ),
+  });
+  const { served: withObservable } = await start({}, observing);
+  const { http, connect } = tab(withObservable);
+  await http.increment.mutate();
+  const ws = connect() as unknown as { countUp: { subscribe: (input: undefined, handlers: object) => Unsubscribable } };
+  expect(await collect<number>((handlers) => ws.countUp.subscribe(undefined, handlers))).toEqual([2, 3]);
+  expect((await http.read.query()).counter).toBe(3);
 });
 
 test('no write was reported as failed', () => {
