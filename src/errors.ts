@@ -60,11 +60,13 @@ export class SessionStoreUnavailableError extends SessionError {
 
 /**
  * The session cannot be used in this context: there is no HTTP request (a server-side caller), or the
- * response's headers are already gone (streaming, WebSocket), so no cookie can be set.
+ * response's headers are already gone (streaming, WebSocket), so no cookie can be set. Its code is
+ * `PRECONDITION_FAILED`, not a server error: retrying cannot help (and `httpSubscriptionLink` retries
+ * server errors forever), routing the call differently can.
  */
 export class SessionUnavailableError extends SessionError {
   constructor(reason: string) {
-    super('INTERNAL_SERVER_ERROR', reason);
+    super('PRECONDITION_FAILED', reason);
   }
 }
 

@@ -12,6 +12,13 @@ export type { SessionInput, SessionKey, SessionMeta, SessionValue } from './sess
 export type { SessionDataOf, SessionSchema } from './schema.js';
 export type { SessionCookieOptions } from './cookie.js';
 export type { SessionTransport } from './transport.js';
+export { createFastifyContext } from './adapters/fastify.js';
+export { fetchSessionHandler } from './adapters/fetch.js';
+export type { FetchSessionHandlerOptions } from './adapters/fetch.js';
+export { createWSContext } from './adapters/ws.js';
+export { createCallerContext } from './adapters/caller.js';
+export type { CallerSessionOptions } from './adapters/caller.js';
+export { sessionPerCall } from './per-call.js';
 export { redisStore } from './stores/redis.js';
 export type { RedisClient, RedisStoreOptions } from './stores/redis.js';
 export { createRedisConnections } from './redis-connections.js';

@@ -3,6 +3,7 @@ import type { TRPCRequestInfo } from '@trpc/server/http';
 import { nodeHTTPTransport } from './adapters/node-http.js';
 import { resolveCookieConfig, type CookieConfig, type SessionCookieOptions } from './cookie.js';
 import type { SessionError } from './errors.js';
+import { FieldLocks } from './field-locks.js';
 import { SessionHandle } from './handle.js';
 import { CookieValueCodec } from './id.js';
 import { FieldSchemas, type RequireOptionalFields, type SessionSchema } from './schema.js';
@@ -87,6 +88,7 @@ export interface SessionRuntime {
   readonly persistMode: PersistMode;
   readonly trustProxy: boolean;
   readonly schemaVersion: number;
+  readonly fieldLocks: FieldLocks;
   report(error: SessionError): void;
 }
 
@@ -169,6 +171,7 @@ export function createSessionManager<S extends SessionSchema>(
     persistMode,
     trustProxy: options.trustProxy ?? false,
     schemaVersion: options.schemaVersion ?? 1,
+    fieldLocks: new FieldLocks(),
     report(error) {
       try {
         onError(error);

@@ -8,7 +8,8 @@ export type SessionSchema = z.ZodObject;
 export type SessionDataOf<S extends SessionSchema> = z.output<S>;
 
 /** Fails to type-check, with a readable message, a schema that has a field a new (empty) session lacks. */
-export type RequireOptionalFields<S extends SessionSchema> = object extends z.input<S>
+// `{}`, not `object`: it is the empty session, and unlike `object` it satisfies index signatures too.
+export type RequireOptionalFields<S extends SessionSchema> = {} extends z.input<S>
   ? unknown
   : { 'every session field needs .optional() or .default(), since a new session starts empty': never };
 

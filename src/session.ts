@@ -130,30 +130,41 @@ export class SessionData<S extends SessionSchema> {
    */
   async update<K extends SessionKey<S>>(key: K, fn: (current: SessionValue<S, K>) => SessionInput<S, K>): Promise<SessionValue<S, K>> {
     this.#session.assertUsable();
-    for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
+    if (!this.#session.persisted) {
+      // Nobody else can see a session that was never written: a local change is atomic.
       const state = this.#field(key);
       const next = this.#validate(key, fn(state.value as SessionValue<S, K>));
-      if (!this.#session.persisted) {
-        // Nobody else can see a session that was never written: a local change is atomic.
-        Object.assign(state, { value: next, present: true, changed: true, version: state.version + 1 });
-        return next as SessionValue<S, K>;
-      }
-      const bytes = encodeValue(next);
-      this.#session.assertFits(this.#sizeWith(key, bytes));
-      const now = Date.now();
-      const ttlMs = this.#session.ttlAt(now);
-      const result =
-        ttlMs <= 0
-          ? ({ status: 'gone' } as const)
-          : await this.#runtime.store.compareAndSet(this.#session.id, { field: key, expected: state.stored ?? null, next: bytes, now, ttlMs });
-      if (result.status === 'gone') throw new SessionGoneError(redactSessionId(this.#session.id));
-      if (result.status === 'ok') {
-        Object.assign(state, { value: next, present: true, stored: bytes, snapshot: bytes, changed: false, version: state.version + 1 });
-        return next as SessionValue<S, K>;
-      }
-      this.#fields.set(key, this.#fromStored(key, result.current));
+      Object.assign(state, { value: next, present: true, changed: true, version: state.version + 1 });
+      return next as SessionValue<S, K>;
     }
-    throw new SessionConflictError(key, MAX_UPDATE_ATTEMPTS);
+    return this.#runtime.fieldLocks.run(`${this.#session.id}\n${key}`, async (shared) => {
+      for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
+        if (shared.latest !== undefined && !sameBytes(shared.latest ?? undefined, this.#field(key).stored)) {
+          this.#fields.set(key, this.#fromStored(key, shared.latest));
+        }
+        const state = this.#field(key);
+        const next = this.#validate(key, fn(state.value as SessionValue<S, K>));
+        const bytes = encodeValue(next);
+        this.#session.assertFits(this.#sizeWith(key, bytes));
+        const now = Date.now();
+        const ttlMs = this.#session.ttlAt(now);
+        const result =
+          ttlMs <= 0
+            ? ({ status: 'gone' } as const)
+            : await this.#runtime.store.compareAndSet(this.#session.id, { field: key, expected: state.stored ?? null, next: bytes, now, ttlMs });
+        if (result.status === 'gone') throw new SessionGoneError(redactSessionId(this.#session.id));
+        if (result.status === 'ok') {
+          shared.latest = bytes;
+          Object.assign(state, { value: next, present: true, stored: bytes, snapshot: bytes, changed: false, version: state.version + 1 });
+          return next as SessionValue<S, K>;
+        }
+        shared.latest = result.current;
+        this.#fields.set(key, this.#fromStored(key, result.current));
+        // Another process won the race: back off a little, at random, so the contenders spread out.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(attempt, 20)));
+      }
+      throw new SessionConflictError(key, MAX_UPDATE_ATTEMPTS);
+    });
   }
 
   #field(key: string): FieldState {

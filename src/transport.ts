@@ -1,3 +1,5 @@
+import type { TRPCRequestInfo } from '@trpc/server/http';
+
 /**
  * What the session core needs from one HTTP exchange. Each adapter translates its framework's request and
  * response into this, and nothing more.
@@ -31,4 +33,14 @@ export const STREAMING_COOKIE_REASON =
 export function replaceSetCookie(existing: readonly string[], name: string, header: string): string[] {
   const prefix = `${name}=`;
   return [...existing.filter((value) => !value.startsWith(prefix)), header];
+}
+
+/** Whether a tRPC request streams its response, so its headers leave before any procedure runs. */
+export function isStreamingRequest(info: TRPCRequestInfo | undefined): boolean {
+  return info?.accept === 'application/jsonl' || info?.type === 'subscription';
+}
+
+/** Whether an `X-Forwarded-Proto` header says the client reached the proxy over HTTPS (its first hop counts). */
+export function isForwardedHttps(header: string | null | undefined): boolean {
+  return header?.split(',')[0]?.trim().toLowerCase() === 'https';
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { TestRouter } from './helpers/app.js';
-import { browser, CookieJar, roundRobinBrowser } from './helpers/http.js';
+import { CookieJar, roundRobinBrowser, trpcClient } from './helpers/http.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
 
@@ -18,7 +18,7 @@ afterAll(async () => {
 /** One browser (one cookie jar) with a client on each server process; `single` sends one call per request. */
 function browserOnEachProcess(link: 'batch' | 'single' = 'batch') {
   const jar = new CookieJar();
-  return servers.map((server) => browser<TestRouter>(server.url, link, jar).client);
+  return servers.map((server) => trpcClient<TestRouter>(server.url, jar, link));
 }
 
 test('the servers are separate processes sharing one Redis', () => {

@@ -147,8 +147,12 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         redis.trpcSessionLoadBuffer(key(id), now, policy.idleMs, policy.absoluteMs ?? 0, policy.touchAfterMs),
       );
       switch (reply[0]) {
-        case 1:
-          return { status: 'found', record: parseRecord(reply) };
+        case 1: {
+          const record = parseRecord(reply);
+          // The script read the hash before it stamped the refresh.
+          if (record.refreshed) record.lastUsedAt = now;
+          return { status: 'found', record };
+        }
         case 2:
           return { status: 'corrupt', reason: String(reply[1]) };
         default:

@@ -1,6 +1,6 @@
 import { initTRPC } from '@trpc/server';
 import * as z from 'zod';
-import { createSessionManager, type SessionError, type SessionManagerOptions, type SessionStore } from '../../src/index.js';
+import { createSessionManager, sessionPerCall, type SessionError, type SessionManagerOptions, type SessionStore } from '../../src/index.js';
 
 export const item = z.object({ productId: z.string(), quantity: z.number().int().positive() });
 
@@ -23,7 +23,9 @@ export function testManager(store: SessionStore, options: TestManagerOptions = {
 }
 
 type Sessions = ReturnType<typeof testManager>['sessions'];
-const t = initTRPC.context<ReturnType<Sessions['createContext']>>().create();
+const root = initTRPC.context<ReturnType<Sessions['createContext']>>().create();
+/** Every procedure scopes its session per call (a pass-through over HTTP), for the WebSocket and caller tests. */
+const t = { router: root.router, procedure: root.procedure.use(sessionPerCall) };
 
 export function richValue() {
   return {
@@ -113,6 +115,14 @@ export const router = t.router({
   logout: t.procedure.mutation(async ({ ctx }) => {
     await ctx.session.destroy();
     return true;
+  }),
+  /** Counts `input` times, adding each step to the session's counter and yielding it. */
+  countUp: t.procedure.input(z.number().int().positive()).subscription(async function* ({ ctx, input }) {
+    const session = await ctx.session.start();
+    for (let step = 0; step < input; step++) {
+      session.data.put('counter', session.data.get('counter') + 1);
+      yield session.data.get('counter');
+    }
   }),
 });
 

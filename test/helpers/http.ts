@@ -1,8 +1,10 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createTRPCClient, httpBatchLink, httpLink } from '@trpc/client';
+import { createTRPCClient, httpBatchLink, httpBatchStreamLink, httpLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import type { AnyTRPCRouter } from '@trpc/server';
 import { createHTTPServer, type CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
 import { parseSetCookie, type SetCookie } from 'cookie';
+import { EventSource } from 'eventsource';
 
 /** A browser's cookie store, reduced to what these tests need: one host, names to values. */
 export class CookieJar {
@@ -40,9 +42,8 @@ export interface Served {
   close(): Promise<void>;
 }
 
-/** Serves a router with tRPC's standalone adapter on a free loopback port. */
-export async function serveStandalone(router: AnyTRPCRouter, createContext: (opts: CreateHTTPContextOptions) => unknown): Promise<Served> {
-  const server = createHTTPServer({ router, createContext: createContext as never });
+/** Listens on a free loopback port; `close` also drops open (keep-alive, streaming, WebSocket) connections. */
+export async function listen(server: Server): Promise<Served> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -55,15 +56,33 @@ export async function serveStandalone(router: AnyTRPCRouter, createContext: (opt
   };
 }
 
-/**
- * A tRPC client with its own cookie jar: one simulated browser. Clients given the same `jar` are one browser
- * talking to several servers.
- */
-export function browser<R extends AnyTRPCRouter>(url: string, link: 'batch' | 'single' = 'batch', jar = new CookieJar()) {
-  const makeLink = link === 'batch' ? httpBatchLink : httpLink;
-  // The routers under test use no transformer, which a generic R cannot show the link's types.
-  const client = createTRPCClient<R>({ links: [makeLink({ url, fetch: jar.fetch } as never)] });
-  return { client, jar };
+/** Serves a router with tRPC's standalone adapter on a free loopback port. */
+export function serveStandalone(router: AnyTRPCRouter, createContext: (opts: CreateHTTPContextOptions) => unknown): Promise<Served> {
+  return listen(createHTTPServer({ router, createContext: createContext as never }));
+}
+
+/** How a client sends its queries and mutations; subscriptions always go over SSE (httpSubscriptionLink). */
+export type LinkKind = 'batch' | 'single' | 'stream';
+
+/** A tRPC client over `url` that sends and keeps cookies in `jar`. */
+export function trpcClient<R extends AnyTRPCRouter>(url: string, jar: CookieJar, link: LinkKind = 'batch') {
+  const makeLink = { batch: httpBatchLink, single: httpLink, stream: httpBatchStreamLink }[link];
+  // The routers under test use no transformer, which a generic R cannot show the links' types.
+  return createTRPCClient<R>({
+    links: [
+      splitLink({
+        condition: (op) => op.type === 'subscription',
+        true: httpSubscriptionLink({ url, EventSource, eventSourceOptions: { fetch: jar.fetch } } as never),
+        false: makeLink({ url, fetch: jar.fetch } as never),
+      }),
+    ],
+  });
+}
+
+/** A tRPC client with its own cookie jar: one simulated browser. */
+export function browser<R extends AnyTRPCRouter>(url: string, link: LinkKind = 'batch') {
+  const jar = new CookieJar();
+  return { client: trpcClient<R>(url, jar, link), jar };
 }
 
 /**
@@ -79,6 +98,7 @@ export function roundRobinBrowser<R extends AnyTRPCRouter>(urls: readonly string
     servedBy.push(target);
     return jar.fetch(new URL(url.pathname + url.search, target), init);
   };
+  // The routers under test use no transformer, which a generic R cannot show the link's types.
   const client = createTRPCClient<R>({ links: [httpLink({ url: urls[0]!, fetch: fetchNext } as never)] });
   return { client, jar, servedBy };
 }

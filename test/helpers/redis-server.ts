@@ -34,7 +34,7 @@ export async function waitForPing(port: number, process: ChildProcess): Promise<
   while (Date.now() < deadline) {
     if (process.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${process.exitCode}`);
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => {}); // refusals are expected until the server is up; connect() reports them
+    probe.on('error', () => {}); // refused while the server starts: expected, retried below
     try {
       await probe.connect();
       if ((await probe.ping()) === 'PONG') return;

@@ -1,0 +1,58 @@
+import { stringifyCookie } from 'cookie';
+import { SessionUnavailableError } from '../errors.js';
+import type { SessionContext, SessionManager } from '../manager.js';
+import { perCallContext } from '../per-call.js';
+import type { SessionSchema } from '../schema.js';
+
+/** Options of {@link createCallerContext}. */
+export interface CallerSessionOptions {
+  /**
+   * The session cookie's value, as the request being served carried it, e.g. Next.js
+   * `(await cookies()).get('sid')?.value`; undefined when it had none.
+   */
+  cookie: string | undefined;
+  /**
+   * Receives the `Set-Cookie` header value when a call starts, regenerates or destroys the session, for you
+   * to put on the response you are building. Without it those operations throw `SessionUnavailableError`,
+   * while reading and changing an existing session still work (a server component cannot set cookies).
+   */
+  setCookie?: (header: string) => void;
+  /**
+   * Whether the request being served came over HTTPS, for the cookie's `Secure` attribute in `'auto'` mode.
+   * @default false
+   */
+  secure?: boolean;
+}
+
+const NO_SET_COOKIE_REASON =
+  'This server-side call has no way to set a cookie, so a session can be read and changed here, but not ' +
+  'started, regenerated or destroyed: pass `setCookie` to `createCallerContext` where the response can carry it.';
+
+/**
+ * The context for server-side calls (`createCaller`, React server components, server actions), with the
+ * session named by a cookie value you supply. Procedures need the `sessionPerCall` middleware, which writes
+ * each call's changes when it ends; so a call's writes are visible to the next call of the same caller.
+ *
+ * @example
+ * const caller = createCaller(createCallerContext(sessions, { cookie: (await cookies()).get('sid')?.value }));
+ * const cart = await caller.cart.list();
+ */
+export function createCallerContext<S extends SessionSchema>(sessions: SessionManager<S>, options: CallerSessionOptions): SessionContext<S> {
+  const { name } = sessions.runtime.cookie;
+  const { setCookie } = options;
+  return perCallContext(
+    sessions,
+    {
+      cookieHeader: options.cookie === undefined ? undefined : stringifyCookie({ [name]: options.cookie }),
+      secure: options.secure ?? false,
+      cookieBlockedReason: setCookie === undefined ? NO_SET_COOKIE_REASON : null,
+      setCookie:
+        setCookie ??
+        (() => {
+          throw new SessionUnavailableError(NO_SET_COOKIE_REASON);
+        }),
+    },
+    // The caller awaits its call, and a server function may stop right after it: the write comes first.
+    true,
+  );
+}

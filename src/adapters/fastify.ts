@@ -1,0 +1,39 @@
+import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
+import type { FastifyReply } from 'fastify';
+import type { SessionContext, SessionManager } from '../manager.js';
+import type { SessionSchema } from '../schema.js';
+import { replaceSetCookie } from '../transport.js';
+import { nodeResponseTransport } from './node-http.js';
+
+/** The `Set-Cookie` values a fastify reply carries so far. */
+function replyCookies(reply: FastifyReply): string[] {
+  const existing = reply.getHeader('set-cookie');
+  if (existing === undefined) return [];
+  return Array.isArray(existing) ? existing : [String(existing)];
+}
+
+/**
+ * `createContext` for `fastifyTRPCPlugin` (fastify 5). The cookie goes through the reply, so fastify sends
+ * it with its own headers; the session is written once fastify has written the response (its `onResponse`
+ * moment: Node's `finish`), or before it ends the response in `'before-response'` mode. Streamed calls
+ * (`httpBatchStreamLink`, SSE subscriptions) use existing sessions but cannot start one.
+ *
+ * @example
+ * const sessionContext = createFastifyContext(sessions);
+ * app.register(fastifyTRPCPlugin, { prefix: '/trpc', trpcOptions: { router, createContext: sessionContext } });
+ */
+export function createFastifyContext<S extends SessionSchema>(
+  sessions: SessionManager<S>,
+): (opts: CreateFastifyContextOptions) => SessionContext<S> {
+  const { runtime } = sessions;
+  return ({ req, res, info }) => ({
+    session: sessions.handle(
+      // fastify sends its reply's headers over whatever was set on Node's response, so the cookie goes there.
+      nodeResponseTransport(runtime, req.raw, res.raw, info, (header) => {
+        const cookies = replaceSetCookie(replyCookies(res), runtime.cookie.name, header);
+        res.removeHeader('set-cookie');
+        res.header('set-cookie', cookies);
+      }),
+    ),
+  });
+}

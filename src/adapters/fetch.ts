@@ -1,0 +1,145 @@
+import type { AnyTRPCRouter, inferRouterContext } from '@trpc/server';
+import {
+  fetchRequestHandler,
+  type FetchCreateContextFnOptions,
+  type FetchHandlerRequestOptions,
+} from '@trpc/server/adapters/fetch';
+import type { SessionContext, SessionManager, SessionRuntime } from '../manager.js';
+import type { SessionSchema } from '../schema.js';
+import {
+  isForwardedHttps,
+  isStreamingRequest,
+  replaceSetCookie,
+  STREAMING_COOKIE_REASON,
+  type SessionTransport,
+} from '../transport.js';
+
+/** Options of {@link fetchSessionHandler}: those of tRPC's `fetchRequestHandler`, and `waitUntil`. */
+export type FetchSessionHandlerOptions<TRouter extends AnyTRPCRouter, S extends SessionSchema> = Omit<
+  FetchHandlerRequestOptions<TRouter>,
+  'createContext'
+> & {
+  /**
+   * Builds the rest of your context; it gets `session` with tRPC's options, and `session` is added to
+   * what it returns. Leave it out when `session` is all your context has.
+   */
+  createContext?: (
+    opts: FetchCreateContextFnOptions & SessionContext<S>,
+  ) => Omit<inferRouterContext<TRouter>, 'session'> | Promise<Omit<inferRouterContext<TRouter>, 'session'>>;
+  /**
+   * The platform's way to keep work running after the response is returned: Next.js `after`,
+   * Cloudflare's `ctx.waitUntil`, Vercel's `waitUntil`. It receives the session write, so the write
+   * outlives the response where the platform would otherwise stop the request's work. Long-running servers
+   * (Node, Bun, Deno) need none.
+   */
+  waitUntil?: (promise: Promise<unknown>) => void;
+};
+
+/** One request's transport over the fetch API, and the moment its session is written. */
+function fetchExchange(
+  runtime: SessionRuntime,
+  { req, resHeaders, info }: FetchCreateContextFnOptions,
+  waitUntil: ((promise: Promise<unknown>) => void) | undefined,
+) {
+  const streaming = isStreamingRequest(info);
+  let released = false;
+  let finished = false;
+  let commit: (() => Promise<void>) | undefined;
+
+  const run = (write: () => Promise<void>) => {
+    const written = write();
+    waitUntil?.(written);
+    return written;
+  };
+  /** The response is out (or, for a stream, all of it was read): write now, or in whatever ran late. */
+  const finish = async () => {
+    if (finished) return;
+    finished = true;
+    if (commit === undefined) return;
+    const written = run(commit);
+    if (runtime.persistMode === 'before-response') await written;
+  };
+
+  const transport: SessionTransport = {
+    cookieHeader: req.headers.get('cookie') ?? undefined,
+    get secure() {
+      if (new URL(req.url).protocol === 'https:') return true;
+      return runtime.trustProxy && isForwardedHttps(req.headers.get('x-forwarded-proto'));
+    },
+    get cookieBlockedReason() {
+      // tRPC copies resHeaders into the Response once; a cookie set after that would be lost.
+      return streaming || released ? STREAMING_COOKIE_REASON : null;
+    },
+    setCookie(header) {
+      const cookies = replaceSetCookie(resHeaders.getSetCookie(), runtime.cookie.name, header);
+      resHeaders.delete('set-cookie');
+      for (const cookie of cookies) resHeaders.append('set-cookie', cookie);
+    },
+    onCommit(write) {
+      // A write registered after the response is out (work a procedure left running) runs at once.
+      if (finished) void run(write);
+      else commit = write;
+    },
+  };
+
+  /** Hands out the Response tRPC produced, with the session written after it (or before, if so set). */
+  async function release(response: Response): Promise<Response> {
+    released = true;
+    if (!streaming || response.body === null) {
+      await finish();
+      return response;
+    }
+    // Procedures run while the body streams: write once all of it was read, or the client went away.
+    const reader = response.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          void finish();
+          throw error;
+        }
+        if (!chunk.done) return controller.enqueue(chunk.value);
+        await finish();
+        controller.close();
+      },
+      async cancel(reason) {
+        void finish();
+        await reader.cancel(reason);
+      },
+    });
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  }
+
+  return { transport, release };
+}
+
+/**
+ * tRPC's `fetchRequestHandler` with sessions, for every fetch runtime: the Next.js app router, Hono, Bun,
+ * Deno, Cloudflare Workers. `ctx.session` is added to the context; the cookie goes out through the
+ * response's headers; the session is written after the `Response` is produced (handed to `waitUntil` when
+ * given), or before it is returned in `'before-response'` mode. For streamed calls (`httpBatchStreamLink`,
+ * SSE subscriptions) it is written once the stream ends; they use existing sessions but cannot start one.
+ *
+ * @example
+ * // app/api/trpc/[trpc]/route.ts (Next.js app router)
+ * const handler = (req: Request) => fetchSessionHandler(sessions, { endpoint: '/api/trpc', req, router, waitUntil: after });
+ * export { handler as GET, handler as POST };
+ */
+export async function fetchSessionHandler<TRouter extends AnyTRPCRouter, S extends SessionSchema>(
+  sessions: SessionManager<S>,
+  options: FetchSessionHandlerOptions<TRouter, S>,
+): Promise<Response> {
+  const { createContext, waitUntil, ...handlerOptions } = options;
+  let exchange: ReturnType<typeof fetchExchange> | undefined;
+  const response = await fetchRequestHandler({
+    ...handlerOptions,
+    createContext: async (opts: FetchCreateContextFnOptions) => {
+      exchange = fetchExchange(sessions.runtime, opts, waitUntil);
+      const session = sessions.handle(exchange.transport);
+      return { ...(await createContext?.({ ...opts, session })), session };
+    },
+  } as FetchHandlerRequestOptions<TRouter>);
+  return exchange === undefined ? response : exchange.release(response);
+}

@@ -1,0 +1,213 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import { startDemo, type RunningDemo } from '../demo/server.js';
+import { startRedis, type RedisServer } from './helpers/redis-server.js';
+
+/** Debian's Chromium; `.ci/run` installs it. */
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+/**
+ * On a machine without Chromium the browser tests are skipped with a notice, so `npm test` stays runnable on
+ * a fresh machine; in CI (which installs Chromium) a missing browser fails them instead.
+ */
+const runBrowser = existsSync(CHROMIUM) || Boolean(process.env['CI']);
+if (!runBrowser) console.warn(`Skipping the demo's browser tests: ${CHROMIUM} is missing (apt-get install chromium)`);
+const browserTest = runBrowser ? test : test.skip;
+const COOKIE = 'basket_sid';
+const SCREENSHOT = 'test-artifacts/demo-basket.png';
+
+let redis: RedisServer;
+let inspect: Redis;
+let demo: RunningDemo;
+let browser: Browser;
+/** Console errors and uncaught page errors of every page opened by the current test. */
+let problems: string[] = [];
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  if (!runBrowser) return;
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing; install Debian's package: apt-get install chromium`);
+  redis = await startRedis();
+  inspect = redis.client();
+  demo = await startDemo({ port: 0, redisUrl: redis.url });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+});
+
+afterEach(async () => {
+  if (!runBrowser) return;
+  await Promise.all(contexts.splice(0).map((context) => context.close()));
+  const seen = problems;
+  problems = [];
+  expect(seen, 'console errors and page errors').toEqual([]);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await demo?.close();
+  inspect?.disconnect();
+  await redis?.stop(true);
+});
+
+/** A fresh browser profile (its own cookies) with the demo page open and loaded. */
+async function openDemo(): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width: 1180, height: 640 } });
+  contexts.push(context);
+  context.setDefaultTimeout(10_000);
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page: ${error.message}`));
+  await page.goto(demo.url);
+  await loaded(page);
+  return { context, page };
+}
+
+/** Waits for the page's first render: the products and the user come in with the basket. */
+async function loaded(page: Page): Promise<void> {
+  await page.getByTestId('products').getByRole('listitem').first().waitFor();
+}
+
+/** Waits until `locator`'s text is exactly `text`. */
+async function textIs(locator: Locator, text: string): Promise<void> {
+  await locator.filter({ hasText: new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }).waitFor();
+}
+
+const add = (page: Page, product: string) => page.getByRole('button', { name: `Add ${product} to basket` }).click();
+const row = (page: Page, productId: string) => page.getByTestId(`basket-item-${productId}`);
+const quantity = (page: Page, productId: string) => row(page, productId).getByTestId('quantity');
+
+async function sessionCookie(context: BrowserContext) {
+  return (await context.cookies()).find((cookie) => cookie.name === COOKIE);
+}
+
+/** The session ID prefix the page shows, once it shows one. */
+async function shownSessionPrefix(page: Page): Promise<string> {
+  const tag = page.getByTestId('session-id');
+  await tag.filter({ hasNotText: 'none' }).waitFor();
+  return (await tag.textContent())!.replace('…', '');
+}
+
+browserTest('the basket survives a reload; the session cookie is HttpOnly and SameSite=Lax', async () => {
+  const { context, page } = await openDemo();
+  await page.getByTestId('basket-empty').waitFor();
+  expect(await sessionCookie(context), 'merely looking creates no session').toBeUndefined();
+
+  await add(page, 'Espresso beans');
+  await textIs(quantity(page, 'beans'), '1');
+  await add(page, 'Espresso beans');
+  await add(page, 'Stoneware mug');
+  await textIs(quantity(page, 'mug'), '1');
+  await textIs(quantity(page, 'beans'), '2');
+  await textIs(page.getByTestId('basket-total'), '€49.00');
+
+  await page.reload();
+  await loaded(page);
+  await textIs(quantity(page, 'beans'), '2');
+  await textIs(quantity(page, 'mug'), '1');
+  await textIs(page.getByTestId('basket-total'), '€49.00');
+
+  const cookie = await sessionCookie(context);
+  expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/' });
+  expect(await shownSessionPrefix(page)).toBe(cookie!.value.slice(0, 6));
+  expect(await inspect.exists(`session:${cookie!.value}`)).toBe(1);
+});
+
+browserTest('the quantity buttons and Remove change the basket', async () => {
+  const { page } = await openDemo();
+  await add(page, 'Hand grinder');
+  await add(page, 'Paper filters');
+  await textIs(quantity(page, 'filters'), '1');
+
+  await page.getByRole('button', { name: 'Increase quantity of Paper filters' }).click();
+  await textIs(quantity(page, 'filters'), '2');
+  await page.getByRole('button', { name: 'Increase quantity of Paper filters' }).click();
+  await textIs(quantity(page, 'filters'), '3');
+  await page.getByRole('button', { name: 'Decrease quantity of Paper filters' }).click();
+  await textIs(quantity(page, 'filters'), '2');
+  await textIs(page.getByTestId('basket-total'), '€73.00');
+
+  await page.getByRole('button', { name: 'Remove Hand grinder' }).click();
+  await row(page, 'grinder').waitFor({ state: 'detached' });
+  await textIs(page.getByTestId('basket-total'), '€9.00');
+
+  await page.reload();
+  await loaded(page);
+  await textIs(quantity(page, 'filters'), '2');
+  expect(await row(page, 'grinder').count()).toBe(0);
+});
+
+browserTest('a second browser has its own, empty basket', async () => {
+  const first = await openDemo();
+  await add(first.page, 'Pour-over kettle');
+  await textIs(quantity(first.page, 'kettle'), '1');
+
+  const second = await openDemo();
+  await second.page.getByTestId('basket-empty').waitFor();
+  expect(await second.page.getByTestId('basket').isVisible()).toBe(false);
+  await textIs(second.page.getByTestId('session-id'), 'none');
+  expect(await sessionCookie(second.context)).toBeUndefined();
+
+  await add(second.page, 'Stoneware mug');
+  await textIs(quantity(second.page, 'mug'), '1');
+  expect((await sessionCookie(second.context))!.value).not.toBe((await sessionCookie(first.context))!.value);
+  await first.page.reload();
+  await loaded(first.page);
+  await textIs(quantity(first.page, 'kettle'), '1');
+  expect(await row(first.page, 'mug').count()).toBe(0);
+});
+
+browserTest('login gives the session a new ID and keeps the basket; logout empties it', async () => {
+  const { context, page } = await openDemo();
+  await add(page, 'Espresso beans');
+  await add(page, 'Hand grinder');
+  await add(page, 'Stoneware mug');
+  await textIs(quantity(page, 'mug'), '1');
+  await page.getByRole('button', { name: 'Increase quantity of Stoneware mug' }).click();
+  await textIs(quantity(page, 'mug'), '2');
+  const guestId = (await sessionCookie(context))!.value;
+  expect(await shownSessionPrefix(page)).toBe(guestId.slice(0, 6));
+
+  await page.getByLabel('Name').fill('Ada');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await textIs(page.getByTestId('user-name'), 'Signed in as Ada');
+  const userId = (await sessionCookie(context))!.value;
+  expect(userId).not.toBe(guestId);
+  expect(await shownSessionPrefix(page)).toBe(userId.slice(0, 6));
+  // The old ID is gone from Redis: whoever knew it (session fixation) has nothing.
+  expect(await inspect.exists(`session:${guestId}`)).toBe(0);
+  expect(await inspect.exists(`session:${userId}`)).toBe(1);
+
+  await page.reload();
+  await loaded(page);
+  await textIs(page.getByTestId('user-name'), 'Signed in as Ada');
+  await textIs(quantity(page, 'mug'), '2');
+  await textIs(quantity(page, 'beans'), '1');
+  await textIs(quantity(page, 'grinder'), '1');
+  await textIs(page.getByTestId('basket-total'), '€106.50');
+  mkdirSync('test-artifacts', { recursive: true });
+  await page.screenshot({ path: SCREENSHOT });
+
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByTestId('basket-empty').waitFor();
+  await textIs(page.getByTestId('user-name'), 'Guest');
+  await textIs(page.getByTestId('session-id'), 'none');
+  expect(await sessionCookie(context)).toBeUndefined();
+  expect(await inspect.exists(`session:${userId}`)).toBe(0);
+
+  await page.reload();
+  await loaded(page);
+  await page.getByTestId('basket-empty').waitFor();
+  await textIs(page.getByTestId('user-name'), 'Guest');
+});

@@ -1,0 +1,32 @@
+import { expect, test } from 'vitest';
+import * as z from 'zod';
+import { FieldSchemas } from '../src/schema.js';
+import { createSessionManager, memoryStore } from '../src/index.js';
+
+test('a field a new session would lack is refused at start-up, naming it', () => {
+  expect(() => new FieldSchemas(z.object({ ok: z.string().optional(), cart: z.array(z.string()) }))).toThrow(
+    /session field "cart" must accept absence/,
+  );
+  expect(() => new FieldSchemas('nope' as never)).toThrow(/must be a zod object schema/);
+});
+
+test('defaults are fresh copies, so one session cannot change another one\'s default', () => {
+  const fields = new FieldSchemas(z.object({ cart: z.array(z.string()).default([]) }));
+  const first = fields.defaultOf('cart') as string[];
+  first.push('x');
+  expect(fields.defaultOf('cart')).toEqual([]);
+});
+
+test('validation reports each issue with its path', () => {
+  const fields = new FieldSchemas(z.object({ cart: z.array(z.object({ id: z.string() })).default([]) }));
+  expect(fields.parse('cart', [{ id: 1 }])).toEqual({ ok: false, issues: '0.id: Invalid input: expected string, received number' });
+});
+
+test('manager options are checked at start-up', () => {
+  const schema = z.object({ a: z.string().optional() });
+  const store = memoryStore();
+  expect(() => createSessionManager({ schema, store, maxSize: 0 })).toThrow(/maxSize/);
+  expect(() => createSessionManager({ schema, store, absoluteLifetime: -1 })).toThrow(/absoluteLifetime/);
+  expect(() => createSessionManager({ schema, store, touchAfter: -1 })).toThrow(/touchAfter/);
+  expect(() => createSessionManager({ schema, store, persist: 'sometimes' as never })).toThrow(/persist/);
+});

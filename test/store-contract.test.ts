@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { memoryStore, redisStore, type ExpiryPolicy, type RecordWrite, type SessionStore } from '../src/index.js';
+import { createSessionId } from '../src/id.js';
+import { startRedis, type RedisServer } from './helpers/redis-server.js';
+
+const policy: ExpiryPolicy = { idleMs: 60_000, absoluteMs: null, touchAfterMs: 10_000 };
+const bytes = (text: string) => Buffer.from(text);
+const create = (now: number, set: Record<string, string> = {}, ttlMs = 60_000): RecordWrite => ({
+  create: true,
+  now,
+  ttlMs,
+  createdAt: now,
+  schemaVersion: 3,
+  set: new Map(Object.entries(set).map(([k, v]) => [k, bytes(v)])),
+  remove: [],
+});
+const change = (now: number, set: Record<string, string>, remove: string[] = []): RecordWrite => ({ ...create(now, set), create: false, remove });
+
+let redis: RedisServer;
+const stores: Record<string, () => SessionStore> = {};
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis.stop(true));
+stores['redis'] = () => redisStore({ redis: () => redis.client() });
+stores['memory'] = () => memoryStore();
+
+/** The same contract, held by every store: what the session core relies on. */
+describe.each(Object.keys(stores))('%s store', (name) => {
+  let store: SessionStore;
+  beforeAll(() => {
+    store = stores[name]!();
+  });
+  afterAll(() => store.close());
+
+  test('a missing record loads as missing', async () => {
+    expect(await store.load(createSessionId(), policy, Date.now())).toEqual({ status: 'missing' });
+  });
+
+  test('create writes fields and metadata; a second create of the same ID is refused', async () => {
+    const id = createSessionId();
+    const now = Date.now();
+    expect(await store.write(id, create(now, { a: '1', b: '2' }))).toBe('ok');
+    expect(await store.write(id, create(now))).toBe('exists');
+    const loaded = await store.load(id, policy, now);
+    expect(loaded.status).toBe('found');
+    if (loaded.status !== 'found') return;
+    expect(Object.fromEntries([...loaded.record.fields].map(([k, v]) => [k, Buffer.from(v).toString()]))).toEqual({ a: '1', b: '2' });
+    expect(loaded.record).toMatchObject({ createdAt: now, lastUsedAt: now, schemaVersion: 3, refreshed: false });
+  });
+
+  test('an update sets and removes only the named fields, and never recreates a removed record', async () => {
+    const id = createSessionId();
+    const now = Date.now();
+    await store.write(id, create(now, { a: '1', b: '2', c: '3' }));
+    expect(await store.write(id, change(now, { b: 'two' }, ['c']))).toBe('ok');
+    const loaded = await store.load(id, policy, now);
+    if (loaded.status !== 'found') throw new Error('not found');
+    expect([...loaded.record.fields.keys()].sort()).toEqual(['a', 'b']);
+    expect(Buffer.from(loaded.record.fields.get('b')!).toString()).toBe('two');
+    await store.destroy(id);
+    expect(await store.write(id, change(now, { a: 'again' }))).toBe('gone');
+    expect(await store.load(id, policy, now)).toEqual({ status: 'missing' });
+  });
+
+  test('compare-and-set swaps only from the expected bytes, and reports the current ones otherwise', async () => {
+    const id = createSessionId();
+    const now = Date.now();
+    await store.write(id, create(now, { n: '1' }));
+    expect(await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now, ttlMs: 60_000 })).toEqual({ status: 'ok' });
+    const conflict = await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('9'), now, ttlMs: 60_000 });
+    expect(conflict.status).toBe('conflict');
+    expect(Buffer.from((conflict as { current: Uint8Array }).current).toString()).toBe('2');
+    expect(await store.compareAndSet(id, { field: 'new', expected: null, next: bytes('x'), now, ttlMs: 60_000 })).toEqual({ status: 'ok' });
+    expect((await store.compareAndSet(id, { field: 'new', expected: null, next: bytes('y'), now, ttlMs: 60_000 })).status).toBe('conflict');
+    await store.destroy(id);
+    expect(await store.compareAndSet(id, { field: 'n', expected: bytes('2'), next: bytes('3'), now, ttlMs: 60_000 })).toEqual({ status: 'gone' });
+  });
+
+  test('a load refreshes the expiry only once it would extend it by touchAfter', async () => {
+    const fresh = createSessionId();
+    const aged = createSessionId();
+    const now = Date.now();
+    await store.write(fresh, create(now, {}, 59_000));
+    // As if written 30 s ago: 30 s of its 60 s left.
+    await store.write(aged, create(now, {}, 30_000));
+    const early = await store.load(fresh, policy, now + 5);
+    expect(early.status === 'found' && early.record).toMatchObject({ refreshed: false, lastUsedAt: now });
+    const late = await store.load(aged, policy, now + 5);
+    expect(late.status === 'found' && late.record).toMatchObject({ refreshed: true, lastUsedAt: now + 5, ttlMs: 60_000 });
+  });
+
+  test('a record past its absolute lifetime is gone, however recently used', async () => {
+    const id = createSessionId();
+    const now = Date.now();
+    await store.write(id, create(now));
+    const absolute = { ...policy, absoluteMs: 5000 };
+    expect((await store.load(id, absolute, now + 4000)).status).toBe('found');
+    expect(await store.load(id, absolute, now + 5000)).toEqual({ status: 'missing' });
+    expect(await store.load(id, policy, now + 5000)).toEqual({ status: 'missing' });
+  });
+
+  test('an expired record is never returned', async () => {
+    const id = createSessionId();
+    await store.write(id, create(Date.now(), { a: '1' }, 50));
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(await store.load(id, policy, Date.now())).toEqual({ status: 'missing' });
+  });
+});
+
+test('the memory store stays within maxSessions, evicting the least recently used', async () => {
+  const store = memoryStore({ maxSessions: 3 });
+  const ids = Array.from({ length: 4 }, () => createSessionId());
+  const now = Date.now();
+  for (const id of ids.slice(0, 3)) await store.write(id, create(now));
+  await store.load(ids[0]!, policy, now); // now the most recently used
+  await store.write(ids[3]!, create(now));
+  expect((await store.load(ids[1]!, policy, now)).status).toBe('missing');
+  for (const id of [ids[0]!, ids[2]!, ids[3]!]) expect((await store.load(id, policy, now)).status).toBe('found');
+});
+
+test('the memory store keeps its own copy of the bytes it is given', async () => {
+  const store = memoryStore();
+  const id = createSessionId();
+  const value = Buffer.from('abc');
+  await store.write(id, { ...create(Date.now()), set: new Map([['a', value]]) });
+  value.write('xyz');
+  const loaded = await store.load(id, policy, Date.now());
+  expect(loaded.status === 'found' && Buffer.from(loaded.record.fields.get('a')!).toString()).toBe('abc');
+});
