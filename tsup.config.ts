@@ -1,8 +1,16 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // One entry per framework adapter, so the main entry's types never name fastify or ws.
+  entry: {
+    index: 'src/index.ts',
+    fastify: 'src/adapters/fastify.ts',
+    fetch: 'src/adapters/fetch.ts',
+    ws: 'src/adapters/ws.ts',
+  },
   format: ['esm', 'cjs'],
+  // Shared chunks in both formats, so every entry uses the same classes (instanceof works across them).
+  splitting: true,
   dts: true,
   clean: true,
   sourcemap: true,

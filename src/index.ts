@@ -12,10 +12,6 @@ export type { SessionInput, SessionKey, SessionMeta, SessionValue } from './sess
 export type { SessionDataOf, SessionSchema } from './schema.js';
 export type { SessionCookieOptions } from './cookie.js';
 export type { SessionTransport } from './transport.js';
-export { createFastifyContext } from './adapters/fastify.js';
-export { fetchSessionHandler } from './adapters/fetch.js';
-export type { FetchSessionHandlerOptions } from './adapters/fetch.js';
-export { createWSContext } from './adapters/ws.js';
 export { createCallerContext } from './adapters/caller.js';
 export type { CallerSessionOptions } from './adapters/caller.js';
 export { sessionPerCall } from './per-call.js';

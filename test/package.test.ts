@@ -22,7 +22,8 @@ afterAll(() => rmSync(consumer, { recursive: true, force: true }));
 
 test('the tarball holds the build and the README, not the sources or tests', () => {
   const files = readdirSync(join(consumer, 'node_modules', 'trpc-session'), { recursive: true }) as string[];
-  expect(files).toEqual(expect.arrayContaining(['README.md', 'package.json', join('dist', 'index.js'), join('dist', 'index.cjs'), join('dist', 'index.d.ts'), join('dist', 'index.d.cts')]));
+  const entries = ['index', 'fastify', 'fetch', 'ws'].flatMap((name) => ['js', 'cjs', 'd.ts', 'd.cts'].map((ext) => join('dist', `${name}.${ext}`)));
+  expect(files).toEqual(expect.arrayContaining(['README.md', 'package.json', ...entries]));
   expect(files.some((file) => file.startsWith('src') || file.startsWith('test'))).toBe(false);
 });
 
@@ -35,18 +36,38 @@ handle.start().catch((error) => console.log(error.name, error instanceof Session
 `;
 
 test('works from ESM', () => {
-  writeFileSync(join(consumer, 'esm.mjs'), `import { createSessionManager, memoryStore, redisStore, SessionError } from 'trpc-session';\nimport * as z from 'zod';\n${usage}`);
-  expect(run('node', ['esm.mjs']).trim()).toBe('SessionUnavailableError true INTERNAL_SERVER_ERROR');
+  writeFileSync(
+    join(consumer, 'esm.mjs'),
+    `import { createSessionManager, memoryStore, redisStore, SessionError } from 'trpc-session';
+import { fetchSessionHandler } from 'trpc-session/fetch';
+import { createFastifyContext } from 'trpc-session/fastify';
+import { createWSContext } from 'trpc-session/ws';
+import * as z from 'zod';
+if (![fetchSessionHandler, createFastifyContext, createWSContext].every((f) => typeof f === 'function')) throw new Error('bad adapters');
+${usage}`,
+  );
+  expect(run('node', ['esm.mjs']).trim()).toBe('SessionUnavailableError true PRECONDITION_FAILED');
 });
 
 test('works from CommonJS', () => {
-  writeFileSync(join(consumer, 'cjs.cjs'), `const { createSessionManager, memoryStore, redisStore, SessionError } = require('trpc-session');\nconst z = require('zod');\n${usage}`);
-  expect(run('node', ['cjs.cjs']).trim()).toBe('SessionUnavailableError true INTERNAL_SERVER_ERROR');
+  writeFileSync(
+    join(consumer, 'cjs.cjs'),
+    `const { createSessionManager, memoryStore, redisStore, SessionError } = require('trpc-session');
+const { fetchSessionHandler } = require('trpc-session/fetch');
+const { createWSContext } = require('trpc-session/ws');
+const z = require('zod');
+if (![fetchSessionHandler, createWSContext].every((f) => typeof f === 'function')) throw new Error('bad adapters');
+${usage}`,
+  );
+  expect(run('node', ['cjs.cjs']).trim()).toBe('SessionUnavailableError true PRECONDITION_FAILED');
 });
 
+// The main entry's types name no optional framework (fastify, ws): a consumer without them type-checks.
 test('ships types that infer the session from the schema, for ESM and CommonJS consumers', () => {
   const source = `
 import { createSessionManager, memoryStore } from 'trpc-session';
+import { fetchSessionHandler } from 'trpc-session/fetch';
+export const handler = fetchSessionHandler;
 import * as z from 'zod';
 const sessions = createSessionManager({ schema: z.object({ cart: z.array(z.string()).default([]) }), store: memoryStore() });
 export async function use() {

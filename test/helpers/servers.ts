@@ -8,7 +8,9 @@ import { createHTTPServer } from '@trpc/server/adapters/standalone';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { WebSocket, WebSocketServer } from 'ws';
-import { createFastifyContext, createWSContext, fetchSessionHandler } from '../../src/index.js';
+import { createFastifyContext } from '../../src/adapters/fastify.js';
+import { fetchSessionHandler } from '../../src/adapters/fetch.js';
+import { createWSContext } from '../../src/adapters/ws.js';
 import { router, type testManager, type TestRouter } from './app.js';
 import { listen, type CookieJar, type Served } from './http.js';
 
