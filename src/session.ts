@@ -147,11 +147,10 @@ export class SessionData<S extends SessionSchema> {
         const bytes = encodeValue(next);
         this.#session.assertFits(this.#sizeWith(key, bytes));
         const now = Date.now();
-        const ttlMs = this.#session.ttlAt(now);
         const result =
-          ttlMs <= 0
+          this.#session.ttlAt(now) <= 0
             ? ({ status: 'gone' } as const)
-            : await this.#runtime.store.compareAndSet(this.#session.id, { field: key, expected: state.stored ?? null, next: bytes, now, ttlMs });
+            : await this.#runtime.store.compareAndSet(this.#session.id, { field: key, expected: state.stored ?? null, next: bytes, now });
         if (result.status === 'gone') throw new SessionGoneError(redactSessionId(this.#session.id));
         if (result.status === 'ok') {
           shared.latest = bytes;

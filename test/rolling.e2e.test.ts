@@ -19,3 +19,14 @@ test('a client that only reads with load() keeps its session past the first cook
     expect((await client.peek.query())?.id).toBe(id);
   }
 });
+
+test('a client that writes on every call keeps its session past the first cookie\'s Max-Age', async () => {
+  const { client } = fx.browser();
+  const { id } = await client.read.query();
+  let calls = 0;
+  for (let elapsed = 0; elapsed < 3500; elapsed += 200) {
+    await sleep(200);
+    expect(await client.increment.mutate()).toBe(++calls);
+  }
+  expect((await client.read.query()).id).toBe(id);
+});
