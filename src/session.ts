@@ -55,6 +55,13 @@ const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
 const isObject = (value: unknown) => typeof value === 'object' && value !== null;
 
 /**
+ * A deep copy through the codec, for values that zod may share between parses: a `.catch()` value is the
+ * same object every time, and a `.default()` value is copied only shallowly. Changed in place, a shared value
+ * would show in every other session.
+ */
+const unshared = (value: unknown) => (isObject(value) ? decodeValue(encodeValue(value)) : value);
+
+/**
  * A session's data: typed access to the fields of the schema. Reads are synchronous (the whole session was
  * loaded once); writes are validated at once and stored when the session is persisted. Objects read from the
  * session may be changed in place: changes are noticed and validated when the session is persisted.
@@ -102,8 +109,7 @@ export class SessionData<S extends SessionSchema> {
   delete(key: SessionKey<S>): void {
     this.#session.assertUsable();
     const state = this.#field(key);
-    state.value = this.#runtime.fields.defaultOf(key);
-    state.snapshot = isObject(state.value) ? encodeValue(state.value) : undefined;
+    Object.assign(state, this.#defaultOf(key));
     state.observed = false;
     state.present = false;
     state.changed = true;
@@ -183,9 +189,15 @@ export class SessionData<S extends SessionSchema> {
         return { value: value.parsed, present: true, stored: bytes, snapshot: bytes, observed: false, version: 0, changed: false };
       }
     }
+    return { ...this.#defaultOf(key), present: false, stored: bytes ?? undefined, observed: false, version: 0, changed: false };
+  }
+
+  /** The field's default, unshared, with its encoding to notice changes made to it in place. */
+  #defaultOf(key: string): { value: unknown; snapshot: Uint8Array | undefined } {
     const value = this.#runtime.fields.defaultOf(key);
-    const snapshot = isObject(value) ? encodeValue(value) : undefined;
-    return { value, present: false, stored: bytes ?? undefined, snapshot, observed: false, version: 0, changed: false };
+    if (!isObject(value)) return { value, snapshot: undefined };
+    const snapshot = encodeValue(value);
+    return { value: decodeValue(snapshot), snapshot };
   }
 
   /** Decodes and validates a stored field; reports and returns undefined when it cannot be used. */
@@ -202,7 +214,7 @@ export class SessionData<S extends SessionSchema> {
       this.#drop(key, `it no longer matches the schema: ${parsed.issues}`);
       return undefined;
     }
-    return { parsed: parsed.value };
+    return { parsed: unshared(parsed.value) };
   }
 
   #drop(key: string, reason: string) {
@@ -227,7 +239,7 @@ export class SessionData<S extends SessionSchema> {
     if (!parsed.ok) throw new SessionValidationError(key, parsed.issues);
     const unstorable = findUnstorable(parsed.value, key);
     if (unstorable !== null) throw new SessionSerializationError(key, unstorable.path, unstorable.reason);
-    return parsed.value;
+    return unshared(parsed.value);
   }
 
   #sizeWith(key: string, bytes: Uint8Array): number {
