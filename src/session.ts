@@ -256,9 +256,10 @@ export class SessionData<S extends SessionSchema> {
   pendingChanges(everything: boolean): PendingChanges {
     const changes: PendingChanges = { set: new Map(), remove: [...this.#stale], size: 0, versions: new Map() };
     for (const [key, state] of this.#fields) {
-      if (!state.changed && state.observed && !sameBytes(encodeValue(state.value), state.snapshot)) {
-        // An object read from the session was changed in place: validate it as a put would have.
-        state.value = this.#validate(key, state.value);
+      if (state.observed && !sameBytes(encodeValue(state.value), state.snapshot)) {
+        // An object read from the session was changed in place (after a put, delete or persist too): validate it
+        // as a put would have, keeping the object the procedure holds so that its later changes are seen too.
+        this.#validate(key, state.value);
         state.present = true;
         state.changed = true;
         state.version++;
