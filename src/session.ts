@@ -205,8 +205,9 @@ export class SessionData<S extends SessionSchema> {
     let decoded: unknown;
     try {
       decoded = decodeValue(bytes);
-    } catch (error) {
-      this.#drop(key, `its bytes are not valid msgpack (${(error as Error).message})`);
+    } catch {
+      // Not msgpackr's message: it quotes the start of what it decoded, which is session data.
+      this.#drop(key, 'its bytes are not valid msgpack');
       return undefined;
     }
     const parsed = this.#runtime.fields.parse(key, decoded);
