@@ -205,6 +205,8 @@ export class SessionData<S extends SessionSchema> {
     let decoded: unknown;
     try {
       decoded = decodeValue(bytes);
+      // msgpackr reads some invalid bytes (0xc1) as placeholder objects rather than failing.
+      if (findUnstorable(decoded, key) !== null) throw new Error('not a value a session can hold');
     } catch {
       // Not msgpackr's message: it quotes the start of what it decoded, which is session data.
       this.#drop(key, 'its bytes are not valid msgpack');

@@ -29,3 +29,9 @@ test('the report of a field with trailing bytes carries none of its data', async
   expect(fx.errors[0]).toBeInstanceOf(SessionFieldDroppedError);
   expect(fx.errors[0]!.message).not.toContain('4111');
 });
+
+test('a byte msgpack never uses (0xc1) in an unknown() field is dropped, not handed out as an odd object', async () => {
+  const client = await sessionWith('extra', Buffer.from([0xc1]));
+  expect(await client.describeExtra.query()).toBeUndefined();
+  expect(fx.errors.map((e) => e.constructor)).toEqual([SessionFieldDroppedError]);
+});
