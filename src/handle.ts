@@ -22,8 +22,6 @@ export class SessionHandle<S extends SessionSchema> {
   #starting: Promise<Session<S>> | undefined;
   /** The cookie value the request sent, when it named a live session. */
   #cookieSent = false;
-  /** The loaded session needs its cookie sent again (expiry refreshed, or signed with an old secret). */
-  #cookieStale = false;
   #committing = false;
 
   /** @internal */
@@ -34,7 +32,8 @@ export class SessionHandle<S extends SessionSchema> {
 
   /**
    * Resumes the client's session, or resolves to `null` when it has none (no cookie, a malformed or forged
-   * one, or an expired session). Never creates a session and never sets a cookie.
+   * one, or an expired session). Never creates a session; sets the cookie only to extend the expiry of the
+   * session the client already has (when this load refreshed it), so the cookie follows the record.
    */
   load(): Promise<Session<S> | null> {
     this.#loading ??= this.#resume();
@@ -108,17 +107,18 @@ export class SessionHandle<S extends SessionSchema> {
       return null;
     }
     if (result.status === 'missing') return null;
-    this.#cookieStale = result.record.refreshed || !identity.current;
-    return new Session<S>(this.#runtime, identity.id, result.record);
+    const session = new Session<S>(this.#runtime, identity.id, result.record);
+    // The record's expiry was extended (or the cookie is signed with an old secret): the cookie follows now,
+    // while headers can still be set, or the browser would drop it while the record lives on.
+    const cookieStale = result.record.refreshed || !identity.current;
+    if (cookieStale && transport.cookieBlockedReason === null) this.#setSessionCookie(session);
+    return session;
   }
 
   async #begin(): Promise<Session<S>> {
     if (this.#transport === null) throw new SessionUnavailableError(NO_REQUEST_REASON);
     const existing = await this.load();
-    if (existing !== null) {
-      if (this.#cookieStale && this.#transport.cookieBlockedReason === null) this.#setSessionCookie(existing);
-      return existing;
-    }
+    if (existing !== null) return existing;
     this.#assertCookieSettable();
     this.#registerCommit();
     // A new session reads nothing from the store: an ID the client sent is never adopted.
@@ -136,7 +136,6 @@ export class SessionHandle<S extends SessionSchema> {
     const transport = this.#transport!;
     const maxAgeSeconds = Math.max(1, Math.floor(session.ttlAt(Date.now()) / 1000));
     transport.setCookie(serializeCookie(this.#runtime.cookie, this.#runtime.cookieValues.encode(session.id), maxAgeSeconds, transport.secure));
-    this.#cookieStale = false;
   }
 
   #registerCommit(): void {

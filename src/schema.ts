@@ -53,7 +53,8 @@ export class FieldSchemas {
     return result.success ? { ok: true, value: result.data } : { ok: false, issues: describeIssues(result.error) };
   }
 
-  /** The field's value in a session that never set it: its default (a fresh copy each time), or undefined. */
+  /** The field's value in a session that never set it: its default, or undefined. zod may hand out the same
+   * objects each time (`.catch()`, the inside of `.default()`): copy before handing it on. */
   defaultOf(key: string): unknown {
     return this.#fields.get(key)!.safeParse(undefined).data;
   }

@@ -55,6 +55,13 @@ const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
 const isObject = (value: unknown) => typeof value === 'object' && value !== null;
 
 /**
+ * A deep copy through the codec, for values that zod may share between parses: a `.catch()` value is the
+ * same object every time, and a `.default()` value is copied only shallowly. Changed in place, a shared value
+ * would show in every other session.
+ */
+const unshared = (value: unknown) => (isObject(value) ? decodeValue(encodeValue(value)) : value);
+
+/**
  * A session's data: typed access to the fields of the schema. Reads are synchronous (the whole session was
  * loaded once); writes are validated at once and stored when the session is persisted. Objects read from the
  * session may be changed in place: changes are noticed and validated when the session is persisted.
@@ -102,8 +109,7 @@ export class SessionData<S extends SessionSchema> {
   delete(key: SessionKey<S>): void {
     this.#session.assertUsable();
     const state = this.#field(key);
-    state.value = this.#runtime.fields.defaultOf(key);
-    state.snapshot = isObject(state.value) ? encodeValue(state.value) : undefined;
+    Object.assign(state, this.#defaultOf(key));
     state.observed = false;
     state.present = false;
     state.changed = true;
@@ -147,11 +153,10 @@ export class SessionData<S extends SessionSchema> {
         const bytes = encodeValue(next);
         this.#session.assertFits(this.#sizeWith(key, bytes));
         const now = Date.now();
-        const ttlMs = this.#session.ttlAt(now);
         const result =
-          ttlMs <= 0
+          this.#session.ttlAt(now) <= 0
             ? ({ status: 'gone' } as const)
-            : await this.#runtime.store.compareAndSet(this.#session.id, { field: key, expected: state.stored ?? null, next: bytes, now, ttlMs });
+            : await this.#runtime.store.compareAndSet(this.#session.id, { field: key, expected: state.stored ?? null, next: bytes, now });
         if (result.status === 'gone') throw new SessionGoneError(redactSessionId(this.#session.id));
         if (result.status === 'ok') {
           shared.latest = bytes;
@@ -184,9 +189,15 @@ export class SessionData<S extends SessionSchema> {
         return { value: value.parsed, present: true, stored: bytes, snapshot: bytes, observed: false, version: 0, changed: false };
       }
     }
+    return { ...this.#defaultOf(key), present: false, stored: bytes ?? undefined, observed: false, version: 0, changed: false };
+  }
+
+  /** The field's default, unshared, with its encoding to notice changes made to it in place. */
+  #defaultOf(key: string): { value: unknown; snapshot: Uint8Array | undefined } {
     const value = this.#runtime.fields.defaultOf(key);
-    const snapshot = isObject(value) ? encodeValue(value) : undefined;
-    return { value, present: false, stored: bytes ?? undefined, snapshot, observed: false, version: 0, changed: false };
+    if (!isObject(value)) return { value, snapshot: undefined };
+    const snapshot = encodeValue(value);
+    return { value: decodeValue(snapshot), snapshot };
   }
 
   /** Decodes and validates a stored field; reports and returns undefined when it cannot be used. */
@@ -194,8 +205,11 @@ export class SessionData<S extends SessionSchema> {
     let decoded: unknown;
     try {
       decoded = decodeValue(bytes);
-    } catch (error) {
-      this.#drop(key, `its bytes are not valid msgpack (${(error as Error).message})`);
+      // msgpackr reads some invalid bytes (0xc1) as placeholder objects rather than failing.
+      if (findUnstorable(decoded, key) !== null) throw new Error('not a value a session can hold');
+    } catch {
+      // Not msgpackr's message: it quotes the start of what it decoded, which is session data.
+      this.#drop(key, 'its bytes are not valid msgpack');
       return undefined;
     }
     const parsed = this.#runtime.fields.parse(key, decoded);
@@ -203,7 +217,7 @@ export class SessionData<S extends SessionSchema> {
       this.#drop(key, `it no longer matches the schema: ${parsed.issues}`);
       return undefined;
     }
-    return { parsed: parsed.value };
+    return { parsed: unshared(parsed.value) };
   }
 
   #drop(key: string, reason: string) {
@@ -228,7 +242,7 @@ export class SessionData<S extends SessionSchema> {
     if (!parsed.ok) throw new SessionValidationError(key, parsed.issues);
     const unstorable = findUnstorable(parsed.value, key);
     if (unstorable !== null) throw new SessionSerializationError(key, unstorable.path, unstorable.reason);
-    return parsed.value;
+    return unshared(parsed.value);
   }
 
   #sizeWith(key: string, bytes: Uint8Array): number {
@@ -245,9 +259,10 @@ export class SessionData<S extends SessionSchema> {
   pendingChanges(everything: boolean): PendingChanges {
     const changes: PendingChanges = { set: new Map(), remove: [...this.#stale], size: 0, versions: new Map() };
     for (const [key, state] of this.#fields) {
-      if (!state.changed && state.observed && !sameBytes(encodeValue(state.value), state.snapshot)) {
-        // An object read from the session was changed in place: validate it as a put would have.
-        state.value = this.#validate(key, state.value);
+      if (state.observed && !sameBytes(encodeValue(state.value), state.snapshot)) {
+        // An object read from the session was changed in place (after a put, delete or persist too): validate it
+        // as a put would have, keeping the object the procedure holds so that its later changes are seen too.
+        this.#validate(key, state.value);
         state.present = true;
         state.changed = true;
         state.version++;

@@ -67,14 +67,14 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     const id = createSessionId();
     const now = Date.now();
     await store.write(id, create(now, { n: '1' }));
-    expect(await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now, ttlMs: 60_000 })).toEqual({ status: 'ok' });
-    const conflict = await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('9'), now, ttlMs: 60_000 });
+    expect(await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now })).toEqual({ status: 'ok' });
+    const conflict = await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('9'), now });
     expect(conflict.status).toBe('conflict');
     expect(Buffer.from((conflict as { current: Uint8Array }).current).toString()).toBe('2');
-    expect(await store.compareAndSet(id, { field: 'new', expected: null, next: bytes('x'), now, ttlMs: 60_000 })).toEqual({ status: 'ok' });
-    expect((await store.compareAndSet(id, { field: 'new', expected: null, next: bytes('y'), now, ttlMs: 60_000 })).status).toBe('conflict');
+    expect(await store.compareAndSet(id, { field: 'new', expected: null, next: bytes('x'), now })).toEqual({ status: 'ok' });
+    expect((await store.compareAndSet(id, { field: 'new', expected: null, next: bytes('y'), now })).status).toBe('conflict');
     await store.destroy(id);
-    expect(await store.compareAndSet(id, { field: 'n', expected: bytes('2'), next: bytes('3'), now, ttlMs: 60_000 })).toEqual({ status: 'gone' });
+    expect(await store.compareAndSet(id, { field: 'n', expected: bytes('2'), next: bytes('3'), now })).toEqual({ status: 'gone' });
   });
 
   test('a load refreshes the expiry only once it would extend it by touchAfter', async () => {
@@ -88,6 +88,18 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     expect(early.status === 'found' && early.record).toMatchObject({ refreshed: false, lastUsedAt: now });
     const late = await store.load(aged, policy, now + 5);
     expect(late.status === 'found' && late.record).toMatchObject({ refreshed: true, lastUsedAt: now + 5, ttlMs: 60_000 });
+  });
+
+  test('only a create sets the expiry: updates and compare-and-set leave it to load', async () => {
+    const id = createSessionId();
+    const now = Date.now();
+    await store.write(id, create(now, { n: '1' }, 30_000));
+    expect(await store.write(id, { ...change(now, { a: '1' }), ttlMs: 60_000 })).toBe('ok');
+    expect((await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now })).status).toBe('ok');
+    // Not refreshed by this load (touchAfter is 10 s): the record still has the 30 s it was created with.
+    const loaded = await store.load(id, { ...policy, idleMs: 35_000 }, now);
+    expect(loaded.status === 'found' && loaded.record).toMatchObject({ refreshed: false });
+    expect(loaded.status === 'found' && loaded.record.ttlMs).toBeLessThanOrEqual(30_000);
   });
 
   test('a record past its absolute lifetime is gone, however recently used', async () => {

@@ -12,6 +12,8 @@ const schema = z.object({
   userId: z.string().optional(),
   seenAt: z.date().optional(),
   visits: z.number().default(0),
+  nickname: z.string().nullable().optional(),
+  prefs: z.object({ theme: z.enum(['light', 'dark']).default('light') }).default({ theme: 'light' }),
 });
 const sessions = createSessionManager({ schema, store: memoryStore() });
 
@@ -35,6 +37,8 @@ export const router = t.router({
       userId?: string | undefined;
       seenAt?: Date | undefined;
       visits: number;
+      nickname?: string | null | undefined;
+      prefs: { theme: 'light' | 'dark' };
     }>();
     expectTypeOf(session.data.update('visits', (visits) => visits + 1)).toEqualTypeOf<Promise<number>>();
 
@@ -52,6 +56,17 @@ export const router = t.router({
     void session.data.update('visits', () => 'x');
     // @ts-expect-error unknown key
     session.data.has('nope');
+    // @ts-expect-error unknown key
+    session.data.delete('nope');
+    // @ts-expect-error unknown key
+    void session.data.update('nope', () => 1);
+    expectTypeOf(session.data.get('nickname')).toEqualTypeOf<string | null | undefined>();
+    session.data.put('nickname', null);
+    expectTypeOf(session.data.get('prefs')).toEqualTypeOf<{ theme: 'light' | 'dark' }>();
+    // put takes the schema's input: inner defaults may be left out
+    session.data.put('prefs', {});
+    // @ts-expect-error not one of the enum's values
+    session.data.put('prefs', { theme: 'blue' });
     return session.data.get('cart');
   }),
 });

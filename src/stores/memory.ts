@@ -100,7 +100,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       for (const [field, bytes] of change.set) record.fields.set(field, copy(bytes));
       record.lastUsedAt = change.now;
       record.schemaVersion = change.schemaVersion;
-      record.expiresAt = change.now + change.ttlMs;
+      if (change.create) record.expiresAt = change.now + change.ttlMs;
       return 'ok';
     },
 
@@ -112,7 +112,6 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       if (!matches) return { status: 'conflict', current };
       record.fields.set(swap.field, copy(swap.next));
       record.lastUsedAt = swap.now;
-      record.expiresAt = swap.now + swap.ttlMs;
       return { status: 'ok' };
     },
 

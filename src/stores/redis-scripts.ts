@@ -46,7 +46,8 @@ return {1, ttl, refreshed, flat}
 `;
 
 /** KEYS: session. ARGV: 'c' (create) or 'u' (update), ttlMs, removeCount, fields to remove…, field/value pairs…
- * Returns 1 written, 0 gone (update of a missing record), 2 exists (create of an existing one). */
+ * Returns 1 written, 0 gone (update of a missing record), 2 exists (create of an existing one). Only a create
+ * sets the expiry: an update leaves it to the loads, which refresh it together with the cookie. */
 export const WRITE_SCRIPT = `
 local key = KEYS[1]
 local exists = redis.call('EXISTS', key)
@@ -58,11 +59,11 @@ end
 local removeCount = tonumber(ARGV[3])
 if removeCount > 0 then redis.call('HDEL', key, unpack(ARGV, 4, 3 + removeCount)) end
 if #ARGV > 3 + removeCount then redis.call('HSET', key, unpack(ARGV, 4 + removeCount)) end
-redis.call('PEXPIRE', key, ARGV[2])
+if ARGV[1] == 'c' then redis.call('PEXPIRE', key, ARGV[2]) end
 return 1
 `;
 
-/** KEYS: session. ARGV: field, '1' if expected is given else '0', expected, next, ttlMs, now.
+/** KEYS: session. ARGV: field, '1' if expected is given else '0', expected, next, now.
  * Returns {0} gone, {1} swapped, or {2, current} when the field no longer holds the expected bytes. */
 export const COMPARE_AND_SET_SCRIPT = `
 local key = KEYS[1]
@@ -71,7 +72,6 @@ local current = redis.call('HGET', key, ARGV[1])
 local matches
 if ARGV[2] == '1' then matches = current == ARGV[3] else matches = current == false end
 if not matches then return {2, current} end
-redis.call('HSET', key, ARGV[1], ARGV[4], 'm:u', ARGV[6])
-redis.call('PEXPIRE', key, ARGV[5])
+redis.call('HSET', key, ARGV[1], ARGV[4], 'm:u', ARGV[5])
 return {1}
 `;

@@ -178,7 +178,6 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
           swap.expected === null ? '0' : '1',
           swap.expected === null ? '' : asBuffer(swap.expected),
           asBuffer(swap.next),
-          swap.ttlMs,
           swap.now,
         ),
       );

@@ -9,10 +9,11 @@ export interface SessionStore {
   /**
    * Applies field changes atomically. With `create` the record must not exist yet (else `'exists'`);
    * without it the record must still exist (else `'gone'`), so a late write never revives a destroyed
-   * session.
+   * session. Only a create sets the expiry: writes happen after the response, where no cookie can follow a
+   * longer expiry, so extending it is left to `load`.
    */
   write(id: string, change: RecordWrite): Promise<WriteResult>;
-  /** Sets one field only if it still holds `expected` (`null`: absent). Used by `data.update`. */
+  /** Sets one field only if it still holds `expected` (`null`: absent), leaving the expiry alone. Used by `data.update`. */
   compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult>;
   /** Removes the record. Removing a missing record is not an error. */
   destroy(id: string): Promise<void>;
@@ -51,6 +52,7 @@ export type LoadResult =
 export interface RecordWrite {
   create: boolean;
   now: number;
+  /** The expiry of a new record; used on creation only. */
   ttlMs: number;
   /** Written on creation only. */
   createdAt: number;
@@ -66,7 +68,6 @@ export interface FieldSwap {
   expected: Uint8Array | null;
   next: Uint8Array;
   now: number;
-  ttlMs: number;
 }
 
 export type CompareAndSetResult =

@@ -6,13 +6,16 @@ import { createHTTPServer, type CreateHTTPContextOptions } from '@trpc/server/ad
 import { parseSetCookie, type SetCookie } from 'cookie';
 import { EventSource } from 'eventsource';
 
-/** A browser's cookie store, reduced to what these tests need: one host, names to values. */
+/** A browser's cookie store, reduced to what these tests need: one host, names to values, Max-Age honoured. */
 export class CookieJar {
   readonly cookies = new Map<string, string>();
+  /** When each cookie with a Max-Age expires, as a browser would drop it. */
+  readonly #expiresAt = new Map<string, number>();
   /** Every Set-Cookie seen, parsed, newest last. */
   readonly received: SetCookie[] = [];
 
   header(): string | undefined {
+    for (const [name, expiresAt] of this.#expiresAt) if (expiresAt <= Date.now()) this.cookies.delete(name);
     if (this.cookies.size === 0) return undefined;
     return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
   }
@@ -23,6 +26,8 @@ export class CookieJar {
       this.received.push(cookie);
       if (cookie.maxAge !== undefined && cookie.maxAge <= 0) this.cookies.delete(cookie.name);
       else this.cookies.set(cookie.name, cookie.value ?? '');
+      if (cookie.maxAge === undefined) this.#expiresAt.delete(cookie.name);
+      else this.#expiresAt.set(cookie.name, Date.now() + cookie.maxAge * 1000);
     }
   }
 

@@ -1,0 +1,120 @@
+import { initTRPC } from '@trpc/server';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import * as z from 'zod';
+import { encodeValue } from '../src/codec.js';
+import { createSessionManager, redisStore, type SessionError } from '../src/index.js';
+import { item } from './helpers/app.js';
+import { browser, serveStandalone, type Served } from './helpers/http.js';
+import { startRedis, type RedisServer } from './helpers/redis-server.js';
+
+// What a procedure changes in place, in objects it got from the session, and how those objects relate to
+// the schema's defaults and to other sessions.
+const schema = z.object({
+  cart: z.array(item).default([]),
+  /** Stale stored data falls back to the catch value, which zod hands out as the same array every time. */
+  tags: z.array(z.string()).default([]).catch([]),
+  /** zod copies a default shallowly: `colors` is one array for every parse. */
+  prefs: z.object({ colors: z.array(z.string()) }).default({ colors: [] }),
+});
+
+let redis: RedisServer;
+let client: ReturnType<RedisServer['client']>;
+let served: Served;
+const errors: SessionError[] = [];
+
+function buildRouter(sessions: ReturnType<typeof createSessionManager<typeof schema>>) {
+  const t = initTRPC.context<ReturnType<typeof sessions.createContext>>().create();
+  const invalidItem = { productId: 'bad', quantity: -1 } as z.output<typeof item>;
+  return t.router({
+    all: t.procedure.query(async ({ ctx }) => (await ctx.session.start()).data.all()),
+    pushTag: t.procedure.input(z.string()).mutation(async ({ ctx, input }) => {
+      (await ctx.session.start()).data.get('tags').push(input);
+      return true;
+    }),
+    pushColor: t.procedure.input(z.string()).mutation(async ({ ctx, input }) => {
+      (await ctx.session.start()).data.get('prefs').colors.push(input);
+      return true;
+    }),
+    /** Puts a valid cart, then breaks it in place before persisting. */
+    putThenBreak: t.procedure.mutation(async ({ ctx }) => {
+      const session = await ctx.session.start();
+      session.data.put('cart', [{ productId: 'p1', quantity: 1 }]);
+      session.data.get('cart').push(invalidItem);
+      await ctx.session.persist();
+      return true;
+    }),
+    clearThenPush: t.procedure.input(item).mutation(async ({ ctx, input }) => {
+      const session = await ctx.session.start();
+      session.data.clear();
+      session.data.get('cart').push(input);
+      return true;
+    }),
+    /** Changes the same object before and after a persist(). */
+    pushPersistPush: t.procedure.input(z.tuple([item, item])).mutation(async ({ ctx, input }) => {
+      const session = await ctx.session.start();
+      const cart = session.data.get('cart');
+      cart.push(input[0]);
+      await ctx.session.persist();
+      cart.push(input[1]);
+      return true;
+    }),
+  });
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+  client = redis.client();
+  const sessions = createSessionManager({ schema, store: redisStore({ redis: client }), onError: (e) => errors.push(e) });
+  served = await serveStandalone(buildRouter(sessions), sessions.createContext);
+});
+afterAll(async () => {
+  await served.close();
+  client.disconnect();
+  await redis.stop(true);
+});
+
+type TrackingRouter = ReturnType<typeof buildRouter>;
+const newBrowser = () => browser<TrackingRouter>(served.url, 'single').client;
+
+/** A browser whose session holds a `tags` value of an older format, which the schema's .catch() replaces. */
+async function browserWithStaleTags() {
+  const { client: trpc, jar } = browser<TrackingRouter>(served.url, 'single');
+  await trpc.all.query();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await client.hset(`session:${jar.cookies.get('sid')}`, 'd:tags', Buffer.from(encodeValue('a,b')));
+  return trpc;
+}
+
+test("changing a .catch() value in place never shows in another session", async () => {
+  await (await browserWithStaleTags()).pushTag.mutate('private-to-a');
+  expect((await (await browserWithStaleTags()).all.query()).tags).toEqual([]);
+});
+
+test("changing an object inside a .default() value in place never shows in another session", async () => {
+  await newBrowser().pushColor.mutate('private-to-a');
+  expect((await newBrowser().all.query()).prefs).toEqual({ colors: [] });
+});
+
+test('an object changed in place after put() is validated like the put, and never stored invalid', async () => {
+  const error = await newBrowser().putThenBreak.mutate().catch((e: unknown) => e);
+  expect((error as Error).message).toMatch(/^Session field "cart" is invalid: /);
+});
+
+test('an object changed in place after clear() is kept', async () => {
+  const client = newBrowser();
+  await client.clearThenPush.mutate({ productId: 'p1', quantity: 1 });
+  expect((await client.all.query()).cart).toEqual([{ productId: 'p1', quantity: 1 }]);
+});
+
+test('changes made in place after persist() to the same object are written too', async () => {
+  const client = newBrowser();
+  await client.pushPersistPush.mutate([
+    { productId: 'p1', quantity: 1 },
+    { productId: 'p2', quantity: 2 },
+  ]);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect((await client.all.query()).cart).toEqual([
+    { productId: 'p1', quantity: 1 },
+    { productId: 'p2', quantity: 2 },
+  ]);
+});
