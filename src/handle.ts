@@ -144,13 +144,19 @@ export class SessionHandle<S extends SessionSchema> {
     this.#transport!.onCommit(() => this.#commit());
   }
 
-  /** The adapter's write after (or before) the response: never throws, reports failures through `onError`. */
-  async #commit(): Promise<void> {
+  /**
+   * The adapter's write after (or before) the response. Never rejects: a failure is reported through
+   * `onError` and resolved, so an adapter holding the response can refuse to report success.
+   */
+  async #commit(): Promise<SessionError | null> {
     try {
       const session = await this.#current();
       await session?.flush();
+      return null;
     } catch (error) {
-      this.#runtime.report(error instanceof SessionError ? error : new SessionError('INTERNAL_SERVER_ERROR', String(error), error));
+      const failure = error instanceof SessionError ? error : new SessionError('INTERNAL_SERVER_ERROR', String(error), error);
+      this.#runtime.report(failure);
+      return failure;
     }
   }
 }

@@ -1,9 +1,9 @@
 import { isObservable, observableToAsyncIterable } from '@trpc/server/observable';
-import { SessionUnavailableError } from './errors.js';
+import { SessionUnavailableError, type SessionError } from './errors.js';
 import type { SessionHandle } from './handle.js';
 import type { SessionContext, SessionManager } from './manager.js';
 import type { SessionSchema } from './schema.js';
-import type { SessionTransport } from './transport.js';
+import type { SessionCommit, SessionTransport } from './transport.js';
 
 /**
  * What a context that serves many calls knows of its client (a WebSocket connection's upgrade request, a
@@ -34,8 +34,8 @@ const UNSCOPED: SessionTransport = {
 /** One call's session handle, and the write of its changes. */
 interface Call {
   session: SessionHandle<SessionSchema>;
-  /** Writes the call's changes. Never rejects. */
-  end(): Promise<void>;
+  /** Writes the call's changes. Never rejects: resolves to the (reported) failure, if any. */
+  end(): Promise<SessionError | null>;
   readonly holdsResult: boolean;
 }
 
@@ -55,20 +55,23 @@ export function perCallContext<S extends SessionSchema>(
 ): SessionContext<S> {
   const session = sessions.handle(UNSCOPED);
   scopes.set(session, () => {
-    let commit: (() => Promise<void>) | undefined;
+    let commit: SessionCommit | undefined;
     const handle = sessions.handle({ ...client, onCommit: (write) => (commit = write) });
     return {
       session: handle as unknown as SessionHandle<SessionSchema>,
-      end: () => commit?.() ?? Promise.resolve(),
+      end: () => commit?.() ?? Promise.resolve(null),
       holdsResult,
     };
   });
   return { session };
 }
 
+/** Writes the call's changes; where the result waits for the write, a failed write fails the call. */
 async function finish(call: Call): Promise<void> {
   const written = call.end();
-  if (call.holdsResult) await written;
+  if (!call.holdsResult) return;
+  const failure = await written;
+  if (failure !== null) throw failure;
 }
 
 /** A subscription's values, with the call's changes written once it stops (ends, fails or is cancelled). */

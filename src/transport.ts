@@ -1,3 +1,5 @@
+import { getHTTPStatusCodeFromError } from '@trpc/server/http';
+import type { SessionError } from './errors.js';
 import type { TRPCRequestInfo } from '@trpc/server/http';
 
 /**
@@ -20,8 +22,14 @@ export interface SessionTransport {
    * Registers the write of the session's changes. The adapter runs it once the response is written, or,
    * in `'before-response'` mode, before the response is released and waits for it.
    */
-  onCommit(commit: () => Promise<void>): void;
+  onCommit(commit: SessionCommit): void;
 }
+
+/**
+ * Writes a request's session changes. Never rejects: resolves to the error (already reported through
+ * `onError`) when the write failed, so an adapter that holds the response can turn it into a failure.
+ */
+export type SessionCommit = () => Promise<SessionError | null>;
 
 /** Why a streamed response cannot carry a new cookie; shared by the adapters that stream. */
 export const STREAMING_COOKIE_REASON =
@@ -43,4 +51,15 @@ export function isStreamingRequest(info: TRPCRequestInfo | undefined): boolean {
 /** Whether an `X-Forwarded-Proto` header says the client reached the proxy over HTTPS (its first hop counts). */
 export function isForwardedHttps(header: string | null | undefined): boolean {
   return header?.split(',')[0]?.trim().toLowerCase() === 'https';
+}
+
+/**
+ * The status and tRPC-shaped JSON body of a response that replaces a procedure's result when the session
+ * write it depended on failed (`'before-response'` mode): the client gets the session error, never success.
+ */
+export function failedWriteResponse(failure: SessionError): { status: number; body: string } {
+  const { code, message } = failure;
+  const status = getHTTPStatusCodeFromError(failure);
+  // -32603 is JSON-RPC's internal error; tRPC clients read the precise code from `data.code`.
+  return { status, body: JSON.stringify({ error: { message, code: -32603, data: { code, httpStatus: status } } }) };
 }

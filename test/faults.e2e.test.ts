@@ -105,6 +105,36 @@ test('a write that fails after the response goes to onError, with no data in it,
   expect(await client.ping.query()).toBe('pong');
 });
 
+test("in 'before-response' mode a write that fails fails the response: no success for unsaved changes", async () => {
+  const client = redis.client({ maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
+  const sessions = createSessionManager({
+    schema,
+    store: redisStore({ redis: client, commandTimeout: 300 }),
+    persist: 'before-response',
+    onError: (e) => errors.push(e),
+  });
+  const strict = await serveStandalone(buildRouter(sessions), sessions.createContext);
+  const admin = redis.client();
+  try {
+    await admin.ping(); // answers once an earlier test's pause is over
+    const { client: trpc } = browser<FaultRouter>(strict.url, 'single');
+    expect(await trpc.count.mutate()).toBe(1);
+    const pending = trpc.gatedCount.mutate();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await admin.call('CLIENT', 'PAUSE', '1000', 'ALL');
+    release();
+    // The procedure returned 2, but its write timed out: the client gets the store's error, not success.
+    await expectStoreUnavailable(pending);
+    expect(errors.some((e) => e instanceof SessionStoreUnavailableError)).toBe(true);
+    await eventually(async () => expect(await trpc.count.mutate()).toBeGreaterThanOrEqual(2), 10_000);
+  } finally {
+    admin.disconnect();
+    await strict.close();
+    client.disconnect();
+  }
+});
+
 test('the default onError logs to stderr with a shortened session ID and no data', async () => {
   const lines: string[] = [];
   const original = console.error;

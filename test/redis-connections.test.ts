@@ -140,8 +140,8 @@ test('a factory that throws fails that call only; the next call opens the connec
   });
   const app = await serve(connections.use('default'));
   try {
-    // A new session reads nothing, so the first failure is its write's, reported rather than thrown.
-    expect(await app.client.increment.mutate()).toBe(1);
+    // A new session reads nothing, so the first failure is its write's: before the response, so the call fails.
+    await expect(app.client.increment.mutate()).rejects.toThrow('Session store unavailable: credentials not loaded yet');
     expect(app.errors.map((error) => error.message)).toEqual(['Session store unavailable: credentials not loaded yet']);
     expect(await app.client.increment.mutate()).toBe(1);
     expect(await app.client.increment.mutate()).toBe(2);

@@ -4,13 +4,16 @@ import {
   type FetchCreateContextFnOptions,
   type FetchHandlerRequestOptions,
 } from '@trpc/server/adapters/fetch';
+import type { SessionError } from '../errors.js';
 import type { SessionContext, SessionManager, SessionRuntime } from '../manager.js';
 import type { SessionSchema } from '../schema.js';
 import {
   isForwardedHttps,
   isStreamingRequest,
   replaceSetCookie,
+  failedWriteResponse,
   STREAMING_COOKIE_REASON,
+  type SessionCommit,
   type SessionTransport,
 } from '../transport.js';
 
@@ -44,20 +47,25 @@ function fetchExchange(
   const streaming = isStreamingRequest(info);
   let released = false;
   let finished = false;
-  let commit: (() => Promise<void>) | undefined;
+  let commit: SessionCommit | undefined;
 
-  const run = (write: () => Promise<void>) => {
+  const run = (write: SessionCommit) => {
     const written = write();
     waitUntil?.(written);
     return written;
   };
-  /** The response is out (or, for a stream, all of it was read): write now, or in whatever ran late. */
-  const finish = async () => {
-    if (finished) return;
+  /**
+   * The response is out (or, for a stream, all of it was read): write now, or in whatever ran late. In
+   * 'before-response' mode, resolves to the write's failure, if any, so the response can fail with it.
+   */
+  const finish = async (): Promise<SessionError | null> => {
+    if (finished || commit === undefined) {
+      finished = true;
+      return null;
+    }
     finished = true;
-    if (commit === undefined) return;
     const written = run(commit);
-    if (runtime.persistMode === 'before-response') await written;
+    return runtime.persistMode === 'before-response' ? written : null;
   };
 
   const transport: SessionTransport = {
@@ -86,8 +94,11 @@ function fetchExchange(
   async function release(response: Response): Promise<Response> {
     released = true;
     if (!streaming || response.body === null) {
-      await finish();
-      return response;
+      const failure = await finish();
+      // Never answer with success for changes that were not stored.
+      if (failure === null) return response;
+      const { status, body } = failedWriteResponse(failure);
+      return new Response(body, { status, headers: { 'content-type': 'application/json' } });
     }
     // Procedures run while the body streams: write once all of it was read, or the client went away.
     const reader = response.body.getReader();
@@ -101,8 +112,9 @@ function fetchExchange(
           throw error;
         }
         if (!chunk.done) return controller.enqueue(chunk.value);
-        await finish();
-        controller.close();
+        const failure = await finish();
+        if (failure === null) controller.close();
+        else controller.error(failure);
       },
       async cancel(reason) {
         void finish();

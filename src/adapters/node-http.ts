@@ -2,7 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { TRPCRequestInfo } from '@trpc/server/http';
 import type { SessionRuntime } from '../manager.js';
-import { isForwardedHttps, isStreamingRequest, replaceSetCookie, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
+import {
+  failedWriteResponse,
+  isForwardedHttps,
+  isStreamingRequest,
+  replaceSetCookie,
+  STREAMING_COOKIE_REASON,
+  type SessionTransport,
+} from '../transport.js';
 
 /** Whether a request came over HTTPS, directly or (when trusted) according to its proxy. */
 export function isHttpsRequest(req: IncomingMessage, trustProxy: boolean): boolean {
@@ -34,21 +41,40 @@ export function nodeResponseTransport(
     },
     setCookie,
     onCommit(commit) {
+      let written: ReturnType<typeof commit> | undefined;
+      const run = () => (written ??= commit());
       if (runtime.persistMode === 'before-response') {
-        // Hold the end of the response until the write is done; headers and body chunks still flow.
+        // Hold the response until the write is done, so the client never sees success for unsaved changes.
+        // A plain response is held whole and, if the write fails, replaced by the error; a stream has sent
+        // its headers already, so only its end is held, and a failed write aborts it.
+        const write = res.write.bind(res) as (...args: unknown[]) => boolean;
         const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+        const held: unknown[][] = [];
+        const holdBody = !isStreamingRequest(info);
+        if (holdBody) {
+          res.write = ((...args: unknown[]) => held.push(args) > 0) as ServerResponse['write'];
+        }
         res.end = ((...args: unknown[]) => {
-          void commit().finally(() => end(...args));
+          void run().then((failure) => {
+            if (failure === null) {
+              for (const chunk of held) write(...chunk);
+              end(...args);
+            } else if (holdBody && !res.headersSent) {
+              const { status, body } = failedWriteResponse(failure);
+              res.statusCode = status;
+              res.setHeader('content-type', 'application/json');
+              res.removeHeader('content-length');
+              end(body);
+            } else {
+              res.destroy(failure);
+            }
+          });
           return res;
         }) as ServerResponse['end'];
+        // A response that never ends (the client went away) still writes what the request changed.
+        res.once('close', run);
         return;
       }
-      let done = false;
-      const run = () => {
-        if (done) return;
-        done = true;
-        void commit();
-      };
       // 'finish': the response was handed to the OS; 'close': the client went away first.
       res.once('finish', run);
       res.once('close', run);
