@@ -9,13 +9,13 @@ export interface RawResponse {
 }
 
 /**
- * Sends a GET with exactly the given headers through `node:http`. A header value is sent as latin1, one
+ * Sends a request with exactly the given headers through `node:http`. A header value is sent as latin1, one
  * byte per character, so a test can put any byte from 0x80 to 0xFF on the wire (UTF-8 included, encoded
  * first with {@link asWireString}).
  */
-export function get(url: string, headers: Record<string, string>, agent?: Agent): Promise<RawResponse> {
+export function send(method: 'GET' | 'POST', url: string, headers: Record<string, string>, agent?: Agent): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', headers, agent }, (res) => {
+    const req = request(url, { method, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
@@ -25,6 +25,8 @@ export function get(url: string, headers: Record<string, string>, agent?: Agent)
     req.end();
   });
 }
+
+export const get = (url: string, headers: Record<string, string>, agent?: Agent) => send('GET', url, headers, agent);
 
 /** The string whose latin1 bytes are `text`'s UTF-8 bytes: what a browser puts on the wire for `text`. */
 export function asWireString(text: string): string {
