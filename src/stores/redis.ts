@@ -124,7 +124,10 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       return Promise.reject(new SessionStoreUnavailableError((error as Error).message, error));
     }
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SessionStoreUnavailableError(`no answer within ${commandTimeout} ms`)), commandTimeout);
+      const giveUp = () => reject(new SessionStoreUnavailableError(`no answer within ${commandTimeout} ms`));
+      // Timers run before I/O in an event-loop turn: after a stall of this process, let a reply that has
+      // already arrived be read first, so only Redis's silence counts as a timeout.
+      timer = setTimeout(() => setImmediate(giveUp), commandTimeout);
     });
     return Promise.race([pending, timeout]).then(
       (value) => {

@@ -1,0 +1,153 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { decodeValue, findUnstorable } from '../../src/codec.js';
+import { redisStore, SessionCorruptError, SessionFieldDroppedError, type SessionStore, type SessionTransport } from '../../src/index.js';
+import { schema, testManager } from '../helpers/app.js';
+import { eventually, redisFixture, type Fixture } from '../helpers/fixture.js';
+import { breaksRecord, corruptions, WITNESS, writeCorruption, type Corruption } from './support/corrupt-records.js';
+import { forEachConcurrently, logFigures, scaled } from './support/figures.js';
+import { get } from './support/raw-http.js';
+import { unknownId } from './support/cookie-cases.js';
+
+const DIRECT_CASES = scaled(10_000, 100_000);
+const HTTP_CASES = scaled(500, 5_000);
+const BATCH = 250;
+
+let fx: Fixture;
+let store: SessionStore;
+beforeAll(async () => {
+  fx = await redisFixture();
+  store = redisStore({ redis: fx.client });
+});
+afterAll(() => fx.close());
+
+/** What a load must make of a field's bytes: the schema-valid value it decodes to, or `dropped`. */
+function expectedField(corruption: Corruption & { field: string; bytes: Uint8Array }): { kept: unknown } | 'dropped' {
+  if (corruption.kind === 'unknown field') return 'dropped';
+  let decoded: unknown;
+  try {
+    decoded = decodeValue(corruption.bytes);
+  } catch {
+    return 'dropped';
+  }
+  // Something put() would refuse (a function, a class instance, msgpackr's placeholder for 0xc1) is dropped too.
+  if (findUnstorable(decoded, corruption.field) !== null) return 'dropped';
+  const parsed = schema.shape[corruption.field as keyof typeof schema.shape].safeParse(decoded);
+  return parsed.success ? { kept: parsed.data } : 'dropped';
+}
+
+/** The transport an adapter would build for a request carrying `sid=id`, collecting what it is asked to do. */
+function requestFor(id: string) {
+  const commits: (() => Promise<void>)[] = [];
+  const transport: SessionTransport = {
+    cookieHeader: `sid=${id}`,
+    secure: false,
+    cookieBlockedReason: null,
+    setCookie: () => undefined,
+    onCommit: (commit) => commits.push(commit),
+  };
+  return { transport, commit: () => Promise.all(commits.map((commit) => commit())) };
+}
+
+const tally = () => ({ cases: 0, 'fresh sessions': 0, 'fields dropped': 0, 'fields kept (valid after all)': 0, 'reported via onError': 0 });
+
+/** The figures, with the cases neither kept nor reported (every assertion passed, so failures are 0). */
+const summary = (figures: ReturnType<typeof tally>) => ({
+  ...figures,
+  unreported: figures.cases - figures['reported via onError'] - figures['fields kept (valid after all)'],
+  failures: 0,
+});
+
+test(`${DIRECT_CASES} corrupt records loaded through the handle: a fresh session or the field dropped, each reported`, async () => {
+  const cases = fc.sample(fc.tuple(unknownId, corruptions), { numRuns: DIRECT_CASES, seed: 424_242 });
+  const figures = tally();
+  const kinds = new Map<string, number>();
+  for (let start = 0; start < cases.length; start += BATCH) {
+    const batch = cases.slice(start, start + BATCH);
+    const setup = fx.inspect.pipeline();
+    for (const [id, corruption] of batch) writeCorruption(setup, `session:${id}`, corruption, Date.now());
+    await setup.exec();
+
+    await Promise.all(
+      batch.map(async ([id, corruption]) => {
+        figures.cases++;
+        kinds.set(corruption.kind, (kinds.get(corruption.kind) ?? 0) + 1);
+        // One manager per case, so each case's reports are its own.
+        const { sessions, errors } = testManager(store);
+        const request = requestFor(id);
+        const handle = sessions.handle(request.transport);
+        const loaded = await handle.load();
+        const session = await handle.start();
+        await request.commit();
+        const key = `session:${id}`;
+        if (breaksRecord(corruption)) {
+          expect(loaded).toBeNull();
+          expect(session.id).not.toBe(id);
+          expect(errors).toHaveLength(1);
+          expect(errors[0]).toBeInstanceOf(SessionCorruptError);
+          expect(await fx.inspect.exists(key)).toBe(0);
+          figures['fresh sessions']++;
+          figures['reported via onError']++;
+          return;
+        }
+        const field = corruption as Corruption & { field: string; bytes: Uint8Array };
+        expect(loaded?.id).toBe(id);
+        expect(session.data.get(WITNESS.field)).toBe(WITNESS.value);
+        const expected = expectedField(field);
+        if (expected === 'dropped') {
+          expect(errors).toHaveLength(1);
+          expect(errors[0]).toBeInstanceOf(SessionFieldDroppedError);
+          expect((errors[0] as SessionFieldDroppedError).field).toBe(field.field);
+          if (Object.hasOwn(schema.shape, field.field)) {
+            expect(session.data.has(field.field as keyof typeof schema.shape)).toBe(false);
+          }
+          // Dropped once: the write after the response removed it, so the next load does not report it again.
+          expect(await fx.inspect.hexists(key, `d:${field.field}`)).toBe(0);
+          figures['fields dropped']++;
+          figures['reported via onError']++;
+        } else {
+          expect(errors).toEqual([]);
+          expect(session.data.get(field.field as keyof typeof schema.shape)).toEqual(expected.kept);
+          figures['fields kept (valid after all)']++;
+        }
+        expect(await fx.inspect.hexists(key, `d:${WITNESS.field}`)).toBe(1);
+      }),
+    );
+  }
+  logFigures('corrupt store data (handle)', { ...summary(figures), kinds: [...kinds].map(([kind, count]) => `${kind}=${count}`).join(' ') });
+}, 300_000);
+
+test(`${HTTP_CASES} corrupt records over real HTTP: every answer is a tRPC success, the server keeps serving`, async () => {
+  const cases = fc.sample(fc.tuple(unknownId, corruptions), { numRuns: HTTP_CASES, seed: 1_717 });
+  const figures = tally();
+  await forEachConcurrently(cases, 1, async ([id, corruption]) => {
+    figures.cases++;
+    const setup = fx.inspect.pipeline();
+    writeCorruption(setup, `session:${id}`, corruption, Date.now());
+    await setup.exec();
+    const reported = fx.errors.length;
+    const response = await get(`${fx.served.url}/read`, { cookie: `sid=${id}` });
+    expect(response.status).toBe(200);
+    const { result } = JSON.parse(response.body) as { result: { data: { id: string; counter: number; cart: unknown[] } } };
+    const newReports = fx.errors.slice(reported);
+    if (breaksRecord(corruption)) {
+      expect(result.data.id).not.toBe(id);
+      expect(newReports.map((error) => error.name)).toEqual(['SessionCorruptError']);
+      figures['fresh sessions']++;
+    } else {
+      expect(result.data.id).toBe(id);
+      const expected = expectedField(corruption as Corruption & { field: string; bytes: Uint8Array });
+      if (expected === 'dropped') {
+        expect(newReports.map((error) => error.name)).toEqual(['SessionFieldDroppedError']);
+        figures['fields dropped']++;
+      } else {
+        expect(newReports).toEqual([]);
+        figures['fields kept (valid after all)']++;
+      }
+    }
+    figures['reported via onError'] += newReports.length;
+  });
+  await eventually(() => expect(fx.errors.every((error) => error instanceof SessionCorruptError || error instanceof SessionFieldDroppedError)).toBe(true));
+  expect((await get(`${fx.served.url}/ping`, {})).status).toBe(200);
+  logFigures('corrupt store data (HTTP)', summary(figures));
+}, 300_000);
