@@ -27,6 +27,8 @@ export interface CompareOptions {
 /** What one scenario measured on one server, over all rounds. */
 export interface Cell {
   requests: number;
+  /** Requests sent, the denominator of commands per request. */
+  sent: number;
   seconds: number;
   /** Server process CPU time (user + system), microseconds. */
   cpuMicros: number;
@@ -114,6 +116,7 @@ async function measure(entry: Prepared, scenario: Scenario, admin: Redis, stats:
   add(cell.commands, difference(settled, stats.settled));
   stats.settled = settled;
   cell.requests += result.requests;
+  cell.sent += result.sent;
   cell.seconds += result.seconds;
   cell.p50Ms.push(result.p50Ms);
   cell.p99Ms.push(result.p99Ms);
@@ -156,7 +159,7 @@ export async function compare(redis: RedisServer, options: CompareOptions, log: 
           await replay(entry, scenario, 5);
           await sleep(100); // writes after the response
         });
-        entry.row.cells.set(scenario.name, { requests: 0, seconds: 0, cpuMicros: 0, p50Ms: [], p99Ms: [], ratios: [], failures: 0, commands: {}, sources });
+        entry.row.cells.set(scenario.name, { requests: 0, sent: 0, seconds: 0, cpuMicros: 0, p50Ms: [], p99Ms: [], ratios: [], failures: 0, commands: {}, sources });
       }
     }
 
@@ -203,5 +206,5 @@ export function median(values: readonly number[]): number {
 /** Client-sent and script-internal Redis commands per request. */
 export function commandsPerRequest(cell: Cell): { client: number; internal: number } {
   const { client, internal } = splitBySource(cell.commands, cell.sources);
-  return { client: client / cell.requests, internal: internal / cell.requests };
+  return { client: client / cell.sent, internal: internal / cell.sent };
 }

@@ -12,6 +12,8 @@ export interface LoadOptions {
 export interface LoadResult {
   /** Responses completed. */
   requests: number;
+  /** Requests sent, including those still in flight when the run stopped (their Redis commands count). */
+  sent: number;
   seconds: number;
   p50Ms: number;
   p99Ms: number;
@@ -46,6 +48,7 @@ export async function runLoad(
   });
   return {
     requests: result.requests.total,
+    sent: result.requests.sent,
     seconds: result.duration,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
