@@ -1,0 +1,127 @@
+import { commandsPerRequest, cpuPerRequest, median, rate, type Cell, type ServerRow } from './compare.js';
+import type { MicroResult } from './micro.js';
+import { table } from './results-file.js';
+import { SCENARIOS } from './scenarios.js';
+import { BASELINE } from './variants/index.js';
+
+const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+
+function baselineOf(rows: readonly ServerRow[], row: ServerRow): ServerRow {
+  return rows.find((other) => other.spec.adapter === row.spec.adapter && other.spec.variant === BASELINE)!;
+}
+
+/** The median over rounds of the cell's req/s over the no-session baseline runs bracketing it. */
+export function ratio(row: ServerRow, scenario: string): number {
+  return row.spec.variant === BASELINE ? 1 : median(row.cells.get(scenario)!.ratios);
+}
+
+/** The baseline's server CPU per request over the cell's: the throughput ratio a CPU-bound server would see. */
+export function cpuRatio(rows: readonly ServerRow[], row: ServerRow, scenario: string): number {
+  return cpuPerRequest(baselineOf(rows, row).cells.get(scenario)!) / cpuPerRequest(row.cells.get(scenario)!);
+}
+
+interface TargetCheck {
+  what: string;
+  measured: string;
+  met: boolean;
+}
+
+/** The issue's targets, checked for trpc-session on Redis (without auto-pipelining) on each adapter. */
+export function checkTargets(rows: readonly ServerRow[]): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  for (const row of rows.filter((candidate) => candidate.spec.variant === 'trpc-session redis' && !candidate.spec.autoPipelining)) {
+    const adapter = row.spec.adapter;
+    const commands = (scenario: string) => commandsPerRequest(row.cells.get(scenario)!);
+    const untouched = ratio(row, 'untouched');
+    const untouchedCommands = commands('untouched');
+    checks.push({
+      what: `${adapter}: never-touching call ≥ 0.98 with 0 Redis commands`,
+      measured: `${fixed(untouched, 3)}, ${fixed(untouchedCommands.client + untouchedCommands.internal, 2)} commands`,
+      met: untouched >= 0.98 && untouchedCommands.client + untouchedCommands.internal === 0,
+    });
+    const read = ratio(row, 'read');
+    checks.push({
+      what: `${adapter}: reading call ≥ 0.92 with at most 1 round trip`,
+      measured: `${fixed(read, 3)}, ${fixed(commands('read').client, 2)} round trips`,
+      met: read >= 0.92 && commands('read').client <= 1.0005,
+    });
+    for (const scenario of ['write', 'batch']) {
+      const value = ratio(row, scenario);
+      checks.push({ what: `${adapter}: reading+writing (${scenario}) ≥ 0.88`, measured: fixed(value, 3), met: value >= 0.88 });
+    }
+    const peer = rows.find((candidate) => candidate.spec.adapter === adapter && candidate.spec.variant === 'express-session + connect-redis');
+    if (peer === undefined) continue;
+    for (const { name } of SCENARIOS) {
+      const ours = ratio(row, name);
+      const theirs = ratio(peer, name);
+      checks.push({ what: `${adapter}: ahead of express-session + connect-redis (${name})`, measured: `×${fixed(ours / theirs, 2)}`, met: ours > theirs });
+    }
+  }
+  return checks;
+}
+
+function cellRow(rows: readonly ServerRow[], row: ServerRow, scenario: string, cell: Cell): string[] {
+  const commands = commandsPerRequest(cell);
+  return [
+    row.label,
+    fixed(rate(cell), 0),
+    row.spec.variant === BASELINE ? '1' : `${fixed(ratio(row, scenario), 3)} (${fixed(Math.min(...cell.ratios), 2)}–${fixed(Math.max(...cell.ratios), 2)})`,
+    fixed(cpuPerRequest(cell), 0),
+    fixed(cpuRatio(rows, row, scenario), 3),
+    fixed(mean(cell.p50Ms), 1),
+    fixed(mean(cell.p99Ms), 1),
+    fixed(commands.client, 2),
+    fixed(commands.internal, 2),
+    String(cell.failures),
+  ];
+}
+
+/** The ratios table: one row per server, one column per scenario; `value` picks the ratio. */
+export function ratiosTable(rows: readonly ServerRow[], value: (row: ServerRow, scenario: string) => number): string {
+  return table(
+    ['server', ...SCENARIOS.map((scenario) => scenario.name)],
+    rows
+      .filter((row) => row.spec.variant !== BASELINE)
+      .map((row) => [row.label, ...SCENARIOS.map((scenario) => fixed(value(row, scenario.name), 2))]),
+  );
+}
+
+export function comparisonMarkdown(rows: readonly ServerRow[], context: string, method: string): string {
+  const checks = checkTargets(rows);
+  const parts = [
+    '## Throughput against the peers',
+    context,
+    method,
+    '### Requests per second as a ratio to the no-session baseline of the same adapter, same run',
+    ratiosTable(rows, ratio),
+    '### Server CPU per request, as a ratio (baseline ÷ variant): less sensitive to the other load on the machine',
+    ratiosTable(rows, (row, scenario) => cpuRatio(rows, row, scenario)),
+    '### Targets (trpc-session on Redis)',
+    table(
+      ['target', 'measured', 'met'],
+      checks.map((check) => [check.what, check.measured, check.met ? 'yes' : '**no**']),
+    ),
+  ];
+  for (const scenario of SCENARIOS) {
+    parts.push(`### ${scenario.name}: ${scenario.description}`);
+    parts.push(
+      table(
+        ['server', 'req/s', 'ratio (range over rounds)', 'server CPU µs/req', 'CPU ratio', 'p50 ms', 'p99 ms', 'Redis cmds/req sent', 'in scripts', 'failures'],
+        rows.map((row) => cellRow(rows, row, scenario.name, row.cells.get(scenario.name)!)),
+      ),
+    );
+  }
+  return parts.join('\n\n');
+}
+
+export function microMarkdown(results: readonly MicroResult[], context: string): string {
+  return [
+    '## Micro-benchmarks',
+    context,
+    table(
+      ['operation', 'ns/op', 'bytes'],
+      results.map((result) => [result.name, fixed(result.nsPerOp, 0), result.bytes === undefined ? '' : String(result.bytes)]),
+    ),
+  ].join('\n\n');
+}

@@ -1,0 +1,79 @@
+/**
+ * `npm run bench`: trpc-session against no session and its peers, in one run, on this machine.
+ *
+ *   npm run bench                      the full comparison and micro-benchmarks, written to bench/RESULTS.md
+ *   npm run bench -- --quick           a smoke run of a few seconds; prints, writes nothing
+ *   npm run bench -- --soak [--requests N]   1,000,000 (or N) mixed requests, heap sampled every tenth
+ *   --duration S --rounds N --connections N --only TEXT[,TEXT] --cpu-prof   for investigations
+ */
+import { mkdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { startRedis } from '../test/helpers/redis-server.js';
+import { compare, type CompareOptions } from './compare.js';
+import { codecBenchmarks, contextBenchmarks } from './micro.js';
+import { comparisonMarkdown, microMarkdown } from './report.js';
+import { runContext, writeSection } from './results-file.js';
+import { soak, soakMarkdown } from './soak.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    soak: { type: 'boolean', default: false },
+    requests: { type: 'string' },
+    duration: { type: 'string' },
+    rounds: { type: 'string' },
+    connections: { type: 'string' },
+    only: { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
+  },
+});
+
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+const log = (line: string) => console.log(`[bench] ${line}`);
+const number = (value: string | undefined, fallback: number) => (value === undefined ? fallback : Number(value));
+const connections = number(values.connections, 10);
+// Only the default runs go on record; a run with investigation options prints its tables instead.
+const record = !values.quick && values.duration === undefined && values.rounds === undefined && values.only === undefined && !values['cpu-prof'];
+
+const redis = await startRedis();
+try {
+  if (values.soak) {
+    const result = await soak(redis, number(values.requests, 1_000_000), connections, log);
+    const markdown = soakMarkdown(result, runContext(command));
+    if (record) writeSection('soak', markdown);
+    console.log(markdown);
+  } else {
+    const profileDir = new URL('./.tmp/profiles/', import.meta.url).pathname;
+    if (values['cpu-prof']) mkdirSync(profileDir, { recursive: true });
+    const options: CompareOptions = {
+      connections,
+      duration: number(values.duration, values.quick ? 0.5 : 1),
+      rounds: number(values.rounds, values.quick ? 1 : 3),
+      warmup: values.quick ? 0.3 : 1,
+      serverNodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+      only: values.only?.split(',') ?? [],
+    };
+    const rows = await compare(redis, options, log);
+    const method =
+      `Each server runs in its own process (forked; the load generator, autocannon, runs in this one, and ` +
+      `redis-server in a third), unpinned on the shared cores. ${options.connections} connections, each a client ` +
+      `with its own session (started through the router before measuring) and sending its cookie, except for ` +
+      `"new session", which sends none. ${options.rounds} rounds of ${options.duration} s per scenario and server, ` +
+      `after ${options.warmup} s of warm-up each. In each round and scenario the no-session baseline of an adapter runs ` +
+      `before and after that adapter's variants (their order turning each round); a ratio is the variant's req/s over ` +
+      `the mean of the two bracketing baseline runs, and the table gives the median over rounds. req/s and server CPU ` +
+      `per request are over all rounds, latency the mean of the rounds' percentiles. Redis commands from INFO commandstats before and after each run; "in scripts" ` +
+      `are the commands MONITOR saw coming from Lua (counted once per name, on a few calls before measuring).`;
+    const comparison = comparisonMarkdown(rows, runContext(command), method);
+    log('micro-benchmarks');
+    const scale = values.quick ? 0.1 : 1;
+    const micro = microMarkdown([...codecBenchmarks(scale), ...contextBenchmarks(scale)], runContext(command));
+    if (record) {
+      writeSection('comparison', comparison);
+      writeSection('micro', micro);
+    }
+    console.log(`${comparison}\n\n${micro}`);
+  }
+} finally {
+  await redis.stop(true);
+}

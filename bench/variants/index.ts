@@ -1,0 +1,29 @@
+import { baselineVariant } from './baseline.js';
+import { expressSessionVariant } from './express-session.js';
+import { ironSessionVariant } from './iron-session.js';
+import { trpcSessionMemoryVariant, trpcSessionRedisVariant } from './trpc-session.js';
+import type { Variant, VariantOptions } from './variant.js';
+
+export type VariantName =
+  | 'no session'
+  | 'trpc-session redis'
+  | 'trpc-session memory'
+  | 'express-session + connect-redis'
+  | 'iron-session';
+
+interface VariantEntry {
+  /** Needs Express middleware, so runs on the Express adapter only. */
+  expressOnly: boolean;
+  build(options: VariantOptions): Variant | Promise<Variant>;
+}
+
+/** Every session variant the benchmark compares, by the name the report uses. */
+export const VARIANTS: Record<VariantName, VariantEntry> = {
+  'no session': { expressOnly: false, build: () => baselineVariant() },
+  'trpc-session redis': { expressOnly: false, build: (options) => trpcSessionRedisVariant(options) },
+  'trpc-session memory': { expressOnly: false, build: () => trpcSessionMemoryVariant() },
+  'express-session + connect-redis': { expressOnly: true, build: (options) => expressSessionVariant(options) },
+  'iron-session': { expressOnly: false, build: () => ironSessionVariant() },
+};
+
+export const BASELINE: VariantName = 'no session';
