@@ -11,7 +11,7 @@ export { Session, SessionData } from './session.js';
 export type { SessionInput, SessionKey, SessionMeta, SessionValue } from './session.js';
 export type { SessionDataOf, SessionSchema } from './schema.js';
 export type { SessionCookieOptions } from './cookie.js';
-export type { SessionTransport } from './transport.js';
+export type { SessionCommit, SessionTransport } from './transport.js';
 export { createCallerContext } from './adapters/caller.js';
 export type { CallerSessionOptions } from './adapters/caller.js';
 export { sessionPerCall } from './per-call.js';

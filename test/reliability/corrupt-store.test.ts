@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { decodeValue, findUnstorable } from '../../src/codec.js';
-import { redisStore, SessionCorruptError, SessionFieldDroppedError, type SessionStore, type SessionTransport } from '../../src/index.js';
+import { redisStore, SessionCorruptError, SessionFieldDroppedError, type SessionStore, type SessionCommit, type SessionTransport } from '../../src/index.js';
 import { schema, testManager } from '../helpers/app.js';
 import { eventually, redisFixture, type Fixture } from '../helpers/fixture.js';
 import { breaksRecord, corruptions, WITNESS, writeCorruption, type Corruption } from './support/corrupt-records.js';
@@ -38,7 +38,7 @@ function expectedField(corruption: Corruption & { field: string; bytes: Uint8Arr
 
 /** The transport an adapter would build for a request carrying `sid=id`, collecting what it is asked to do. */
 function requestFor(id: string) {
-  const commits: (() => Promise<void>)[] = [];
+  const commits: SessionCommit[] = [];
   const transport: SessionTransport = {
     cookieHeader: `sid=${id}`,
     secure: false,

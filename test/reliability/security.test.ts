@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { encodeValue } from '../../src/codec.js';
-import { createSessionManager, memoryStore, redisStore, SessionGoneError, type SessionError, type SessionTransport } from '../../src/index.js';
+import { createSessionManager, memoryStore, redisStore, SessionGoneError, type SessionError, type SessionCommit, type SessionTransport } from '../../src/index.js';
 import { router, schema, testManager, type TestManagerOptions, type TestRouter } from '../helpers/app.js';
 import { eventually, redisFixture, sessionCommands, type Fixture } from '../helpers/fixture.js';
 import { browser, serveStandalone, type Served } from '../helpers/http.js';
@@ -111,7 +111,7 @@ test('a destroyed session is unusable: its cookie is expired, replaying it finds
   checks += 4;
 
   // Within a request, the destroyed session refuses further changes instead of writing them.
-  const commits: (() => Promise<void>)[] = [];
+  const commits: SessionCommit[] = [];
   const transport: SessionTransport = { cookieHeader: undefined, secure: false, cookieBlockedReason: null, setCookie: () => undefined, onCommit: (c) => commits.push(c) };
   const handle = fx.sessions.handle(transport);
   const session = await handle.start();
