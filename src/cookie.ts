@@ -86,10 +86,9 @@ function isSecure(config: CookieConfig, requestIsHttps: boolean): boolean {
   return requestIsHttps || config.name.startsWith('__') || config.sameSite === 'none' || config.partitioned;
 }
 
-/** A `Set-Cookie` value that stores `value` for `maxAgeSeconds`. */
-export function serializeCookie(config: CookieConfig, value: string, maxAgeSeconds: number, requestIsHttps: boolean): string {
-  return stringifySetCookie(config.name, value, {
-    maxAge: maxAgeSeconds,
+/** The attributes every Set-Cookie of the session carries, whatever its value and lifetime. */
+function attributes(config: CookieConfig, requestIsHttps: boolean) {
+  return {
     path: config.path,
     domain: config.domain,
     sameSite: config.sameSite,
@@ -97,19 +96,15 @@ export function serializeCookie(config: CookieConfig, value: string, maxAgeSecon
     httpOnly: config.httpOnly,
     partitioned: config.partitioned,
     priority: config.priority,
-  });
+  };
+}
+
+/** A `Set-Cookie` value that stores `value` for `maxAgeSeconds`. */
+export function serializeCookie(config: CookieConfig, value: string, maxAgeSeconds: number, requestIsHttps: boolean): string {
+  return stringifySetCookie(config.name, value, { maxAge: maxAgeSeconds, ...attributes(config, requestIsHttps) });
 }
 
 /** A `Set-Cookie` value that makes the browser drop the session cookie. */
 export function serializeExpiredCookie(config: CookieConfig, requestIsHttps: boolean): string {
-  return stringifySetCookie(config.name, '', {
-    maxAge: 0,
-    expires: new Date(0),
-    path: config.path,
-    domain: config.domain,
-    sameSite: config.sameSite,
-    secure: isSecure(config, requestIsHttps),
-    httpOnly: config.httpOnly,
-    partitioned: config.partitioned,
-  });
+  return stringifySetCookie(config.name, '', { maxAge: 0, expires: new Date(0), ...attributes(config, requestIsHttps) });
 }
