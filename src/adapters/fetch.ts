@@ -38,63 +38,77 @@ export type FetchSessionHandlerOptions<TRouter extends AnyTRPCRouter, S extends 
   waitUntil?: (promise: Promise<unknown>) => void;
 };
 
-/** One request's transport over the fetch API, and the moment its session is written. */
-function fetchExchange(
-  runtime: SessionRuntime,
-  { req, resHeaders, info }: FetchCreateContextFnOptions,
-  waitUntil: ((promise: Promise<unknown>) => void) | undefined,
-) {
-  const streaming = isStreamingRequest(info);
-  let released = false;
-  let finished = false;
-  let commit: SessionCommit | undefined;
+/**
+ * One request's transport over the fetch API, and the moment its session is written. A class, not an object
+ * literal with accessors: it is built for every request, and V8 builds accessor literals slowly.
+ */
+class FetchExchange implements SessionTransport {
+  readonly #runtime: SessionRuntime;
+  readonly #req: Request;
+  readonly #resHeaders: Headers;
+  readonly #streaming: boolean;
+  readonly #waitUntil: ((promise: Promise<unknown>) => void) | undefined;
+  #released = false;
+  #finished = false;
+  #commit: SessionCommit | undefined;
 
-  const run = (write: SessionCommit) => {
+  constructor(runtime: SessionRuntime, { req, resHeaders, info }: FetchCreateContextFnOptions, waitUntil: ((promise: Promise<unknown>) => void) | undefined) {
+    this.#runtime = runtime;
+    this.#req = req;
+    this.#resHeaders = resHeaders;
+    this.#streaming = isStreamingRequest(info);
+    this.#waitUntil = waitUntil;
+  }
+
+  get cookieHeader(): string | undefined {
+    return this.#req.headers.get('cookie') ?? undefined;
+  }
+
+  get secure(): boolean {
+    if (new URL(this.#req.url).protocol === 'https:') return true;
+    return this.#runtime.trustProxy && isForwardedHttps(this.#req.headers.get('x-forwarded-proto'));
+  }
+
+  get cookieBlockedReason(): string | null {
+    // tRPC copies resHeaders into the Response once; a cookie set after that would be lost.
+    return this.#streaming || this.#released ? STREAMING_COOKIE_REASON : null;
+  }
+
+  setCookie(header: string): void {
+    const cookies = replaceSetCookie(this.#resHeaders.getSetCookie(), this.#runtime.cookie.name, header);
+    this.#resHeaders.delete('set-cookie');
+    for (const cookie of cookies) this.#resHeaders.append('set-cookie', cookie);
+  }
+
+  onCommit(write: SessionCommit): void {
+    // A write registered after the response is out (work a procedure left running) runs at once.
+    if (this.#finished) void this.#run(write);
+    else this.#commit = write;
+  }
+
+  #run(write: SessionCommit): ReturnType<SessionCommit> {
     const written = write();
-    waitUntil?.(written);
+    this.#waitUntil?.(written);
     return written;
-  };
+  }
+
   /**
    * The response is out (or, for a stream, all of it was read): write now, or in whatever ran late. In
    * 'before-response' mode, resolves to the write's failure, if any, so the response can fail with it.
    */
-  const finish = async (): Promise<SessionError | null> => {
-    if (finished || commit === undefined) {
-      finished = true;
-      return null;
-    }
-    finished = true;
-    const written = run(commit);
-    return runtime.persistMode === 'before-response' ? written : null;
-  };
-
-  const transport: SessionTransport = {
-    cookieHeader: req.headers.get('cookie') ?? undefined,
-    get secure() {
-      if (new URL(req.url).protocol === 'https:') return true;
-      return runtime.trustProxy && isForwardedHttps(req.headers.get('x-forwarded-proto'));
-    },
-    get cookieBlockedReason() {
-      // tRPC copies resHeaders into the Response once; a cookie set after that would be lost.
-      return streaming || released ? STREAMING_COOKIE_REASON : null;
-    },
-    setCookie(header) {
-      const cookies = replaceSetCookie(resHeaders.getSetCookie(), runtime.cookie.name, header);
-      resHeaders.delete('set-cookie');
-      for (const cookie of cookies) resHeaders.append('set-cookie', cookie);
-    },
-    onCommit(write) {
-      // A write registered after the response is out (work a procedure left running) runs at once.
-      if (finished) void run(write);
-      else commit = write;
-    },
-  };
+  async #finish(): Promise<SessionError | null> {
+    const commit = this.#finished ? undefined : this.#commit;
+    this.#finished = true;
+    if (commit === undefined) return null;
+    const written = this.#run(commit);
+    return this.#runtime.persistMode === 'before-response' ? written : null;
+  }
 
   /** Hands out the Response tRPC produced, with the session written after it (or before, if so set). */
-  async function release(response: Response): Promise<Response> {
-    released = true;
-    if (!streaming || response.body === null) {
-      const failure = await finish();
+  async release(response: Response): Promise<Response> {
+    this.#released = true;
+    if (!this.#streaming || response.body === null) {
+      const failure = await this.#finish();
       // Never answer with success for changes that were not stored.
       if (failure === null) return response;
       const { status, body } = failedWriteResponse(failure);
@@ -102,6 +116,7 @@ function fetchExchange(
     }
     // Procedures run while the body streams: write once all of it was read, or the client went away.
     const reader = response.body.getReader();
+    const finish = () => this.#finish();
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         let chunk: ReadableStreamReadResult<Uint8Array>;
@@ -123,8 +138,6 @@ function fetchExchange(
     });
     return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   }
-
-  return { transport, release };
 }
 
 /**
@@ -144,12 +157,12 @@ export async function fetchSessionHandler<TRouter extends AnyTRPCRouter, S exten
   options: FetchSessionHandlerOptions<TRouter, S>,
 ): Promise<Response> {
   const { createContext, waitUntil, ...handlerOptions } = options;
-  let exchange: ReturnType<typeof fetchExchange> | undefined;
+  let exchange: FetchExchange | undefined;
   const response = await fetchRequestHandler({
     ...handlerOptions,
     createContext: async (opts: FetchCreateContextFnOptions) => {
-      exchange = fetchExchange(sessions.runtime, opts, waitUntil);
-      const session = sessions.handle(exchange.transport);
+      exchange = new FetchExchange(sessions.runtime, opts, waitUntil);
+      const session = sessions.handle(exchange);
       return { ...(await createContext?.({ ...opts, session })), session };
     },
   } as FetchHandlerRequestOptions<TRouter>);

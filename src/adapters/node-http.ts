@@ -8,6 +8,7 @@ import {
   isStreamingRequest,
   replaceSetCookie,
   STREAMING_COOKIE_REASON,
+  type SessionCommit,
   type SessionTransport,
 } from '../transport.js';
 
@@ -19,67 +20,102 @@ export function isHttpsRequest(req: IncomingMessage, trustProxy: boolean): boole
   return isForwardedHttps(Array.isArray(forwarded) ? forwarded[0] : forwarded);
 }
 
+/** Sets the session cookie on a framework's response; some (fastify) write their own headers over Node's. */
+export type SetCookie = (header: string) => void;
+
 /**
- * A transport over Node's own request and response, whatever framework sits on them; `setCookie` is the
- * framework's way to set the response header, since some (fastify) write their own headers over Node's.
+ * A transport over Node's own request and response, whatever framework sits on them. A class, not an object
+ * literal with accessors: it is built for every request, touched or not, and V8 builds accessor literals
+ * slowly.
+ */
+class NodeResponseTransport implements SessionTransport {
+  readonly #runtime: SessionRuntime;
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #info: TRPCRequestInfo | undefined;
+  readonly #setCookie: SetCookie | undefined;
+
+  constructor(runtime: SessionRuntime, req: IncomingMessage, res: ServerResponse, info: TRPCRequestInfo | undefined, setCookie?: SetCookie) {
+    this.#runtime = runtime;
+    this.#req = req;
+    this.#res = res;
+    this.#info = info;
+    this.#setCookie = setCookie;
+  }
+
+  get cookieHeader(): string | undefined {
+    return this.#req.headers.cookie;
+  }
+
+  get secure(): boolean {
+    return isHttpsRequest(this.#req, this.#runtime.trustProxy);
+  }
+
+  get cookieBlockedReason(): string | null {
+    return isStreamingRequest(this.#info) || this.#res.headersSent ? STREAMING_COOKIE_REASON : null;
+  }
+
+  setCookie(header: string): void {
+    if (this.#setCookie !== undefined) return this.#setCookie(header);
+    const existing = this.#res.getHeader('set-cookie');
+    const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
+    this.#res.setHeader('set-cookie', replaceSetCookie(list, this.#runtime.cookie.name, header));
+  }
+
+  onCommit(commit: SessionCommit): void {
+    const res = this.#res;
+    let written: ReturnType<SessionCommit> | undefined;
+    const run = () => (written ??= commit());
+    if (this.#runtime.persistMode === 'before-response') {
+      // Hold the response until the write is done, so the client never sees success for unsaved changes.
+      // A plain response is held whole and, if the write fails, replaced by the error; a stream has sent
+      // its headers already, so only its end is held, and a failed write aborts it.
+      const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+      const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+      const held: unknown[][] = [];
+      const holdBody = !isStreamingRequest(this.#info);
+      if (holdBody) {
+        res.write = ((...args: unknown[]) => held.push(args) > 0) as ServerResponse['write'];
+      }
+      res.end = ((...args: unknown[]) => {
+        void run().then((failure) => {
+          if (failure === null) {
+            for (const chunk of held) write(...chunk);
+            end(...args);
+          } else if (holdBody && !res.headersSent) {
+            const { status, body } = failedWriteResponse(failure);
+            res.statusCode = status;
+            res.setHeader('content-type', 'application/json');
+            res.removeHeader('content-length');
+            end(body);
+          } else {
+            res.destroy(failure);
+          }
+        });
+        return res;
+      }) as ServerResponse['end'];
+      // A response that never ends (the client went away) still writes what the request changed.
+      res.once('close', run);
+      return;
+    }
+    // 'finish': the response was handed to the OS; 'close': the client went away first.
+    res.once('finish', run);
+    res.once('close', run);
+  }
+}
+
+/**
+ * A transport over Node's own request and response for a framework that sets response headers its own way
+ * (fastify writes its reply's headers over Node's): `setCookie` is that way.
  */
 export function nodeResponseTransport(
   runtime: SessionRuntime,
   req: IncomingMessage,
   res: ServerResponse,
   info: TRPCRequestInfo | undefined,
-  setCookie: (header: string) => void,
+  setCookie: SetCookie,
 ): SessionTransport {
-  return {
-    cookieHeader: req.headers.cookie,
-    get secure() {
-      return isHttpsRequest(req, runtime.trustProxy);
-    },
-    get cookieBlockedReason() {
-      if (isStreamingRequest(info) || res.headersSent) return STREAMING_COOKIE_REASON;
-      return null;
-    },
-    setCookie,
-    onCommit(commit) {
-      let written: ReturnType<typeof commit> | undefined;
-      const run = () => (written ??= commit());
-      if (runtime.persistMode === 'before-response') {
-        // Hold the response until the write is done, so the client never sees success for unsaved changes.
-        // A plain response is held whole and, if the write fails, replaced by the error; a stream has sent
-        // its headers already, so only its end is held, and a failed write aborts it.
-        const write = res.write.bind(res) as (...args: unknown[]) => boolean;
-        const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
-        const held: unknown[][] = [];
-        const holdBody = !isStreamingRequest(info);
-        if (holdBody) {
-          res.write = ((...args: unknown[]) => held.push(args) > 0) as ServerResponse['write'];
-        }
-        res.end = ((...args: unknown[]) => {
-          void run().then((failure) => {
-            if (failure === null) {
-              for (const chunk of held) write(...chunk);
-              end(...args);
-            } else if (holdBody && !res.headersSent) {
-              const { status, body } = failedWriteResponse(failure);
-              res.statusCode = status;
-              res.setHeader('content-type', 'application/json');
-              res.removeHeader('content-length');
-              end(body);
-            } else {
-              res.destroy(failure);
-            }
-          });
-          return res;
-        }) as ServerResponse['end'];
-        // A response that never ends (the client went away) still writes what the request changed.
-        res.once('close', run);
-        return;
-      }
-      // 'finish': the response was handed to the OS; 'close': the client went away first.
-      res.once('finish', run);
-      res.once('close', run);
-    },
-  };
+  return new NodeResponseTransport(runtime, req, res, info, setCookie);
 }
 
 /**
@@ -92,9 +128,5 @@ export function nodeHTTPTransport(
   res: ServerResponse,
   info: TRPCRequestInfo | undefined,
 ): SessionTransport {
-  return nodeResponseTransport(runtime, req, res, info, (header) => {
-    const existing = res.getHeader('set-cookie');
-    const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
-    res.setHeader('set-cookie', replaceSetCookie(list, runtime.cookie.name, header));
-  });
+  return new NodeResponseTransport(runtime, req, res, info);
 }
