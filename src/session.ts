@@ -318,6 +318,7 @@ export class Session<S extends SessionSchema> {
   #createdAt: number;
   #lastUsedAt: number;
   #schemaVersion: number;
+  #userId: string | null;
   #persisted: boolean;
   #destroyed = false;
   #flushing: Promise<void> = Promise.resolve();
@@ -333,6 +334,7 @@ export class Session<S extends SessionSchema> {
     this.#createdAt = record?.createdAt ?? now;
     this.#lastUsedAt = record?.lastUsedAt ?? now;
     this.#schemaVersion = record?.schemaVersion ?? runtime.schemaVersion;
+    this.#userId = record?.userId ?? null;
     this.#persisted = record !== null;
     this.data = new SessionData(this, runtime, record?.fields ?? null);
   }
@@ -388,6 +390,7 @@ export class Session<S extends SessionSchema> {
             now,
             ttlMs,
             createdAt: this.#createdAt,
+            userId: this.#userId,
             schemaVersion: this.#runtime.schemaVersion,
             set: changes.set,
             remove: this.#persisted ? changes.remove : [],
