@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** 24 random bytes: 192 bits, above OWASP's 128-bit minimum, and 32 base64url characters without padding. */
 const ID_BYTES = 24;
@@ -18,6 +18,14 @@ export function isSessionId(value: string): boolean {
 /** The first characters of an ID, enough to match log lines, too few to hijack the session. */
 export function redactSessionId(id: string): string {
   return `${id.slice(0, 6)}…`;
+}
+
+/**
+ * A reference to a session that is safe to hand to the client: 128 bits of the ID's SHA-256, unique among a
+ * user's sessions and no help in finding the ID.
+ */
+export function sessionRef(id: string): string {
+  return createHash('sha256').update(id).digest('base64url').slice(0, 22);
 }
 
 function sign(id: string, secret: string): string {

@@ -5,6 +5,7 @@ export type {
   SessionContext,
   SessionManager,
   SessionManagerOptions,
+  UserSessionInfo,
 } from './manager.js';
 export { SessionHandle } from './handle.js';
 export { Session, SessionData } from './session.js';
@@ -34,6 +35,7 @@ export type {
   RecordWrite,
   SessionStore,
   StoredRecord,
+  UserRecordSummary,
   WriteResult,
 } from './stores/store.js';
 export {

@@ -5,7 +5,7 @@ import { resolveCookieConfig, type CookieConfig, type SessionCookieOptions } fro
 import type { SessionError } from './errors.js';
 import { FieldLocks } from './field-locks.js';
 import { SessionHandle } from './handle.js';
-import { CookieValueCodec } from './id.js';
+import { CookieValueCodec, sessionRef } from './id.js';
 import { FieldSchemas, type RequireOptionalFields, type SessionSchema } from './schema.js';
 import type { ExpiryPolicy, SessionStore } from './stores/store.js';
 import type { SessionTransport } from './transport.js';
@@ -104,6 +104,15 @@ export interface SessionContext<S extends SessionSchema> {
   session: SessionHandle<S>;
 }
 
+/** One of a user's sessions, as {@link SessionManager.userSessions} lists it: nothing in it opens the session. */
+export interface UserSessionInfo {
+  /** The session's `ref`: safe to send to the client, and equal to `session.ref` on the device that holds it. */
+  ref: string;
+  createdAt: Date;
+  /** When the session was last written or had its expiry refreshed (see `touchAfter`). */
+  lastUsedAt: Date;
+}
+
 /** Created once per app by {@link createSessionManager}; hands a session handle to every tRPC call. */
 export interface SessionManager<S extends SessionSchema> {
   /**
@@ -114,6 +123,16 @@ export interface SessionManager<S extends SessionSchema> {
   createContext(opts?: NodeHTTPContextOptions): SessionContext<S>;
   /** A handle over any transport; what the adapters build on. */
   handle(transport: SessionTransport | null): SessionHandle<S>;
+  /**
+   * The live sessions bound to the user by `session.bindUser`, most recently used first: for a "your
+   * devices" page. Never includes session IDs.
+   */
+  userSessions(userId: string): Promise<UserSessionInfo[]>;
+  /**
+   * Ends every session bound to the user ("log out everywhere"); their next requests have no session.
+   * Resolves to how many sessions were ended. A session bound while this runs may survive it.
+   */
+  revokeUser(userId: string): Promise<number>;
   /** Closes what the store opened (a Redis client it created from a factory). */
   close(): Promise<void>;
   /** @internal */
@@ -186,6 +205,13 @@ export function createSessionManager<S extends SessionSchema>(
     runtime,
     handle,
     createContext: (opts) => ({ session: handle(opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null) }),
+    async userSessions(userId) {
+      const records = await options.store.userSessions(userId, Date.now());
+      return records
+        .sort((a, b) => b.lastUsedAt - a.lastUsedAt)
+        .map(({ id, createdAt, lastUsedAt }) => ({ ref: sessionRef(id), createdAt: new Date(createdAt), lastUsedAt: new Date(lastUsedAt) }));
+    },
+    revokeUser: (userId) => options.store.revokeUser(userId),
     close: () => options.store.close(),
   };
 }

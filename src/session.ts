@@ -9,7 +9,7 @@ import {
   SessionTooLargeError,
   SessionValidationError,
 } from './errors.js';
-import { redactSessionId } from './id.js';
+import { redactSessionId, sessionRef } from './id.js';
 import type { SessionRuntime } from './manager.js';
 import type { SessionSchema } from './schema.js';
 import { remainingLifetime, type StoredRecord } from './stores/store.js';
@@ -318,6 +318,7 @@ export class Session<S extends SessionSchema> {
   #createdAt: number;
   #lastUsedAt: number;
   #schemaVersion: number;
+  #userId: string | null;
   #persisted: boolean;
   #destroyed = false;
   #flushing: Promise<void> = Promise.resolve();
@@ -333,6 +334,7 @@ export class Session<S extends SessionSchema> {
     this.#createdAt = record?.createdAt ?? now;
     this.#lastUsedAt = record?.lastUsedAt ?? now;
     this.#schemaVersion = record?.schemaVersion ?? runtime.schemaVersion;
+    this.#userId = record?.userId ?? null;
     this.#persisted = record !== null;
     this.data = new SessionData(this, runtime, record?.fields ?? null);
   }
@@ -344,6 +346,48 @@ export class Session<S extends SessionSchema> {
 
   get meta(): SessionMeta {
     return { createdAt: new Date(this.#createdAt), lastUsedAt: new Date(this.#lastUsedAt), schemaVersion: this.#schemaVersion };
+  }
+
+  /** The user this session is bound to by {@link Session.bindUser}, or `null`. */
+  get userId(): string | null {
+    return this.#userId;
+  }
+
+  /**
+   * A reference to this session that is safe to show the client, unlike its ID: the one
+   * `sessions.userSessions()` lists it by, so an app can mark "this device". It changes with the ID.
+   */
+  get ref(): string {
+    return sessionRef(this.#id);
+  }
+
+  /**
+   * Binds the session to a user, so that `sessions.userSessions(userId)` lists it and
+   * `sessions.revokeUser(userId)` ends it. Call it at login, after `ctx.session.regenerate()`. It writes at
+   * once (a new session is written now, with its data): once it resolves, `revokeUser` finds the session.
+   * The binding follows the session through `regenerate()` and ends with it. Binding to another user moves it.
+   */
+  async bindUser(userId: string): Promise<void> {
+    this.assertUsable();
+    if (typeof userId !== 'string' || userId === '') throw new TypeError('trpc-session: bindUser needs a non-empty user ID');
+    await this.#flushing;
+    const previous = this.#userId;
+    if (previous === userId) return;
+    if (!this.#persisted) {
+      // The store indexes a new record under its user as it creates it.
+      this.#userId = userId;
+      await this.flush().catch((error: unknown) => {
+        this.#userId = previous;
+        throw error;
+      });
+    } else {
+      const now = Date.now();
+      const ttlMs = this.ttlAt(now);
+      const result = ttlMs <= 0 ? 'gone' : await this.#runtime.store.bindUser(this.#id, userId, now + ttlMs);
+      if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
+      this.#userId = userId;
+    }
+    if (previous !== null) await this.#runtime.store.unbindUser(this.#id, previous);
   }
 
   /** @internal Whether the store has a record of this session. */
@@ -388,6 +432,7 @@ export class Session<S extends SessionSchema> {
             now,
             ttlMs,
             createdAt: this.#createdAt,
+            userId: this.#userId,
             schemaVersion: this.#runtime.schemaVersion,
             set: changes.set,
             remove: this.#persisted ? changes.remove : [],
@@ -401,8 +446,8 @@ export class Session<S extends SessionSchema> {
   }
 
   /**
-   * @internal Moves the session to a new ID: a new record with all its data, then the old record removed, so
-   * the old ID stops working at once.
+   * @internal Moves the session to a new ID: a new record with all its data and its user, then the old record
+   * removed, so the old ID stops working at once.
    */
   async moveTo(id: string): Promise<void> {
     await this.#flushing;
@@ -416,13 +461,17 @@ export class Session<S extends SessionSchema> {
       [this.#id, this.#createdAt, this.#persisted] = [oldId, oldCreatedAt, wasPersisted];
       throw error;
     }
-    if (wasPersisted) await this.#runtime.store.destroy(oldId);
+    if (!wasPersisted) return;
+    await this.#runtime.store.destroy(oldId);
+    if (this.#userId !== null) await this.#runtime.store.unbindUser(oldId, this.#userId);
   }
 
   /** @internal Removes the record; later changes to this object are refused. */
   async destroy(): Promise<void> {
     await this.#flushing;
     this.#destroyed = true;
-    if (this.#persisted) await this.#runtime.store.destroy(this.#id);
+    if (!this.#persisted) return;
+    await this.#runtime.store.destroy(this.#id);
+    if (this.#userId !== null) await this.#runtime.store.unbindUser(this.#id, this.#userId);
   }
 }

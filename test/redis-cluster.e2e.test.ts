@@ -41,6 +41,37 @@ test('every session operation works on a 3-master cluster, with sessions spread 
   }
 });
 
+test("per-user sessions on a 3-master cluster: listed, moved by regenerate, dropped by destroy, all revoked", async () => {
+  const redis: Cluster = cluster.client();
+  const app = await serveRedisStore(redis);
+  try {
+    const devices = await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        const { client } = browser<TestRouter>(app.url);
+        await client.increment.mutate();
+        const ref = await client.signIn.mutate('user-7');
+        return { client, ref, id: (await client.read.query()).id };
+      }),
+    );
+    const masters = new Set(await Promise.all(devices.map(({ id }) => cluster.masterOf(`session:${id}`))));
+    expect(masters.size).toBeGreaterThan(1);
+    const [regenerated, leaving, ...rest] = devices;
+    await regenerated!.client.login.mutate('user-7');
+    const regeneratedRef = (await regenerated!.client.whoami.query())!.ref;
+    await leaving!.client.logout.mutate();
+
+    const listed = await app.sessions.userSessions('user-7');
+    expect(listed.map((entry) => entry.ref).sort()).toEqual([regeneratedRef, ...rest.map(({ ref }) => ref)].sort());
+    expect(await app.sessions.revokeUser('user-7')).toBe(5);
+    for (const { client } of devices) expect(await client.whoami.query()).toBeNull();
+    expect(await app.sessions.userSessions('user-7')).toEqual([]);
+    expect(app.errors).toEqual([]);
+  } finally {
+    await app.close();
+    redis.disconnect();
+  }
+});
+
 test('killing a master: sessions acknowledged and replicated before the kill survive the failover, and the app recovers without a restart', async () => {
   const redis: Cluster = cluster.client();
   const app = await serveRedisStore(redis);

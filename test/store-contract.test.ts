@@ -10,6 +10,7 @@ const create = (now: number, set: Record<string, string> = {}, ttlMs = 60_000): 
   now,
   ttlMs,
   createdAt: now,
+  userId: null,
   schemaVersion: 3,
   set: new Map(Object.entries(set).map(([k, v]) => [k, bytes(v)])),
   remove: [],
@@ -110,6 +111,51 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     expect((await store.load(id, absolute, now + 4000)).status).toBe('found');
     expect(await store.load(id, absolute, now + 5000)).toEqual({ status: 'missing' });
     expect(await store.load(id, policy, now + 5000)).toEqual({ status: 'missing' });
+  });
+
+  test('a record is bound to a user on creation or later, and listed with its metadata under that user', async () => {
+    const user = `user-${createSessionId()}`;
+    const [created, bound] = [createSessionId(), createSessionId()];
+    const now = Date.now();
+    await store.write(created, { ...create(now), userId: user });
+    await store.write(bound, create(now + 1));
+    expect(await store.bindUser(bound, user, now + 60_000)).toBe('ok');
+    expect(await store.bindUser(createSessionId(), user, now + 60_000)).toBe('gone');
+    const loaded = await store.load(bound, policy, now + 1);
+    expect(loaded.status === 'found' && loaded.record.userId).toBe(user);
+    const listed = await store.userSessions(user, now + 1);
+    expect(listed.sort((a, b) => a.createdAt - b.createdAt)).toEqual([
+      { id: created, createdAt: now, lastUsedAt: now },
+      { id: bound, createdAt: now + 1, lastUsedAt: now + 1 },
+    ]);
+    expect(await store.userSessions(`other-${user}`, now)).toEqual([]);
+  });
+
+  test("a user's list drops records destroyed, expired, unbound or bound to another user", async () => {
+    const user = `user-${createSessionId()}`;
+    const ids = Array.from({ length: 5 }, () => createSessionId());
+    const now = Date.now();
+    for (const id of ids) await store.write(id, { ...create(now, {}, id === ids[1] ? 50 : 60_000), userId: user });
+    await store.destroy(ids[0]!);
+    await store.unbindUser(ids[2]!, user);
+    await store.bindUser(ids[3]!, `other-${user}`, now + 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect((await store.userSessions(user, Date.now())).map((entry) => entry.id)).toEqual([ids[4]]);
+    expect((await store.userSessions(`other-${user}`, Date.now())).map((entry) => entry.id)).toEqual([ids[3]]);
+  });
+
+  test("revoking a user removes every record bound to it, and only those", async () => {
+    const user = `user-${createSessionId()}`;
+    const [first, second, rebound, stranger] = Array.from({ length: 4 }, () => createSessionId());
+    const now = Date.now();
+    for (const id of [first!, second!, rebound!]) await store.write(id, { ...create(now), userId: user });
+    await store.bindUser(rebound!, `other-${user}`, now + 60_000);
+    await store.write(stranger!, create(now));
+    expect(await store.revokeUser(user)).toBe(2);
+    for (const id of [first!, second!]) expect(await store.load(id, policy, now)).toEqual({ status: 'missing' });
+    for (const id of [rebound!, stranger!]) expect((await store.load(id, policy, now)).status).toBe('found');
+    expect(await store.userSessions(user, now)).toEqual([]);
+    expect(await store.revokeUser(user)).toBe(0);
   });
 
   test('an expired record is never returned', async () => {

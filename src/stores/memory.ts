@@ -6,6 +6,7 @@ import {
   type LoadResult,
   type RecordWrite,
   type SessionStore,
+  type UserRecordSummary,
   type WriteResult,
 } from './store.js';
 
@@ -24,6 +25,7 @@ interface MemoryRecord {
   createdAt: number;
   lastUsedAt: number;
   schemaVersion: number;
+  userId: string | null;
   expiresAt: number;
 }
 
@@ -37,12 +39,24 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new TypeError('trpc-session: maxSessions must be a positive integer');
   // A Map iterates in insertion order; re-inserting on use keeps the least recently used first.
   const records = new Map<string, MemoryRecord>();
+  /** Per user, the IDs of the records bound to it (an expired record's entry stays until it is next read). */
+  const users = new Map<string, Set<string>>();
+
+  /** Removes a record and its entry in its user's index. */
+  const remove = (id: string) => {
+    const userId = records.get(id)?.userId;
+    records.delete(id);
+    if (userId === null || userId === undefined) return;
+    const ids = users.get(userId);
+    ids?.delete(id);
+    if (ids?.size === 0) users.delete(userId);
+  };
 
   const live = (id: string, now: number): MemoryRecord | undefined => {
     const record = records.get(id);
     if (record === undefined) return undefined;
     if (record.expiresAt <= now) {
-      records.delete(id);
+      remove(id);
       return undefined;
     }
     records.delete(id);
@@ -52,7 +66,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
   const insert = (id: string, record: MemoryRecord) => {
     records.set(id, record);
-    if (records.size > maxSessions) records.delete(records.keys().next().value!);
+    if (records.size > maxSessions) remove(records.keys().next().value!);
+  };
+
+  /** The user's index, without the entries whose record is gone or bound to someone else. */
+  const boundTo = (userId: string, now: number): Set<string> => {
+    const ids = users.get(userId) ?? new Set<string>();
+    for (const id of ids) {
+      const record = records.get(id);
+      if (record === undefined || record.expiresAt <= now || record.userId !== userId) ids.delete(id);
+    }
+    if (ids.size === 0) users.delete(userId);
+    return ids;
+  };
+
+  const index = (id: string, userId: string, now: number) => {
+    users.set(userId, boundTo(userId, now).add(id));
   };
 
   // Values are copied in: msgpackr's output shares a larger buffer, which a long-lived record would pin.
@@ -64,7 +93,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       if (record === undefined) return { status: 'missing' };
       const remaining = remainingLifetime(policy, record.createdAt, now);
       if (remaining <= 0) {
-        records.delete(id);
+        remove(id);
         return { status: 'missing' };
       }
       let ttlMs = record.expiresAt - now;
@@ -81,6 +110,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
           createdAt: record.createdAt,
           lastUsedAt: record.lastUsedAt,
           schemaVersion: record.schemaVersion,
+          userId: record.userId,
           ttlMs,
           refreshed,
         },
@@ -91,8 +121,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       let record = live(id, change.now);
       if (change.create) {
         if (record !== undefined) return 'exists';
-        record = { fields: new Map(), createdAt: change.createdAt, lastUsedAt: change.now, schemaVersion: change.schemaVersion, expiresAt: 0 };
+        record = { fields: new Map(), createdAt: change.createdAt, lastUsedAt: change.now, schemaVersion: change.schemaVersion, userId: change.userId, expiresAt: 0 };
         insert(id, record);
+        if (change.userId !== null) index(id, change.userId, change.now);
       } else if (record === undefined) {
         return 'gone';
       }
@@ -116,11 +147,39 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     },
 
     async destroy(id: string): Promise<void> {
-      records.delete(id);
+      remove(id);
+    },
+
+    async bindUser(id: string, userId: string): Promise<'ok' | 'gone'> {
+      const now = Date.now();
+      const record = live(id, now);
+      if (record === undefined) return 'gone';
+      record.userId = userId;
+      index(id, userId, now);
+      return 'ok';
+    },
+
+    async unbindUser(id: string, userId: string): Promise<void> {
+      users.get(userId)?.delete(id);
+    },
+
+    async userSessions(userId: string, now: number): Promise<UserRecordSummary[]> {
+      return [...boundTo(userId, now)].map((id) => {
+        const { createdAt, lastUsedAt } = records.get(id)!;
+        return { id, createdAt, lastUsedAt };
+      });
+    },
+
+    async revokeUser(userId: string): Promise<number> {
+      const ids = boundTo(userId, Date.now());
+      const count = ids.size;
+      for (const id of ids) remove(id);
+      return count;
     },
 
     async close(): Promise<void> {
       records.clear();
+      users.clear();
     },
   };
 }

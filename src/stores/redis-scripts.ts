@@ -75,3 +75,39 @@ if not matches then return {2, current} end
 redis.call('HSET', key, ARGV[1], ARGV[4], 'm:u', ARGV[5])
 return {1}
 `;
+
+/*
+ * A user's index is a sorted set of its session IDs, scored by when each session expires at the latest (ms).
+ * It sits in another slot than its sessions' hashes, so each script below touches either the index or one
+ * session, never both, and the store orders them: the index entry is added before the hash names its user.
+ */
+
+/** KEYS: session. ARGV: userId. Returns 0 gone, 1 bound. */
+export const BIND_USER_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'm:user', ARGV[1])
+return 1
+`;
+
+/** KEYS: session. ARGV: userId. Removes the session if it is bound to that user; returns 1 removed, else 0. */
+export const REVOKE_USER_SESSION_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'm:user') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+`;
+
+/** KEYS: user index. ARGV: id, expiresAt, pruneBefore, graceMs. Adds or pushes back an entry (never
+ * earlier), drops entries that expired before pruneBefore, and keeps the index until graceMs past its last entry. */
+export const INDEX_USER_SESSION_SCRIPT = `
+local key = KEYS[1]
+local score = redis.call('ZSCORE', key, ARGV[1])
+if not score or tonumber(score) < tonumber(ARGV[2]) then redis.call('ZADD', key, ARGV[2], ARGV[1]) end
+redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[3])
+local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', key, tonumber(last[2]) + tonumber(ARGV[4]))
+`;
+
+/** KEYS: user index. ARGV: pruneBefore. Drops entries that expired before pruneBefore; returns the others' IDs. */
+export const LIST_USER_SESSIONS_SCRIPT = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+`;

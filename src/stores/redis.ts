@@ -1,7 +1,15 @@
 import type { Cluster, Redis } from 'ioredis';
 import { SessionStoreUnavailableError } from '../errors.js';
 import type { SharedRedisConnection } from '../redis-connections.js';
-import { COMPARE_AND_SET_SCRIPT, LOAD_SCRIPT, WRITE_SCRIPT } from './redis-scripts.js';
+import {
+  BIND_USER_SCRIPT,
+  COMPARE_AND_SET_SCRIPT,
+  INDEX_USER_SESSION_SCRIPT,
+  LIST_USER_SESSIONS_SCRIPT,
+  LOAD_SCRIPT,
+  REVOKE_USER_SESSION_SCRIPT,
+  WRITE_SCRIPT,
+} from './redis-scripts.js';
 import type {
   CompareAndSetResult,
   ExpiryPolicy,
@@ -10,6 +18,7 @@ import type {
   RecordWrite,
   SessionStore,
   StoredRecord,
+  UserRecordSummary,
   WriteResult,
 } from './store.js';
 
@@ -26,7 +35,8 @@ export interface RedisStoreOptions {
    */
   redis: RedisClient | (() => RedisClient) | SharedRedisConnection;
   /**
-   * Prepended to the session ID to make the Redis key. Each session is one hash at `prefix + id`.
+   * Prepended to the session ID to make the Redis key. Each session is one hash at `prefix + id`; the
+   * sessions bound to a user are indexed in a sorted set at `prefix + 'user:{' + userId + '}'`.
    * @default 'session:'
    */
   prefix?: string;
@@ -44,12 +54,24 @@ interface SessionCommands {
   trpcSessionLoadBuffer(key: string, now: number, idleMs: number, absoluteMs: number, touchAfterMs: number): Promise<unknown[]>;
   trpcSessionWrite(key: string, ...args: (string | number | Uint8Array)[]): Promise<number>;
   trpcSessionSwapBuffer(key: string, ...args: (string | number | Uint8Array)[]): Promise<unknown[]>;
+  trpcSessionBindUser(key: string, userId: string): Promise<number>;
+  trpcSessionRevokeUserSession(key: string, userId: string): Promise<number>;
+  trpcSessionIndexUserSession(key: string, id: string, expiresAt: number, pruneBefore: number, graceMs: number): Promise<null>;
+  trpcSessionListUserSessions(key: string, pruneBefore: number): Promise<string[]>;
 }
 
 const DATA_PREFIX = 'd:';
 const CREATED_AT = 'm:c';
 const LAST_USED_AT = 'm:u';
 const SCHEMA_VERSION = 'm:v';
+const USER = 'm:user';
+
+/**
+ * How long past its expiry a user index keeps an entry, and itself past its last entry. Index scores come
+ * from the app servers' clocks; the margin keeps a clock difference between them from dropping the entry of a
+ * live session, which `revokeUser` would then miss. Listing checks every remaining entry against its session.
+ */
+const INDEX_GRACE_MS = 60_000;
 
 const withCommands = new WeakSet<object>();
 
@@ -62,6 +84,10 @@ function defineCommands(client: RedisClient): RedisClient & SessionCommands {
     client.defineCommand('trpcSessionLoad', { numberOfKeys: 1, lua: LOAD_SCRIPT });
     client.defineCommand('trpcSessionWrite', { numberOfKeys: 1, lua: WRITE_SCRIPT });
     client.defineCommand('trpcSessionSwap', { numberOfKeys: 1, lua: COMPARE_AND_SET_SCRIPT });
+    client.defineCommand('trpcSessionBindUser', { numberOfKeys: 1, lua: BIND_USER_SCRIPT });
+    client.defineCommand('trpcSessionRevokeUserSession', { numberOfKeys: 1, lua: REVOKE_USER_SESSION_SCRIPT });
+    client.defineCommand('trpcSessionIndexUserSession', { numberOfKeys: 1, lua: INDEX_USER_SESSION_SCRIPT });
+    client.defineCommand('trpcSessionListUserSessions', { numberOfKeys: 1, lua: LIST_USER_SESSIONS_SCRIPT });
     withCommands.add(client);
   }
   return client as RedisClient & SessionCommands;
@@ -69,7 +95,7 @@ function defineCommands(client: RedisClient): RedisClient & SessionCommands {
 
 function parseRecord(reply: unknown[]): StoredRecord {
   const [, ttlMs, refreshed, flat] = reply as [number, number, number, Buffer[]];
-  const record: StoredRecord = { fields: new Map(), createdAt: 0, lastUsedAt: 0, schemaVersion: 0, ttlMs, refreshed: refreshed === 1 };
+  const record: StoredRecord = { fields: new Map(), createdAt: 0, lastUsedAt: 0, schemaVersion: 0, userId: null, ttlMs, refreshed: refreshed === 1 };
   for (let index = 0; index < flat.length; index += 2) {
     const name = flat[index]!.toString();
     const value = flat[index + 1]!;
@@ -77,6 +103,7 @@ function parseRecord(reply: unknown[]): StoredRecord {
     else if (name === CREATED_AT) record.createdAt = Number(value.toString());
     else if (name === LAST_USED_AT) record.lastUsedAt = Number(value.toString());
     else if (name === SCHEMA_VERSION) record.schemaVersion = Number(value.toString());
+    else if (name === USER) record.userId = value.toString();
   }
   return record;
 }
@@ -84,7 +111,8 @@ function parseRecord(reply: unknown[]): StoredRecord {
 /**
  * The Redis store. Each session is one hash (so it lives in one Cluster slot); every operation is one Lua
  * script, one round trip: a read refreshes the TTL in the same script, a write sends only the changed
- * fields and refuses to recreate a record that another request removed.
+ * fields and refuses to recreate a record that another request removed. A session bound to a user costs a
+ * second round trip, to its user's index, when it is created or bound and when a read refreshes its TTL.
  */
 export function redisStore(options: RedisStoreOptions): SessionStore {
   const prefix = options.prefix ?? 'session:';
@@ -143,6 +171,12 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   };
 
   const key = (id: string) => prefix + id;
+  // The hash tag puts every command on a user's index in one Cluster slot, whatever the user ID.
+  const userKey = (userId: string) => `${prefix}user:{${userId}}`;
+
+  /** Adds or pushes back a session's entry in its user's index; done before the session names the user. */
+  const index = (id: string, userId: string, expiresAt: number) =>
+    run((redis) => redis.trpcSessionIndexUserSession(userKey(userId), id, Math.ceil(expiresAt), Date.now() - INDEX_GRACE_MS, INDEX_GRACE_MS));
 
   return {
     async load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult> {
@@ -154,6 +188,8 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
           const record = parseRecord(reply);
           // The script read the hash before it stamped the refresh.
           if (record.refreshed) record.lastUsedAt = now;
+          // The user's index must not forget a session before the session itself expires.
+          if (record.refreshed && record.userId !== null) await index(id, record.userId, now + record.ttlMs);
           return { status: 'found', record };
         }
         case 2:
@@ -169,6 +205,10 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       for (const [field, bytes] of change.set) args.push(DATA_PREFIX + field, asBuffer(bytes));
       args.push(LAST_USED_AT, change.now, SCHEMA_VERSION, change.schemaVersion);
       if (change.create) args.push(CREATED_AT, change.createdAt);
+      if (change.create && change.userId !== null) {
+        args.push(USER, change.userId);
+        await index(id, change.userId, change.now + change.ttlMs);
+      }
       const reply = await run((redis) => redis.trpcSessionWrite(key(id), ...args));
       return reply === 1 ? 'ok' : reply === 2 ? 'exists' : 'gone';
     },
@@ -191,6 +231,38 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
     async destroy(id: string): Promise<void> {
       await run((redis) => redis.del(key(id)));
+    },
+
+    async bindUser(id: string, userId: string, expiresAt: number): Promise<'ok' | 'gone'> {
+      await index(id, userId, expiresAt);
+      return (await run((redis) => redis.trpcSessionBindUser(key(id), userId))) === 1 ? 'ok' : 'gone';
+    },
+
+    async unbindUser(id: string, userId: string): Promise<void> {
+      await run((redis) => redis.zrem(userKey(userId), id));
+    },
+
+    async userSessions(userId: string, now: number): Promise<UserRecordSummary[]> {
+      const ids = await run((redis) => redis.trpcSessionListUserSessions(userKey(userId), now - INDEX_GRACE_MS));
+      // One command per session: their hashes are in other slots, so they cannot share a Cluster pipeline.
+      const fields = await Promise.all(ids.map((id) => run((redis) => redis.hmget(key(id), CREATED_AT, LAST_USED_AT, USER))));
+      const live: UserRecordSummary[] = [];
+      const dead: string[] = [];
+      ids.forEach((id, position) => {
+        const [createdAt, lastUsedAt, boundTo] = fields[position]!;
+        if (createdAt === null || boundTo !== userId) dead.push(id);
+        else live.push({ id, createdAt: Number(createdAt), lastUsedAt: Number(lastUsedAt) });
+      });
+      if (dead.length > 0) await run((redis) => redis.zrem(userKey(userId), ...dead));
+      return live;
+    },
+
+    async revokeUser(userId: string): Promise<number> {
+      const ids = await run((redis) => redis.zrange(userKey(userId), 0, -1));
+      const removed = await Promise.all(ids.map((id) => run((redis) => redis.trpcSessionRevokeUserSession(key(id), userId))));
+      // Only the entries read: a session bound meanwhile keeps its entry, so a later revoke still finds it.
+      if (ids.length > 0) await run((redis) => redis.zrem(userKey(userId), ...ids));
+      return removed.reduce((sum, one) => sum + one, 0);
     },
 
     async close(): Promise<void> {

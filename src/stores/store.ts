@@ -17,6 +17,21 @@ export interface SessionStore {
   compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult>;
   /** Removes the record. Removing a missing record is not an error. */
   destroy(id: string): Promise<void>;
+  /**
+   * Binds an existing record to a user: first adds it to the user's index, as live until at least
+   * `expiresAt`, then records the user in it, so a record that names a user is always in that user's index.
+   * `'gone'` when the record no longer exists.
+   */
+  bindUser(id: string, userId: string, expiresAt: number): Promise<'ok' | 'gone'>;
+  /** Takes a record out of a user's index, leaving the record alone. Unbinding an unbound record is not an error. */
+  unbindUser(id: string, userId: string): Promise<void>;
+  /**
+   * The live records bound to the user. Index entries whose record has expired, was removed or is now bound
+   * to someone else are dropped from the index on the way.
+   */
+  userSessions(userId: string, now: number): Promise<UserRecordSummary[]>;
+  /** Removes every record bound to the user and resolves to how many there were. */
+  revokeUser(userId: string): Promise<number>;
   /** Releases what the store opened itself (a connection it created); never what it was given. */
   close(): Promise<void>;
 }
@@ -37,6 +52,8 @@ export interface StoredRecord {
   createdAt: number;
   lastUsedAt: number;
   schemaVersion: number;
+  /** The user the record is bound to, if any. */
+  userId: string | null;
   /** Milliseconds the record has left, after any refresh this load made. */
   ttlMs: number;
   /** Whether this load refreshed the expiry. */
@@ -56,9 +73,21 @@ export interface RecordWrite {
   ttlMs: number;
   /** Written on creation only. */
   createdAt: number;
+  /**
+   * The user a new record is bound to (creation only): the store adds it to the user's index before creating
+   * it, as `bindUser` does.
+   */
+  userId: string | null;
   schemaVersion: number;
   set: ReadonlyMap<string, Uint8Array>;
   remove: readonly string[];
+}
+
+/** A record bound to a user, as `userSessions` lists it. */
+export interface UserRecordSummary {
+  id: string;
+  createdAt: number;
+  lastUsedAt: number;
 }
 
 export type WriteResult = 'ok' | 'gone' | 'exists';

@@ -112,6 +112,16 @@ export const router = t.router({
     session.data.put('userId', input);
     return session.id;
   }),
+  /** Logs in as a bound user: the session lists under the user and ends with `revokeUser`. */
+  signIn: t.procedure.input(z.string()).mutation(async ({ ctx, input }) => {
+    const session = await ctx.session.regenerate();
+    await session.bindUser(input);
+    return session.ref;
+  }),
+  whoami: t.procedure.query(async ({ ctx }) => {
+    const session = await ctx.session.load();
+    return session === null ? null : { userId: session.userId, ref: session.ref };
+  }),
   logout: t.procedure.mutation(async ({ ctx }) => {
     await ctx.session.destroy();
     return true;

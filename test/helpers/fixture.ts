@@ -77,6 +77,7 @@ export async function serveRedisStore(redis: RedisStoreOptions['redis']) {
   const served = await serveStandalone(router, sessions.createContext);
   return {
     url: served.url,
+    sessions,
     errors,
     async close() {
       await served.close();
