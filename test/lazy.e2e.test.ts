@@ -73,6 +73,23 @@ test('calls batched into one HTTP request share one load and one write, and one 
   expect((await client.read.query()).counter).toBe(6);
 });
 
+test('destroy() is a read and a DEL; regenerate() a read, the new record and a DEL of the old one', async () => {
+  const { client } = fx.browser('single');
+  await client.increment.mutate();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await fx.redis.resetStats();
+  await client.login.mutate('user-1');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The login's own put of userId rides in the after-response write: one more EVALSHA.
+  expect(await sessionCommands(fx.redis)).toMatchObject({ evalsha: 3, del: 1 });
+  await fx.redis.resetStats();
+  await client.logout.mutate();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const stats = await sessionCommands(fx.redis);
+  expect(stats).toMatchObject({ evalsha: 1, del: 1 });
+  expect(Object.keys(stats).filter((name) => !['evalsha', 'del', 'type', 'hgetall', 'pttl', 'pexpire', 'hset'].includes(name))).toEqual([]);
+});
+
 test('concurrent start() calls in one batch of a new client resolve to the same session', async () => {
   const { client, jar } = fx.browser();
   const [a, b, c] = await Promise.all([client.read.query(), client.read.query(), client.read.query()]);
