@@ -20,7 +20,7 @@ export class SessionHandle<S extends SessionSchema> {
   readonly #transport: SessionTransport | null;
   #loading: Promise<Session<S> | null> | undefined;
   #starting: Promise<Session<S>> | undefined;
-  /** The cookie value the request sent, when it named a live session. */
+  /** The request carried a session cookie (valid or not), which `destroy()` must expire. */
   #cookieSent = false;
   #committing = false;
 
