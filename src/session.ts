@@ -95,9 +95,7 @@ export class SessionData<S extends SessionSchema> {
     this.#session.assertUsable();
     const state = this.#field(key);
     state.value = this.#validate(key, value);
-    state.present = true;
-    state.changed = true;
-    state.version++;
+    this.#changed(state, true);
   }
 
   /** Whether the session has the field set (a default does not count). */
@@ -111,9 +109,7 @@ export class SessionData<S extends SessionSchema> {
     const state = this.#field(key);
     Object.assign(state, this.#defaultOf(key));
     state.observed = false;
-    state.present = false;
-    state.changed = true;
-    state.version++;
+    this.#changed(state, false);
   }
 
   /** Removes every field. */
@@ -139,9 +135,9 @@ export class SessionData<S extends SessionSchema> {
     if (!this.#session.persisted) {
       // Nobody else can see a session that was never written: a local change is atomic.
       const state = this.#field(key);
-      const next = this.#validate(key, fn(state.value as SessionValue<S, K>));
-      Object.assign(state, { value: next, present: true, changed: true, version: state.version + 1 });
-      return next as SessionValue<S, K>;
+      state.value = this.#validate(key, fn(state.value as SessionValue<S, K>));
+      this.#changed(state, true);
+      return state.value as SessionValue<S, K>;
     }
     return this.#runtime.fieldLocks.run(`${this.#session.id}\n${key}`, async (shared) => {
       for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
@@ -170,6 +166,13 @@ export class SessionData<S extends SessionSchema> {
       }
       throw new SessionConflictError(key, MAX_UPDATE_ATTEMPTS);
     });
+  }
+
+  /** Records a put or delete for the next write; the version lets that write mark clean only what it carried. */
+  #changed(state: FieldState, present: boolean): void {
+    state.present = present;
+    state.changed = true;
+    state.version++;
   }
 
   #field(key: string): FieldState {
@@ -236,8 +239,8 @@ export class SessionData<S extends SessionSchema> {
     }
   }
 
+  /** Validates a value for a field `#field` has already accepted. */
   #validate(key: string, value: unknown): unknown {
-    if (!this.#runtime.fields.has(key)) throw new SessionValidationError(key, 'the schema has no such field');
     const parsed = this.#runtime.fields.parse(key, value);
     if (!parsed.ok) throw new SessionValidationError(key, parsed.issues);
     const unstorable = findUnstorable(parsed.value, key);
@@ -263,9 +266,7 @@ export class SessionData<S extends SessionSchema> {
         // An object read from the session was changed in place (after a put, delete or persist too): validate it
         // as a put would have, keeping the object the procedure holds so that its later changes are seen too.
         this.#validate(key, state.value);
-        state.present = true;
-        state.changed = true;
-        state.version++;
+        this.#changed(state, true);
       }
       if (state.changed) {
         changes.versions.set(key, state.version);

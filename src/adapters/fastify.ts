@@ -1,16 +1,8 @@
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
-import type { FastifyReply } from 'fastify';
 import type { SessionContext, SessionManager } from '../manager.js';
 import type { SessionSchema } from '../schema.js';
 import { replaceSetCookie } from '../transport.js';
-import { nodeResponseTransport } from './node-http.js';
-
-/** The `Set-Cookie` values a fastify reply carries so far. */
-function replyCookies(reply: FastifyReply): string[] {
-  const existing = reply.getHeader('set-cookie');
-  if (existing === undefined) return [];
-  return Array.isArray(existing) ? existing : [String(existing)];
-}
+import { headerValues, nodeHTTPTransport } from './node-http.js';
 
 /**
  * `createContext` for `fastifyTRPCPlugin` (fastify 5). The cookie goes through the reply, so fastify sends
@@ -29,8 +21,8 @@ export function createFastifyContext<S extends SessionSchema>(
   return ({ req, res, info }) => ({
     session: sessions.handle(
       // fastify sends its reply's headers over whatever was set on Node's response, so the cookie goes there.
-      nodeResponseTransport(runtime, req.raw, res.raw, info, (header) => {
-        const cookies = replaceSetCookie(replyCookies(res), runtime.cookie.name, header);
+      nodeHTTPTransport(runtime, req.raw, res.raw, info, (header) => {
+        const cookies = replaceSetCookie(headerValues(res.getHeader('set-cookie')), runtime.cookie.name, header);
         res.removeHeader('set-cookie');
         res.header('set-cookie', cookies);
       }),

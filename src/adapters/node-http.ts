@@ -20,6 +20,11 @@ export function isHttpsRequest(req: IncomingMessage, trustProxy: boolean): boole
   return isForwardedHttps(Array.isArray(forwarded) ? forwarded[0] : forwarded);
 }
 
+/** The values of a response header as Node's `getHeader` (or fastify's) returns it: none, one or many. */
+export function headerValues(value: number | string | string[] | undefined): readonly string[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [String(value)];
+}
+
 /** Sets the session cookie on a framework's response; some (fastify) write their own headers over Node's. */
 export type SetCookie = (header: string) => void;
 
@@ -57,9 +62,7 @@ class NodeResponseTransport implements SessionTransport {
 
   setCookie(header: string): void {
     if (this.#setCookie !== undefined) return this.#setCookie(header);
-    const existing = this.#res.getHeader('set-cookie');
-    const list = existing === undefined ? [] : Array.isArray(existing) ? existing : [String(existing)];
-    this.#res.setHeader('set-cookie', replaceSetCookie(list, this.#runtime.cookie.name, header));
+    this.#res.setHeader('set-cookie', replaceSetCookie(headerValues(this.#res.getHeader('set-cookie')), this.#runtime.cookie.name, header));
   }
 
   onCommit(commit: SessionCommit): void {
@@ -105,28 +108,16 @@ class NodeResponseTransport implements SessionTransport {
 }
 
 /**
- * A transport over Node's own request and response for a framework that sets response headers its own way
- * (fastify writes its reply's headers over Node's): `setCookie` is that way.
- */
-export function nodeResponseTransport(
-  runtime: SessionRuntime,
-  req: IncomingMessage,
-  res: ServerResponse,
-  info: TRPCRequestInfo | undefined,
-  setCookie: SetCookie,
-): SessionTransport {
-  return new NodeResponseTransport(runtime, req, res, info, setCookie);
-}
-
-/**
  * The node-http transport: standalone `createHTTPServer`, `createExpressMiddleware` and Next.js
- * `createNextApiHandler` all hand `createContext` Node's `req` and `res`.
+ * `createNextApiHandler` all hand `createContext` Node's `req` and `res`. A framework that sets response
+ * headers its own way (fastify writes its reply's headers over Node's) passes that way as `setCookie`.
  */
 export function nodeHTTPTransport(
   runtime: SessionRuntime,
   req: IncomingMessage,
   res: ServerResponse,
   info: TRPCRequestInfo | undefined,
+  setCookie?: SetCookie,
 ): SessionTransport {
-  return new NodeResponseTransport(runtime, req, res, info);
+  return new NodeResponseTransport(runtime, req, res, info, setCookie);
 }

@@ -1,7 +1,8 @@
 /**
- * The Lua scripts behind the Redis store. Each touches exactly one key, the session's hash, so each runs
- * atomically in one round trip and works unchanged on Redis Cluster. Hash layout: `d:<field>` holds a data
- * field's msgpack bytes; `m:c`, `m:u` and `m:v` hold creation time, last use (ms) and schema version.
+ * The Lua scripts behind the Redis store. Each touches exactly one key, a session's hash or a user's index,
+ * so each runs atomically in one round trip and works unchanged on Redis Cluster. Hash layout: `d:<field>`
+ * holds a data field's msgpack bytes; `m:c`, `m:u` and `m:v` hold creation time, last use (ms) and schema
+ * version; `m:user` the user the session is bound to, if any.
  */
 
 /** KEYS: session. ARGV: now, idleMs, absoluteMs (0: none), touchAfterMs.

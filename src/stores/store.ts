@@ -1,7 +1,8 @@
 /**
  * The contract between the session core and a storage backend. A store keeps, per session ID, a record of
  * encoded data fields plus metadata, with an expiry. It never sees the schema or the codec: values are bytes.
- * Every method is one round trip to the backend.
+ * A method on one record is one round trip to the backend, plus one to the user's index where a record bound
+ * to a user needs it; the methods on a user's sessions take one per session.
  */
 export interface SessionStore {
   /** Reads a record and, in the same round trip, refreshes its expiry when `policy` says it is due. */
