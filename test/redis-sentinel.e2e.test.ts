@@ -54,6 +54,8 @@ test('a switchover (SENTINEL FAILOVER) keeps every session, and the app follows 
   });
   expectSurvived(run);
   expect(await onCurrentMaster(run.writers.map((writer) => writer.id))).not.toContain(false);
+  // The old master rejoins as a replica of the new one, so the deployment can fail over again.
+  await deployment.waitForReplication();
 }, 90_000);
 
 test('a crashed master (SIGKILL): sessions replicated before the crash survive, and the app recovers without a restart', async () => {

@@ -15,7 +15,10 @@ export interface RedisSentinel {
   readonly servers: readonly RedisProcess[];
   /** The port of the master the sentinels currently agree on. */
   masterPort(): Promise<number>;
-  /** Resolves once the master's replicas have what it had written when this was called. */
+  /**
+   * Resolves once every live data node but the master is its replica again, online, with what the master
+   * had written when this was called.
+   */
   waitForReplication(): Promise<void>;
   /** Asks a sentinel to fail over now (a switchover: the old master turns into a replica). */
   forceFailover(): Promise<void>;
@@ -37,13 +40,14 @@ export async function startRedisSentinel({ replicas = 1, sentinels = 3 } = {}): 
   const group = await redisProcessGroup('sentinel');
   const launch = async (role: string, args: (dir: string) => string[] | Promise<string[]>) => group.launch(role, await freePort(), args);
   try {
-    const dataArgs = ['--save', '', '--appendonly', 'no'];
+    // No delay before a full resync: a demoted master must catch up at once, not after the default 5 s.
+    const dataArgs = ['--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0'];
     const master = await launch('master', () => dataArgs);
     const servers = [master];
     for (let index = 0; index < replicas; index++) {
       servers.push(await launch('replica', () => [...dataArgs, '--replicaof', '127.0.0.1', String(master.port)]));
     }
-    await withClient(master.port, (client) => waitForReplication(client));
+    await withClient(master.port, (client) => waitForReplication(client, { replicas }));
 
     const sentinelProcesses: RedisProcess[] = [];
     for (let index = 0; index < sentinels; index++) {
@@ -84,7 +88,10 @@ export async function startRedisSentinel({ replicas = 1, sentinels = 3 } = {}): 
       servers,
       masterPort: () => masterPortSeenBy(sentinelPort()),
       async waitForReplication() {
-        await withClient(await deployment.masterPort(), (client) => waitForReplication(client));
+        const master = await deployment.masterPort();
+        const replicas = servers.filter((server) => server.alive && server.port !== master).length;
+        // After a switchover the sentinels demote the old master only when they next poll it (up to 10 s).
+        await withClient(master, (client) => waitForReplication(client, { replicas, ms: 30_000 }));
       },
       async forceFailover() {
         await withClient(sentinelPort(), (client) => client.call('SENTINEL', 'FAILOVER', NAME));

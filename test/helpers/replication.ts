@@ -14,15 +14,15 @@ export async function replicationState(master: Redis): Promise<{ offset: number;
 }
 
 /**
- * Resolves once every replica of `master` has acknowledged all the master had written when this was called
- * (later writes may go on meanwhile). Redis replicates asynchronously: only writes older than this point are
- * sure to survive the master's death.
+ * Resolves once `master` has at least `replicas` replicas online and every one of them has acknowledged all
+ * the master had written when this was called (later writes may go on meanwhile). Redis replicates
+ * asynchronously: only writes older than this point are sure to survive the master's death.
  */
-export async function waitForReplication(master: Redis, ms = 15_000): Promise<void> {
+export async function waitForReplication(master: Redis, { replicas: expected = 1, ms = 15_000 } = {}): Promise<void> {
   const { offset } = await replicationState(master);
   await eventually(async () => {
     const { replicas } = await replicationState(master);
-    if (replicas.length === 0 || !replicas.every((replica) => replica.online && replica.offset >= offset)) {
+    if (replicas.length < expected || !replicas.every((replica) => replica.online && replica.offset >= offset)) {
       throw new Error(`replicas of master ${master.options.port} have not caught up with offset ${offset}: ${JSON.stringify(replicas)}`);
     }
   }, ms);
