@@ -192,7 +192,10 @@ export class SessionData<S extends SessionSchema> {
         return { value: value.parsed, present: true, stored: bytes, snapshot: bytes, observed: false, version: 0, changed: false };
       }
     }
-    return { ...this.#defaultOf(key), present: false, stored: bytes ?? undefined, observed: false, version: 0, changed: false };
+    // Built property by property in the same order as above: a spread here made every field state a
+    // slow-path object clone (a third of the CPU of a read of an unset field).
+    const { value, snapshot } = this.#defaultOf(key);
+    return { value, present: false, stored: bytes ?? undefined, snapshot, observed: false, version: 0, changed: false };
   }
 
   /** The field's default, unshared, with its encoding to notice changes made to it in place. */
