@@ -1,13 +1,27 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
 
 /** 24 random bytes: 192 bits, above OWASP's 128-bit minimum, and 32 base64url characters without padding. */
 const ID_BYTES = 24;
 const ID_PATTERN = /^[A-Za-z0-9_-]{32}$/;
 const SIGNATURE_LENGTH = 43; // base64url of a SHA-256 HMAC
 
+/**
+ * Random bytes for the next 256 IDs, drawn from the CSPRNG at once: one `randomBytes(24)` per ID cost about
+ * 2 µs, a third of the CPU of creating a session. Each byte is used for one ID only. Node's `randomUUID` buffers
+ * its entropy the same way.
+ */
+const idEntropy = Buffer.alloc(ID_BYTES * 256);
+let idEntropyOffset = idEntropy.length;
+
 /** Creates a new session ID from `node:crypto`'s CSPRNG. */
 export function createSessionId(): string {
-  return randomBytes(ID_BYTES).toString('base64url');
+  if (idEntropyOffset === idEntropy.length) {
+    randomFillSync(idEntropy);
+    idEntropyOffset = 0;
+  }
+  const start = idEntropyOffset;
+  idEntropyOffset += ID_BYTES;
+  return idEntropy.toString('base64url', start, idEntropyOffset);
 }
 
 /** Whether `value` has the exact form of an ID this library makes; anything else is never looked up. */
