@@ -33,7 +33,7 @@ export async function startDemo({ port, redisUrl }: DemoOptions): Promise<Runnin
   const sessions = createSessionManager({
     schema: sessionSchema,
     // A factory: the store opens the connection on first use and closes it in `sessions.close()`.
-    store: redisUrl === undefined ? memoryStore() : redisStore({ redis: () => new Redis(redisUrl) }),
+    store: redisUrl === undefined ? memoryStore() : redisStore({ redis: () => new Redis(redisUrl, { enableAutoPipelining: true }) }),
     cookie: { name: 'basket_sid', lifespan: 7 * 24 * 60 * 60 },
   });
   const trpc = createHTTPHandler({ router: appRouter, createContext: sessions.createContext, basePath: '/trpc/' });

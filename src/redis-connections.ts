@@ -10,7 +10,8 @@ export interface RedisClusterConnectionOptions extends ClusterOptions {
 /**
  * How to open one named connection: ioredis `RedisOptions` (one server, or Sentinel with `sentinels` and
  * `name`), {@link RedisClusterConnectionOptions}, or a function that returns a client you built yourself.
- * Either way the registry opens it on first use and closes it in `close()`.
+ * Either way the registry opens it on first use and closes it in `close()`. Built from options, it has
+ * ioredis's `enableAutoPipelining` on unless the options set it.
  */
 export type RedisConnectionConfig = RedisOptions | RedisClusterConnectionOptions | (() => RedisClient);
 
@@ -37,15 +38,19 @@ export interface RedisConnections<Name extends string = string> {
   close(): Promise<void>;
 }
 
-/** ioredis is an optional peer dependency: loaded only when a connection is built from options. */
+/**
+ * ioredis is loaded only when a connection is built from options. Such a connection has
+ * `enableAutoPipelining` on unless the options say otherwise: the commands of concurrent requests then share
+ * socket writes, which `npm run bench` measured at +5 to +11% req/s for sessions that read or write.
+ */
 async function open(config: RedisConnectionConfig): Promise<RedisClient> {
   if (typeof config === 'function') return config();
   const { Cluster, Redis } = await import('ioredis');
   if ('cluster' in config) {
     const { cluster, ...options } = config;
-    return new Cluster(cluster, options);
+    return new Cluster(cluster, { enableAutoPipelining: true, ...options });
   }
-  return new Redis(config);
+  return new Redis({ enableAutoPipelining: true, ...config });
 }
 
 /** QUIT lets queued replies arrive; a client that is not connected has nothing to wait for. */

@@ -54,6 +54,26 @@ test('a connection given as options is opened on the first session access, then 
   expect(await connectionsNamed('shared-sessions')).toBe(0);
 });
 
+test('a connection built from options pipelines automatically unless its options say not to; sessions work over it', async () => {
+  const connections = createRedisConnections({
+    sessions: { host: '127.0.0.1', port: redis.port },
+    plain: { host: '127.0.0.1', port: redis.port, enableAutoPipelining: false },
+  });
+  const app = await serve(connections.use('sessions'));
+  try {
+    expect(((await connections.get('sessions')) as Redis).options.enableAutoPipelining).toBe(true);
+    expect(((await connections.get('plain')) as Redis).options.enableAutoPipelining).toBe(false);
+    // Concurrent requests whose commands share socket writes each get their own answer.
+    const browsers = Array.from({ length: 20 }, () => browser<TestRouter>(app.url).client);
+    expect(await Promise.all(browsers.map((client) => client.increment.mutate()))).toEqual(browsers.map(() => 1));
+    expect(await Promise.all(browsers.map((client) => client.increment.mutate()))).toEqual(browsers.map(() => 2));
+    expect(app.errors).toEqual([]);
+  } finally {
+    await app.close();
+    await connections.close();
+  }
+});
+
 test('a factory is called once, on first use, however many callers ask at the same time', async () => {
   let calls = 0;
   const connections = createRedisConnections({
