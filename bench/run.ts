@@ -47,7 +47,7 @@ try {
     if (values['cpu-prof']) mkdirSync(profileDir, { recursive: true });
     const options: CompareOptions = {
       connections,
-      duration: number(values.duration, values.quick ? 0.5 : 1),
+      duration: number(values.duration, values.quick ? 0.5 : 2),
       rounds: number(values.rounds, values.quick ? 1 : 3),
       warmup: values.quick ? 0.3 : 1,
       serverNodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
@@ -63,7 +63,9 @@ try {
       `before and after that adapter's variants (their order turning each round); a ratio is the variant's req/s over ` +
       `the mean of the two bracketing baseline runs, and the table gives the median over rounds. req/s and server CPU ` +
       `per request are over all rounds, latency the mean of the rounds' percentiles. Redis commands from INFO commandstats before and after each run; "in scripts" ` +
-      `are the commands MONITOR saw coming from Lua (counted once per name, on a few calls before measuring).`;
+      `are the commands MONITOR saw coming from Lua (counted once per name, on a few calls before measuring). ` +
+      `"Redis round trips only (floor)" is not a session library: each call makes the round trips a Redis session needs ` +
+      `(GET; GET then SET; SET) over ioredis and nothing else, so it shows what the round trips alone cost on this machine.`;
     const comparison = comparisonMarkdown(rows, runContext(command), method);
     log('micro-benchmarks');
     const scale = values.quick ? 0.1 : 1;

@@ -1,6 +1,7 @@
 import { baselineVariant } from './baseline.js';
 import { expressSessionVariant } from './express-session.js';
 import { ironSessionVariant } from './iron-session.js';
+import { roundTripsOnlyVariant } from './round-trips-only.js';
 import { trpcSessionMemoryVariant, trpcSessionRedisVariant } from './trpc-session.js';
 import type { Variant, VariantOptions } from './variant.js';
 
@@ -9,7 +10,8 @@ export type VariantName =
   | 'trpc-session redis'
   | 'trpc-session memory'
   | 'express-session + connect-redis'
-  | 'iron-session';
+  | 'iron-session'
+  | 'Redis round trips only (floor)';
 
 interface VariantEntry {
   /** Needs Express middleware, so runs on the Express adapter only. */
@@ -24,6 +26,7 @@ export const VARIANTS: Record<VariantName, VariantEntry> = {
   'trpc-session memory': { expressOnly: false, build: () => trpcSessionMemoryVariant() },
   'express-session + connect-redis': { expressOnly: true, build: (options) => expressSessionVariant(options) },
   'iron-session': { expressOnly: false, build: () => ironSessionVariant() },
+  'Redis round trips only (floor)': { expressOnly: false, build: (options) => roundTripsOnlyVariant(options) },
 };
 
 export const BASELINE: VariantName = 'no session';

@@ -45,6 +45,8 @@ export function trpcSessionRedisVariant(options: VariantOptions): Variant {
 
 /** trpc-session over its in-process memory store. */
 export function trpcSessionMemoryVariant(): Variant {
-  const store = memoryStore();
+  // Room for every session a run creates: at the default 10,000, the "new session" runs would evict the
+  // clients' own sessions, and later reads would measure new sessions instead.
+  const store = memoryStore({ maxSessions: 1_000_000 });
   return trpcSessionVariant(store, () => store.close());
 }

@@ -20,6 +20,6 @@ export interface Variant<Ctx extends object = object> {
 /** What a server process is told to build. */
 export interface VariantOptions {
   redisUrl: string;
-  /** ioredis `enableAutoPipelining`, for the trpc-session Redis variant. */
+  /** ioredis `enableAutoPipelining`, for the trpc-session Redis variant (the others keep their defaults). */
   autoPipelining: boolean;
 }
