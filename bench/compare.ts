@@ -18,6 +18,11 @@ export interface CompareOptions {
   rounds: number;
   /** Seconds of mixed traffic per server before measuring, for the JIT and the scripts' first EVAL. */
   warmup: number;
+  /**
+   * Seconds of the same scenario on the same server, unmeasured, just before each measured run: a server
+   * that sat idle while the others ran starts slow, and without this the first runs after a pause read low.
+   */
+  runWarmup: number;
   /** Extra `node` arguments for the server processes (`--cpu-prof`). */
   serverNodeArgs: string[];
   /** Only servers whose label contains one of these (the baseline always runs). */
@@ -107,6 +112,8 @@ async function settledStats(admin: Redis): Promise<CommandCounts> {
  */
 async function measure(entry: Prepared, scenario: Scenario, admin: Redis, stats: { settled: CommandCounts }, options: CompareOptions): Promise<number> {
   const cell = entry.row.cells.get(scenario.name)!;
+  await runLoad(entry.origin, [entry.requests.get(scenario.name)!], entry.cookies, { connections: options.connections, duration: options.runWarmup });
+  stats.settled = await settledStats(admin);
   const cpuBefore = await entry.server.cpuMicros();
   const result = await runLoad(entry.origin, [entry.requests.get(scenario.name)!], entry.cookies, {
     connections: options.connections,

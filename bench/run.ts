@@ -4,21 +4,21 @@
  *   npm run bench                      the full comparison and micro-benchmarks, written to bench/RESULTS.md
  *   npm run bench -- --quick           a smoke run of a few seconds; prints, writes nothing
  *   npm run bench -- --soak [--requests N]   1,000,000 (or N) mixed requests, heap sampled every tenth
+ *   npm run bench -- --micro           the micro-benchmarks alone (under a minute), written to bench/RESULTS.md
  *   --duration S --rounds N --connections N --only TEXT[,TEXT] --cpu-prof   for investigations
  */
 import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startRedis } from '../test/helpers/redis-server.js';
-import { compare, type CompareOptions } from './compare.js';
-import { codecBenchmarks, contextBenchmarks } from './micro.js';
-import { comparisonMarkdown, microMarkdown } from './report.js';
+import type { CompareOptions } from './compare.js';
+import { codecBenchmarks, contextBenchmarks, requestCycleBenchmarks, type MicroResult } from './micro.js';
 import { runContext, writeSection } from './results-file.js';
-import { soak, soakMarkdown } from './soak.js';
 
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     soak: { type: 'boolean', default: false },
+    micro: { type: 'boolean', default: false },
     requests: { type: 'string' },
     duration: { type: 'string' },
     rounds: { type: 'string' },
@@ -35,9 +35,27 @@ const connections = number(values.connections, 10);
 // Only the default runs go on record; a run with investigation options prints its tables instead.
 const record = !values.quick && values.duration === undefined && values.rounds === undefined && values.only === undefined && !values['cpu-prof'];
 
+// The micro-benchmarks run first, before the comparison's modules (the peers' libraries among them) are
+// loaded: once they were, the library's own code measured about twice as slow in this process.
+let microResults: MicroResult[] | undefined;
+if (values.micro || !values.soak) {
+  log('micro-benchmarks');
+  const scale = values.quick ? 0.1 : 1;
+  microResults = [...codecBenchmarks(scale), ...contextBenchmarks(scale), ...(await requestCycleBenchmarks(scale))];
+}
+const { comparisonMarkdown, microMarkdown } = await import('./report.js');
+const micro = microResults && microMarkdown(microResults, runContext(command));
+
+if (values.micro) {
+  if (record) writeSection('micro', micro!);
+  console.log(micro);
+  process.exit(0);
+}
+
 const redis = await startRedis();
 try {
   if (values.soak) {
+    const { soak, soakMarkdown } = await import('./soak.js');
     const result = await soak(redis, number(values.requests, 1_000_000), connections, log);
     const markdown = soakMarkdown(result, runContext(command));
     if (record) writeSection('soak', markdown);
@@ -47,19 +65,21 @@ try {
     if (values['cpu-prof']) mkdirSync(profileDir, { recursive: true });
     const options: CompareOptions = {
       connections,
-      duration: number(values.duration, values.quick ? 0.5 : 2),
-      rounds: number(values.rounds, values.quick ? 1 : 3),
+      duration: number(values.duration, values.quick ? 0.5 : 1.5),
+      rounds: number(values.rounds, values.quick ? 1 : 4),
       warmup: values.quick ? 0.3 : 1,
+      runWarmup: values.quick ? 0.2 : 0.5,
       serverNodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
       only: values.only?.split(',') ?? [],
     };
+    const { compare } = await import('./compare.js');
     const rows = await compare(redis, options, log);
     const method =
       `Each server runs in its own process (forked; the load generator, autocannon, runs in this one, and ` +
       `redis-server in a third), unpinned on the shared cores. ${options.connections} connections, each a client ` +
       `with its own session (started through the router before measuring) and sending its cookie, except for ` +
       `"new session", which sends none. ${options.rounds} rounds of ${options.duration} s per scenario and server, ` +
-      `after ${options.warmup} s of warm-up each. In each round and scenario the no-session baseline of an adapter runs ` +
+      `after ${options.warmup} s of warm-up each, and each measured run after ${options.runWarmup} s of the same load unmeasured. In each round and scenario the no-session baseline of an adapter runs ` +
       `before and after that adapter's variants (their order turning each round); a ratio is the variant's req/s over ` +
       `the mean of the two bracketing baseline runs, and the table gives the median over rounds. req/s and server CPU ` +
       `per request are over all rounds, latency the mean of the rounds' percentiles. Redis commands from INFO commandstats before and after each run; "in scripts" ` +
@@ -67,12 +87,9 @@ try {
       `"Redis round trips only (floor)" is not a session library: each call makes the round trips a Redis session needs ` +
       `(GET; GET then SET; SET) over ioredis and nothing else, so it shows what the round trips alone cost on this machine.`;
     const comparison = comparisonMarkdown(rows, runContext(command), method);
-    log('micro-benchmarks');
-    const scale = values.quick ? 0.1 : 1;
-    const micro = microMarkdown([...codecBenchmarks(scale), ...contextBenchmarks(scale)], runContext(command));
     if (record) {
       writeSection('comparison', comparison);
-      writeSection('micro', micro);
+      writeSection('micro', micro!);
     }
     console.log(`${comparison}\n\n${micro}`);
   }
