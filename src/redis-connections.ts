@@ -41,7 +41,7 @@ export interface RedisConnections<Name extends string = string> {
 /**
  * ioredis is loaded only when a connection is built from options. Such a connection has
  * `enableAutoPipelining` on unless the options say otherwise: the commands of concurrent requests then share
- * socket writes, which `npm run bench` measured at +5 to +11% req/s for sessions that read or write.
+ * socket writes, which `npm run bench` measured at +6 to +11% req/s for sessions that read or write.
  */
 async function open(config: RedisConnectionConfig): Promise<RedisClient> {
   if (typeof config === 'function') return config();
