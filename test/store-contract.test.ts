@@ -177,6 +177,19 @@ test('the memory store stays within maxSessions, evicting the least recently use
   for (const id of [ids[0]!, ids[2]!, ids[3]!]) expect((await store.load(id, policy, now)).status).toBe('found');
 });
 
+test('past maxSessions the memory store evicts the least recently used 1% at once, and never holds more', async () => {
+  const store = memoryStore({ maxSessions: 200 });
+  const ids = Array.from({ length: 201 }, () => createSessionId());
+  const now = Date.now();
+  for (const id of ids.slice(0, 200)) await store.write(id, create(now));
+  await store.load(ids[0]!, policy, now); // now the most recently used
+  await store.write(ids[200]!, create(now));
+  const found = async (id: string) => (await store.load(id, policy, now)).status === 'found';
+  // The two least recently used (1% of 200) are gone; the others stay.
+  expect(await Promise.all([ids[1]!, ids[2]!].map(found))).toEqual([false, false]);
+  expect(await Promise.all([ids[0]!, ids[3]!, ids[199]!, ids[200]!].map(found))).toEqual([true, true, true, true]);
+});
+
 test('the memory store keeps its own copy of the bytes it is given', async () => {
   const store = memoryStore();
   const id = createSessionId();
