@@ -27,7 +27,25 @@ export interface UnstorablePart {
  * function as nothing and a class instance as a plain object, so they are refused here instead of being
  * silently changed. Returns `null` when everything is storable.
  */
-export function findUnstorable(value: unknown, path: string, ancestors: unknown[] = []): UnstorablePart | null {
+export function findUnstorable(value: unknown, path: string): UnstorablePart | null {
+  const found = unstorableIn(value, []);
+  return found && { path: path + found.steps.reverse().join(''), reason: found.reason };
+}
+
+type Unstorable = { steps: string[]; reason: string };
+
+/** A refusal found inside a container, with the container's step to it added to the path. */
+function via(found: Unstorable, step: string): Unstorable {
+  found.steps.push(step);
+  return found;
+}
+
+/**
+ * The walk behind `findUnstorable`. It runs on every load and put of an object field, so a path is built
+ * only for a value it refuses (its steps collected innermost first on the way out), and `ancestors` is one
+ * stack for the whole walk rather than a copy per level.
+ */
+function unstorableIn(value: unknown, ancestors: unknown[]): Unstorable | null {
   switch (typeof value) {
     case 'string':
     case 'number':
@@ -36,42 +54,48 @@ export function findUnstorable(value: unknown, path: string, ancestors: unknown[
     case 'undefined':
       return null;
     case 'function':
-      return { path, reason: 'a function' };
+      return { steps: [], reason: 'a function' };
     case 'symbol':
-      return { path, reason: 'a symbol' };
+      return { steps: [], reason: 'a symbol' };
   }
   if (value === null || value instanceof Date || value instanceof Uint8Array) return null;
-  if (ancestors.includes(value)) return { path, reason: 'a circular reference' };
-  const inner = [...ancestors, value];
-  if (Array.isArray(value)) {
-    for (let index = 0; index < value.length; index++) {
-      const found = findUnstorable(value[index], `${path}[${index}]`, inner);
-      if (found) return found;
+  if (ancestors.includes(value)) return { steps: [], reason: 'a circular reference' };
+  ancestors.push(value);
+  try {
+    if (Array.isArray(value)) {
+      for (let index = 0; index < value.length; index++) {
+        const found = unstorableIn(value[index], ancestors);
+        if (found) return via(found, `[${index}]`);
+      }
+      return null;
+    }
+    if (value instanceof Map) {
+      for (const [key, entry] of value) {
+        const inKey = unstorableIn(key, ancestors);
+        if (inKey) return via(inKey, '<key>');
+        const inEntry = unstorableIn(entry, ancestors);
+        if (inEntry) return via(inEntry, `.get(${String(key)})`);
+      }
+      return null;
+    }
+    if (value instanceof Set) {
+      for (const entry of value) {
+        const found = unstorableIn(entry, ancestors);
+        if (found) return via(found, '<entry>');
+      }
+      return null;
+    }
+    const prototype = Object.getPrototypeOf(value);
+    if (prototype !== Object.prototype && prototype !== null) {
+      return { steps: [], reason: `an instance of ${prototype?.constructor?.name ?? 'a class'}` };
+    }
+    if (Object.getOwnPropertySymbols(value).length > 0) return { steps: [], reason: 'a symbol-keyed property' };
+    for (const key of Object.keys(value as object)) {
+      const found = unstorableIn((value as Record<string, unknown>)[key], ancestors);
+      if (found) return via(found, `.${key}`);
     }
     return null;
+  } finally {
+    ancestors.pop();
   }
-  if (value instanceof Map) {
-    for (const [key, entry] of value) {
-      const found = findUnstorable(key, `${path}<key>`, inner) ?? findUnstorable(entry, `${path}.get(${String(key)})`, inner);
-      if (found) return found;
-    }
-    return null;
-  }
-  if (value instanceof Set) {
-    for (const entry of value) {
-      const found = findUnstorable(entry, `${path}<entry>`, inner);
-      if (found) return found;
-    }
-    return null;
-  }
-  const prototype = Object.getPrototypeOf(value);
-  if (prototype !== Object.prototype && prototype !== null) {
-    return { path, reason: `an instance of ${prototype?.constructor?.name ?? 'a class'}` };
-  }
-  if (Object.getOwnPropertySymbols(value).length > 0) return { path, reason: 'a symbol-keyed property' };
-  for (const [key, entry] of Object.entries(value as object)) {
-    const found = findUnstorable(entry, `${path}.${key}`, inner);
-    if (found) return found;
-  }
-  return null;
 }
