@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { memoryStore, redisStore, type ExpiryPolicy, type RecordWrite, type SessionStore } from '../src/index.js';
+import type { Redis } from 'ioredis';
 import { createSessionId } from '../src/id.js';
+import { TOUCH_SCRIPT } from '../src/stores/redis-scripts.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
 
 const policy: ExpiryPolicy = { idleMs: 60_000, absoluteMs: null, touchAfterMs: 10_000 };
@@ -163,6 +165,57 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     await store.write(id, create(Date.now(), { a: '1' }, 50));
     await new Promise((resolve) => setTimeout(resolve, 120));
     expect(await store.load(id, policy, Date.now())).toEqual({ status: 'missing' });
+  });
+
+  test('a load at a time past the expiry finds the record missing, and does not revive it', async () => {
+    const id = createSessionId();
+    const now = Date.now();
+    await store.write(id, create(now, { a: '1' }, 30_000));
+    expect(await store.load(id, policy, now + 30_001)).toEqual({ status: 'missing' });
+  });
+});
+
+describe('the Redis store reads a plain HGETALL', () => {
+  let store: SessionStore;
+  let inspect: Redis;
+  beforeAll(() => {
+    store = stores['redis']!();
+    inspect = redis.client();
+  });
+  afterAll(async () => {
+    await store.close();
+    await inspect.quit();
+  });
+  const hashOf = (id: string) => inspect.hgetall(`session:${id}`);
+
+  test('a record keeps its expiry in the hash, set on creation and on each refresh', async () => {
+    const id = createSessionId();
+    const now = Date.now();
+    await store.write(id, create(now, {}, 30_000));
+    expect((await hashOf(id))['m:e']).toBe(String(now + 30_000));
+    const loaded = await store.load(id, policy, now + 5);
+    expect(loaded.status === 'found' && loaded.record).toMatchObject({ refreshed: true, ttlMs: 60_000 });
+    expect((await hashOf(id))['m:e']).toBe(String(now + 5 + 60_000));
+    expect(await inspect.pttl(`session:${id}`)).toBeGreaterThan(55_000);
+  });
+
+  test('a hash without a recorded expiry, or without a TTL, gets both on its first load', async () => {
+    const id = createSessionId();
+    const now = Date.now();
+    // As a hand-written record (or a PERSIST) would leave it: no m:e, no TTL.
+    await inspect.hset(`session:${id}`, 'm:c', now, 'm:u', now, 'm:v', 3, 'd:a', '1');
+    const loaded = await store.load(id, policy, now);
+    expect(loaded.status === 'found' && loaded.record).toMatchObject({ refreshed: true, ttlMs: 60_000, lastUsedAt: now });
+    expect((await hashOf(id))['m:e']).toBe(String(now + 60_000));
+    expect(await inspect.pttl(`session:${id}`)).toBeGreaterThan(55_000);
+  });
+
+  test('the refresh never recreates a record removed since the read', async () => {
+    // The refresh is a second command: between the two, another request may have destroyed the session.
+    const key = `session:${createSessionId()}`;
+    const now = Date.now();
+    expect(await inspect.eval(TOUCH_SCRIPT, 1, key, now, 60_000, now + 60_000)).toBe(0);
+    expect(await inspect.exists(key)).toBe(0);
   });
 });
 

@@ -1,49 +1,18 @@
 /**
  * The Lua scripts behind the Redis store. Each touches exactly one key, a session's hash or a user's index,
  * so each runs atomically in one round trip and works unchanged on Redis Cluster. Hash layout: `d:<field>`
- * holds a data field's msgpack bytes; `m:c`, `m:u` and `m:v` hold creation time, last use (ms) and schema
- * version; `m:user` the user the session is bound to, if any.
+ * holds a data field's msgpack bytes; `m:c`, `m:u` and `m:e` hold creation time, last use and expiry (ms,
+ * the app servers' clock), `m:v` the schema version, `m:user` the user the session is bound to, if any. The
+ * expiry is kept in the hash, beside the key's own, so that a load is a plain HGETALL.
  */
 
-/** KEYS: session. ARGV: now, idleMs, absoluteMs (0: none), touchAfterMs.
- * Returns {0} missing, {2, reason} corrupt (removed), or {1, ttlMs, refreshed, flat hash}. */
-export const LOAD_SCRIPT = `
-local key = KEYS[1]
-local kind = redis.call('TYPE', key)['ok']
-if kind == 'none' then return {0} end
-if kind ~= 'hash' then
-  redis.call('DEL', key)
-  return {2, 'a Redis ' .. kind .. ' instead of a hash'}
-end
-local flat = redis.call('HGETALL', key)
-local created
-for i = 1, #flat, 2 do
-  if flat[i] == 'm:c' then created = tonumber(flat[i + 1]) end
-end
-if not created then
-  redis.call('DEL', key)
-  return {2, 'no creation time'}
-end
-local now = tonumber(ARGV[1])
-local remaining = tonumber(ARGV[2])
-local absolute = tonumber(ARGV[3])
-if absolute > 0 then
-  local left = created + absolute - now
-  if left <= 0 then
-    redis.call('DEL', key)
-    return {0}
-  end
-  if left < remaining then remaining = left end
-end
-local ttl = redis.call('PTTL', key)
-local refreshed = 0
-if ttl < 0 or remaining - ttl >= tonumber(ARGV[4]) then
-  redis.call('PEXPIRE', key, remaining)
-  redis.call('HSET', key, 'm:u', ARGV[1])
-  ttl = remaining
-  refreshed = 1
-end
-return {1, ttl, refreshed, flat}
+/** KEYS: session. ARGV: now, ttlMs, expiresAt. Extends a record's expiry, never recreating one that is gone, and
+ * stamps its last use. A load sends it only when the expiry is due for a refresh. Returns 1 refreshed, 0 gone. */
+export const TOUCH_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'm:u', ARGV[1], 'm:e', ARGV[3])
+return 1
 `;
 
 /** KEYS: session. ARGV: 'c' (create) or 'u' (update), ttlMs, removeCount, fields to remove…, field/value pairs…

@@ -6,20 +6,21 @@ import {
   COMPARE_AND_SET_SCRIPT,
   INDEX_USER_SESSION_SCRIPT,
   LIST_USER_SESSIONS_SCRIPT,
-  LOAD_SCRIPT,
   REVOKE_USER_SESSION_SCRIPT,
+  TOUCH_SCRIPT,
   WRITE_SCRIPT,
 } from './redis-scripts.js';
-import type {
-  CompareAndSetResult,
-  ExpiryPolicy,
-  FieldSwap,
-  LoadResult,
-  RecordWrite,
-  SessionStore,
-  StoredRecord,
-  UserRecordSummary,
-  WriteResult,
+import {
+  remainingLifetime,
+  type CompareAndSetResult,
+  type ExpiryPolicy,
+  type FieldSwap,
+  type LoadResult,
+  type RecordWrite,
+  type SessionStore,
+  type StoredRecord,
+  type UserRecordSummary,
+  type WriteResult,
 } from './store.js';
 
 /** An ioredis client: a single `Redis` connection or a `Cluster`. */
@@ -51,7 +52,7 @@ export interface RedisStoreOptions {
 
 /** The scripts as ioredis custom commands: ioredis sends EVALSHA and falls back to EVAL once per script. */
 interface SessionCommands {
-  trpcSessionLoadBuffer(key: string, now: number, idleMs: number, absoluteMs: number, touchAfterMs: number): Promise<unknown[]>;
+  trpcSessionTouch(key: string, now: number, ttlMs: number, expiresAt: number): Promise<number>;
   trpcSessionWrite(key: string, ...args: (string | number | Uint8Array)[]): Promise<number>;
   trpcSessionSwapBuffer(key: string, ...args: (string | number | Uint8Array)[]): Promise<unknown[]>;
   trpcSessionBindUser(key: string, userId: string): Promise<number>;
@@ -63,6 +64,7 @@ interface SessionCommands {
 const DATA_PREFIX = 'd:';
 const CREATED_AT = 'm:c';
 const LAST_USED_AT = 'm:u';
+const EXPIRES_AT = 'm:e';
 const SCHEMA_VERSION = 'm:v';
 const USER = 'm:user';
 
@@ -81,7 +83,7 @@ const asBuffer = (bytes: Uint8Array): Buffer =>
 
 function defineCommands(client: RedisClient): RedisClient & SessionCommands {
   if (!withCommands.has(client)) {
-    client.defineCommand('trpcSessionLoad', { numberOfKeys: 1, lua: LOAD_SCRIPT });
+    client.defineCommand('trpcSessionTouch', { numberOfKeys: 1, lua: TOUCH_SCRIPT });
     client.defineCommand('trpcSessionWrite', { numberOfKeys: 1, lua: WRITE_SCRIPT });
     client.defineCommand('trpcSessionSwap', { numberOfKeys: 1, lua: COMPARE_AND_SET_SCRIPT });
     client.defineCommand('trpcSessionBindUser', { numberOfKeys: 1, lua: BIND_USER_SCRIPT });
@@ -93,26 +95,43 @@ function defineCommands(client: RedisClient): RedisClient & SessionCommands {
   return client as RedisClient & SessionCommands;
 }
 
-function parseRecord(reply: unknown[]): StoredRecord {
-  const [, ttlMs, refreshed, flat] = reply as [number, number, number, Buffer[]];
-  const record: StoredRecord = { fields: new Map(), createdAt: 0, lastUsedAt: 0, schemaVersion: 0, userId: null, ttlMs, refreshed: refreshed === 1 };
-  for (let index = 0; index < flat.length; index += 2) {
-    const name = flat[index]!.toString();
-    const value = flat[index + 1]!;
+/** A session's hash as HGETALL returns it, field names to bytes; empty when there is no such key. */
+type SessionHash = Record<string, Buffer>;
+
+/** What `hgetallBuffer` resolves to when the key holds something other than a hash. */
+const NOT_A_HASH: unique symbol = Symbol('not a hash');
+
+/** A number stored in the hash by this store, or NaN when absent or garbled. */
+const storedNumber = (bytes: Buffer | undefined) => (bytes === undefined ? Number.NaN : Number(bytes.toString()));
+
+/**
+ * The record in a session's hash, with its expiry (ms, NaN when the hash has none) as last refreshed; null
+ * for an empty hash, which is how HGETALL reads a key that does not exist (or has expired).
+ */
+function parseRecord(hash: SessionHash): { record: StoredRecord; expiresAt: number } | null {
+  const record: StoredRecord = { fields: new Map(), createdAt: Number.NaN, lastUsedAt: 0, schemaVersion: 0, userId: null, ttlMs: 0, refreshed: false };
+  let expiresAt = Number.NaN;
+  let empty = true;
+  for (const name in hash) {
+    empty = false;
+    const value = hash[name]!;
     if (name.startsWith(DATA_PREFIX)) record.fields.set(name.slice(DATA_PREFIX.length), value);
-    else if (name === CREATED_AT) record.createdAt = Number(value.toString());
-    else if (name === LAST_USED_AT) record.lastUsedAt = Number(value.toString());
-    else if (name === SCHEMA_VERSION) record.schemaVersion = Number(value.toString());
+    else if (name === CREATED_AT) record.createdAt = storedNumber(value);
+    else if (name === LAST_USED_AT) record.lastUsedAt = storedNumber(value);
+    else if (name === EXPIRES_AT) expiresAt = storedNumber(value);
+    else if (name === SCHEMA_VERSION) record.schemaVersion = storedNumber(value);
     else if (name === USER) record.userId = value.toString();
   }
-  return record;
+  return empty ? null : { record, expiresAt };
 }
 
 /**
- * The Redis store. Each session is one hash (so it lives in one Cluster slot); every operation is one Lua
- * script, one round trip: a read refreshes the TTL in the same script, a write sends only the changed
- * fields and refuses to recreate a record that another request removed. A session bound to a user costs a
- * second round trip, to its user's index, when it is created or bound and when a read refreshes its TTL.
+ * The Redis store. Each session is one hash (so it lives in one Cluster slot) and every operation is one
+ * round trip. A read is a plain HGETALL, the cheapest command that returns the whole hash; only when the
+ * expiry is due for a refresh (at most once per `touchAfter`) does a second command extend it. Writes are Lua
+ * scripts: a write sends only the changed fields and refuses to recreate a record that another request
+ * removed. A session bound to a user costs one more round trip, to its user's index, when it is created or
+ * bound and when a read refreshes its expiry.
  */
 export function redisStore(options: RedisStoreOptions): SessionStore {
   const prefix = options.prefix ?? 'session:';
@@ -174,29 +193,45 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   // The hash tag puts every command on a user's index in one Cluster slot, whatever the user ID.
   const userKey = (userId: string) => `${prefix}user:{${userId}}`;
 
+  /** Removes a record that cannot be read, so that its ID is never used again. */
+  const removeCorrupt = async (id: string, reason: string): Promise<LoadResult> => {
+    await run((redis) => redis.del(key(id)));
+    return { status: 'corrupt', reason };
+  };
+
   /** Adds or pushes back a session's entry in its user's index; done before the session names the user. */
   const index = (id: string, userId: string, expiresAt: number) =>
     run((redis) => redis.trpcSessionIndexUserSession(userKey(userId), id, Math.ceil(expiresAt), Date.now() - INDEX_GRACE_MS, INDEX_GRACE_MS));
 
   return {
     async load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult> {
-      const reply = await run((redis) =>
-        redis.trpcSessionLoadBuffer(key(id), now, policy.idleMs, policy.absoluteMs ?? 0, policy.touchAfterMs),
+      const hash = await run((redis) =>
+        redis.hgetallBuffer(key(id)).catch((error: unknown): typeof NOT_A_HASH => {
+          if (error instanceof Error && error.message.startsWith('WRONGTYPE')) return NOT_A_HASH;
+          throw error;
+        }),
       );
-      switch (reply[0]) {
-        case 1: {
-          const record = parseRecord(reply);
-          // The script read the hash before it stamped the refresh.
-          if (record.refreshed) record.lastUsedAt = now;
-          // The user's index must not forget a session before the session itself expires.
-          if (record.refreshed && record.userId !== null) await index(id, record.userId, now + record.ttlMs);
-          return { status: 'found', record };
-        }
-        case 2:
-          return { status: 'corrupt', reason: String(reply[1]) };
-        default:
-          return { status: 'missing' };
+      if (hash === NOT_A_HASH) return removeCorrupt(id, `a Redis ${await run((redis) => redis.type(key(id)))} instead of a hash`);
+      const parsed = parseRecord(hash);
+      if (parsed === null) return { status: 'missing' };
+      const { record, expiresAt } = parsed;
+      if (!(record.createdAt > 0)) return removeCorrupt(id, 'no creation time');
+      const remaining = remainingLifetime(policy, record.createdAt, now);
+      if (remaining <= 0) {
+        await run((redis) => redis.del(key(id)));
+        return { status: 'missing' };
       }
+      // The hash's own expiry, on this server's clock: past it, Redis is about to drop the key.
+      record.ttlMs = expiresAt - now;
+      if (record.ttlMs <= 0) return { status: 'missing' };
+      // A hash without its expiry (one this store did not write) gets one now.
+      if (Number.isNaN(expiresAt) || remaining - record.ttlMs >= policy.touchAfterMs) {
+        if ((await run((redis) => redis.trpcSessionTouch(key(id), now, remaining, now + remaining))) === 0) return { status: 'missing' };
+        Object.assign(record, { ttlMs: remaining, lastUsedAt: now, refreshed: true });
+        // The user's index must not forget a session before the session itself expires.
+        if (record.userId !== null) await index(id, record.userId, now + remaining);
+      }
+      return { status: 'found', record };
     },
 
     async write(id: string, change: RecordWrite): Promise<WriteResult> {
@@ -204,7 +239,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       for (const field of change.remove) args.push(DATA_PREFIX + field);
       for (const [field, bytes] of change.set) args.push(DATA_PREFIX + field, asBuffer(bytes));
       args.push(LAST_USED_AT, change.now, SCHEMA_VERSION, change.schemaVersion);
-      if (change.create) args.push(CREATED_AT, change.createdAt);
+      if (change.create) args.push(CREATED_AT, change.createdAt, EXPIRES_AT, change.now + change.ttlMs);
       if (change.create && change.userId !== null) {
         args.push(USER, change.userId);
         await index(id, change.userId, change.now + change.ttlMs);

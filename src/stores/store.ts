@@ -5,7 +5,7 @@
  * to a user needs it; the methods on a user's sessions take one per session.
  */
 export interface SessionStore {
-  /** Reads a record and, in the same round trip, refreshes its expiry when `policy` says it is due. */
+  /** Reads a record and refreshes its expiry when `policy` says it is due (Redis: one more round trip then). */
   load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult>;
   /**
    * Applies field changes atomically. With `create` the record must not exist yet (else `'exists'`);
