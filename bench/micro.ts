@@ -93,7 +93,9 @@ export function contextBenchmarks(scale = 1): MicroResult[] {
  * objects. What the comparison's trpc-session rows spend beyond this is the transport and the round trips.
  */
 export async function requestCycleBenchmarks(scale = 1): Promise<MicroResult[]> {
-  const schema = z.object({ counter: z.number().int().default(0), visits: z.number().int().default(0) });
+  const line = z.object({ productId: z.string(), name: z.string(), quantity: z.number().int().positive(), unitPrice: z.number(), addedAt: z.number() });
+  const basket = z.object({ userId: z.string(), currency: z.string(), coupon: z.string().optional(), items: z.array(line) });
+  const schema = z.object({ counter: z.number().int().default(0), visits: z.number().int().default(0), basket: basket.optional() });
   const store = memoryStore({ maxSessions: 1_000_000 });
   const sessions = createSessionManager({ schema, store, onError: (error) => console.error(error) });
   const cycle = async (cookie: string | undefined, work: (session: Session<typeof schema>) => void) => {
@@ -107,7 +109,10 @@ export async function requestCycleBenchmarks(scale = 1): Promise<MicroResult[]> 
     await new Promise((resolve) => setImmediate(resolve));
     return res;
   };
-  const first = await cycle(undefined, (session) => session.data.put('visits', 1));
+  const first = await cycle(undefined, (session) => {
+    session.data.put('visits', 1);
+    session.data.put('basket', realisticBasket());
+  });
   const cookie = String(first.getHeader('set-cookie')).split(';')[0]!;
   const iterations = Math.round(5_000 * scale);
   const results: MicroResult[] = [
@@ -117,6 +122,15 @@ export async function requestCycleBenchmarks(scale = 1): Promise<MicroResult[]> 
       nsPerOp: await measureAsync(() => cycle(cookie, (session) => session.data.put('counter', session.data.get('counter') + 1)), iterations),
     },
     { name: 'request cycle, memory store: new session', nsPerOp: await measureAsync(() => cycle(undefined, (session) => session.data.put('visits', 1)), iterations) },
+    {
+      name: 'request cycle, memory store: read the basket',
+      nsPerOp: await measureAsync(() => cycle(cookie, (session) => session.data.get('basket')?.items.length), iterations),
+    },
+    {
+      // Changed in place, as a shop does: noticed, validated and written after the response.
+      name: 'request cycle, memory store: change the basket',
+      nsPerOp: await measureAsync(() => cycle(cookie, (session) => void session.data.get('basket')!.items[0]!.quantity++), iterations),
+    },
   ];
   await store.close();
   return results;
