@@ -1,5 +1,5 @@
 import type * as z from 'zod';
-import { decodeValue, encodeValue, findUnstorable } from './codec.js';
+import { decodeValue, encodeValue, findUnstorable, storedCopy } from './codec.js';
 import {
   SessionConflictError,
   SessionError,
@@ -55,11 +55,11 @@ const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
 const isObject = (value: unknown) => typeof value === 'object' && value !== null;
 
 /**
- * A deep copy through the codec, for values that zod may share between parses: a `.catch()` value is the
- * same object every time, and a `.default()` value is copied only shallowly. Changed in place, a shared value
- * would show in every other session.
+ * A deep copy, as the store would give it back, for values that zod may share between parses: a `.catch()`
+ * value is the same object every time, and a `.default()` value is copied only shallowly. Changed in place, a
+ * shared value would show in every other session.
  */
-const unshared = (value: unknown) => (isObject(value) ? decodeValue(encodeValue(value)) : value);
+const unshared = (value: unknown) => (isObject(value) ? storedCopy(value) : value);
 
 /**
  * A session's data: typed access to the fields of the schema. Reads are synchronous (the whole session was
