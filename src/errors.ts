@@ -105,7 +105,9 @@ export class SessionCorruptError extends SessionError {
 
 /**
  * Reported through `onError`, never thrown: a stored field could not be decoded, or no longer matches the
- * schema (a deploy changed it). The field was dropped; the rest of the session was kept.
+ * schema (a deploy changed it). Fields are decoded when first read, so this comes from the first read of the
+ * field (a field the schema no longer has: from the load). The field was dropped; the rest of the session
+ * was kept.
  */
 export class SessionFieldDroppedError extends SessionError {
   constructor(

@@ -63,21 +63,32 @@ const unshared = (value: unknown) => (isObject(value) ? storedCopy(value) : valu
 
 /**
  * A session's data: typed access to the fields of the schema. Reads are synchronous (the whole session was
- * loaded once); writes are validated at once and stored when the session is persisted. Objects read from the
- * session may be changed in place: changes are noticed and validated when the session is persisted.
+ * loaded once, and each field is decoded and validated when first read); writes are validated at once and
+ * stored when the session is persisted. Objects read from the session may be changed in place: changes are
+ * noticed and validated when the session is persisted.
  */
 export class SessionData<S extends SessionSchema> {
   readonly #session: Session<S>;
   readonly #runtime: SessionRuntime;
   readonly #fields = new Map<string, FieldState>();
+  /**
+   * Stored fields of the schema not read yet, as bytes: a request pays for decoding and validating only the
+   * fields it uses (a basket it never looks at costs nothing but its bytes).
+   */
+  readonly #unread: Map<string, Uint8Array>;
   /** Stored fields the schema no longer has, or that could not be read: removed on the next write. */
   readonly #stale = new Set<string>();
 
-  /** @internal */
+  /** @internal `stored` becomes this object's own. */
   constructor(session: Session<S>, runtime: SessionRuntime, stored: Map<string, Uint8Array> | null) {
     this.#session = session;
     this.#runtime = runtime;
-    if (stored !== null) this.#adopt(stored);
+    this.#unread = stored ?? new Map();
+    for (const key of this.#unread.keys()) {
+      if (runtime.fields.has(key)) continue;
+      this.#unread.delete(key);
+      this.#drop(key, 'the schema has no such field');
+    }
   }
 
   /** The field's value; its default (or undefined) when the session does not have it. */
@@ -179,7 +190,9 @@ export class SessionData<S extends SessionSchema> {
     let state = this.#fields.get(key);
     if (state === undefined) {
       if (!this.#runtime.fields.has(key)) throw new SessionValidationError(key, 'the schema has no such field');
-      state = this.#fromStored(key, null);
+      const bytes = this.#unread.get(key);
+      if (bytes !== undefined) this.#unread.delete(key);
+      state = this.#fromStored(key, bytes ?? null);
       this.#fields.set(key, state);
     }
     return state;
@@ -231,17 +244,6 @@ export class SessionData<S extends SessionSchema> {
     this.#runtime.report(new SessionFieldDroppedError(redactSessionId(this.#session.id), key, reason));
   }
 
-  #adopt(stored: Map<string, Uint8Array>) {
-    for (const [key, bytes] of stored) {
-      if (!this.#runtime.fields.has(key)) {
-        this.#drop(key, 'the schema has no such field');
-        continue;
-      }
-      const state = this.#fromStored(key, bytes);
-      if (state.present) this.#fields.set(key, state);
-    }
-  }
-
   /** Validates a value for a field `#field` has already accepted. */
   #validate(key: string, value: unknown): unknown {
     const parsed = this.#runtime.fields.parse(key, value);
@@ -254,6 +256,7 @@ export class SessionData<S extends SessionSchema> {
   #sizeWith(key: string, bytes: Uint8Array): number {
     let size = bytes.length;
     for (const [other, state] of this.#fields) if (other !== key && state.stored !== undefined) size += state.stored.length;
+    for (const unread of this.#unread.values()) size += unread.length;
     return size;
   }
 
@@ -263,7 +266,10 @@ export class SessionData<S extends SessionSchema> {
    * stale fields to remove. With `everything`, every present field, as a new record needs.
    */
   pendingChanges(everything: boolean): PendingChanges {
+    // A new record (a regenerated session) carries only fields that are still valid: read them all first.
+    if (everything) for (const key of [...this.#unread.keys()]) this.#field(key);
     const changes: PendingChanges = { set: new Map(), remove: [...this.#stale], size: 0, versions: new Map() };
+    for (const unread of this.#unread.values()) changes.size += unread.length;
     for (const [key, state] of this.#fields) {
       if (state.observed && !sameBytes(encodeValue(state.value), state.snapshot)) {
         // An object read from the session was changed in place (after a put, delete or persist too): validate it

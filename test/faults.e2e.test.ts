@@ -144,7 +144,11 @@ test('the default onError logs to stderr with a shortened session ID and no data
     const sessions = createSessionManager({ schema, store: redisStore({ redis: client }) });
     const t = initTRPC.context<ReturnType<typeof sessions.createContext>>().create();
     const router = t.router({
-      read: t.procedure.query(async ({ ctx }) => (await ctx.session.start()).id),
+      read: t.procedure.query(async ({ ctx }) => {
+        const session = await ctx.session.start();
+        session.data.all(); // fields are decoded, and broken ones reported, when read
+        return session.id;
+      }),
     });
     const server = await serveStandalone(router, sessions.createContext);
     const { client: trpc } = browser<typeof router>(server.url);

@@ -35,3 +35,15 @@ test('a byte msgpack never uses (0xc1) in an unknown() field is dropped, not han
   expect(await client.describeExtra.query()).toBeUndefined();
   expect(fx.errors.map((e) => e.constructor)).toEqual([SessionFieldDroppedError]);
 });
+
+test('a field is decoded when first read: a broken one the request never reads is neither reported nor removed', async () => {
+  const client = await sessionWith('note', Buffer.from([0xc1]));
+  const id = (await client.read.query()).id; // reads counter and cart, not note
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(fx.errors).toEqual([]);
+  expect(await fx.inspect.hexists(`session:${id}`, 'd:note')).toBe(1);
+  // Read at last: reported once, and removed by that request's write.
+  expect((await client.peek.query())?.data.note).toBeUndefined();
+  expect(fx.errors.map((e) => e.constructor)).toEqual([SessionFieldDroppedError]);
+  await eventually(async () => expect(await fx.inspect.hexists(`session:${id}`, 'd:note')).toBe(0));
+});

@@ -78,6 +78,8 @@ test(`${DIRECT_CASES} corrupt records loaded through the handle: a fresh session
         const handle = sessions.handle(request.transport);
         const loaded = await handle.load();
         const session = await handle.start();
+        // Fields are decoded when first read: read them all, as a request that uses the whole session would.
+        session.data.all();
         await request.commit();
         const key = `session:${id}`;
         if (breaksRecord(corruption)) {
@@ -126,9 +128,11 @@ test(`${HTTP_CASES} corrupt records over real HTTP: every answer is a tRPC succe
     writeCorruption(setup, `session:${id}`, corruption, Date.now());
     await setup.exec();
     const reported = fx.errors.length;
-    const response = await get(`${fx.served.url}/read`, { cookie: `sid=${id}` });
+    // A broken record gives a fresh session (`read` starts one); a broken field is reported when read (`peek`
+    // reads every field).
+    const response = await get(`${fx.served.url}/${breaksRecord(corruption) ? 'read' : 'peek'}`, { cookie: `sid=${id}` });
     expect(response.status).toBe(200);
-    const { result } = JSON.parse(response.body) as { result: { data: { id: string; counter: number; cart: unknown[] } } };
+    const { result } = JSON.parse(response.body) as { result: { data: { id: string } } };
     const newReports = fx.errors.slice(reported);
     if (breaksRecord(corruption)) {
       expect(result.data.id).not.toBe(id);
