@@ -25,6 +25,8 @@ export interface CompareOptions {
   runWarmup: number;
   /** Extra `node` arguments for the server processes (`--cpu-prof`). */
   serverNodeArgs: string[];
+  /** A `taskset` CPU list for the servers (see `cpuLayout`), or undefined to leave them unpinned. */
+  serverCpus: string | undefined;
   /** Only servers whose label contains one of these (the baseline always runs). */
   only: string[];
 }
@@ -41,6 +43,8 @@ export interface Cell {
   p99Ms: number[];
   /** Each round's req/s over the baseline runs that bracket it (empty for the baseline itself). */
   ratios: number[];
+  /** The req/s of each measured run. */
+  runRates: number[];
   failures: number;
   commands: CommandCounts;
   sources: CommandSources;
@@ -128,6 +132,7 @@ async function measure(entry: Prepared, scenario: Scenario, admin: Redis, stats:
   cell.seconds += result.seconds;
   cell.p50Ms.push(result.p50Ms);
   cell.p99Ms.push(result.p99Ms);
+  cell.runRates.push(result.requests / result.seconds);
   cell.failures += result.failures;
   return result.requests / result.seconds;
 }
@@ -151,7 +156,7 @@ export async function compare(redis: RedisServer, options: CompareOptions, log: 
   const admin: Redis = redis.client();
   const servers: ServerProcess[] = [];
   try {
-    for (const spec of specs) servers.push(await startServer(spec, options.serverNodeArgs));
+    for (const spec of specs) servers.push(await startServer(spec, options.serverNodeArgs, options.serverCpus));
     const prepared: Prepared[] = [];
     for (const server of servers) prepared.push(await prepare(server, options.connections));
 
@@ -167,7 +172,7 @@ export async function compare(redis: RedisServer, options: CompareOptions, log: 
           await replay(entry, scenario, 5);
           await sleep(100); // writes after the response
         });
-        entry.row.cells.set(scenario.name, { requests: 0, sent: 0, seconds: 0, cpuMicros: 0, p50Ms: [], p99Ms: [], ratios: [], failures: 0, commands: {}, sources });
+        entry.row.cells.set(scenario.name, { requests: 0, sent: 0, seconds: 0, cpuMicros: 0, p50Ms: [], p99Ms: [], ratios: [], runRates: [], failures: 0, commands: {}, sources });
       }
     }
 

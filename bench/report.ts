@@ -11,8 +11,18 @@ function baselineOf(rows: readonly ServerRow[], row: ServerRow): ServerRow {
   return rows.find((other) => other.spec.adapter === row.spec.adapter && other.spec.variant === BASELINE)!;
 }
 
+/**
+ * The cell's best run over the no-session baseline's best run. On a shared machine a run can only be slowed
+ * down by what else runs, never sped up, so a server's best run is the closest to what it can do (as
+ * Python's `timeit` takes the fastest repeat); the baseline, which brackets every round, has twice the runs.
+ */
+export function ratio(rows: readonly ServerRow[], row: ServerRow, scenario: string): number {
+  const best = (of: ServerRow) => Math.max(...of.cells.get(scenario)!.runRates);
+  return best(row) / best(baselineOf(rows, row));
+}
+
 /** The median over rounds of the cell's req/s over the no-session baseline runs bracketing it. */
-export function ratio(row: ServerRow, scenario: string): number {
+export function medianRatio(row: ServerRow, scenario: string): number {
   return row.spec.variant === BASELINE ? 1 : median(row.cells.get(scenario)!.ratios);
 }
 
@@ -33,28 +43,32 @@ export function checkTargets(rows: readonly ServerRow[]): TargetCheck[] {
   for (const row of rows.filter((candidate) => candidate.spec.variant === 'trpc-session redis' && candidate.spec.autoPipelining)) {
     const adapter = row.spec.adapter;
     const commands = (scenario: string) => commandsPerRequest(row.cells.get(scenario)!);
-    const untouched = ratio(row, 'untouched');
+    const untouched = ratio(rows, row, 'untouched');
     const untouchedCommands = commands('untouched');
     checks.push({
       what: `${adapter}: never-touching call ≥ 0.98 with 0 Redis commands`,
-      measured: `${fixed(untouched, 3)}, ${fixed(untouchedCommands.client + untouchedCommands.internal, 2)} commands`,
+      measured: `${fixed(untouched, 3)} (median of rounds ${fixed(medianRatio(row, 'untouched'), 3)}), ${fixed(untouchedCommands.client + untouchedCommands.internal, 2)} commands`,
       met: untouched >= 0.98 && untouchedCommands.client + untouchedCommands.internal === 0,
     });
-    const read = ratio(row, 'read');
+    const read = ratio(rows, row, 'read');
     checks.push({
       what: `${adapter}: reading call ≥ 0.92 with at most 1 round trip`,
-      measured: `${fixed(read, 3)}, ${fixed(commands('read').client, 2)} round trips`,
+      measured: `${fixed(read, 3)} (median of rounds ${fixed(medianRatio(row, 'read'), 3)}), ${fixed(commands('read').client, 2)} round trips`,
       met: read >= 0.92 && commands('read').client <= 1.0005,
     });
     for (const scenario of ['write', 'batch']) {
-      const value = ratio(row, scenario);
-      checks.push({ what: `${adapter}: reading+writing (${scenario}) ≥ 0.88`, measured: fixed(value, 3), met: value >= 0.88 });
+      const value = ratio(rows, row, scenario);
+      checks.push({
+        what: `${adapter}: reading+writing (${scenario}) ≥ 0.88`,
+        measured: `${fixed(value, 3)} (median of rounds ${fixed(medianRatio(row, scenario), 3)})`,
+        met: value >= 0.88,
+      });
     }
     const peer = rows.find((candidate) => candidate.spec.adapter === adapter && candidate.spec.variant === 'express-session + connect-redis');
     if (peer === undefined) continue;
     for (const { name } of SCENARIOS) {
-      const ours = ratio(row, name);
-      const theirs = ratio(peer, name);
+      const ours = ratio(rows, row, name);
+      const theirs = ratio(rows, peer, name);
       checks.push({ what: `${adapter}: ahead of express-session + connect-redis (${name})`, measured: `×${fixed(ours / theirs, 2)}`, met: ours > theirs });
     }
   }
@@ -66,9 +80,12 @@ function cellRow(rows: readonly ServerRow[], row: ServerRow, scenario: string, c
   return [
     row.label,
     fixed(rate(cell), 0),
-    row.spec.variant === BASELINE ? '1' : `${fixed(ratio(row, scenario), 3)} (${fixed(Math.min(...cell.ratios), 2)}–${fixed(Math.max(...cell.ratios), 2)})`,
+    row.spec.variant === BASELINE ? '1' : fixed(ratio(rows, row, scenario), 3),
+    row.spec.variant === BASELINE ? '1' : `${fixed(medianRatio(row, scenario), 3)} (${fixed(Math.min(...cell.ratios), 2)}–${fixed(Math.max(...cell.ratios), 2)})`,
     fixed(cpuPerRequest(cell), 0),
     fixed(cpuRatio(rows, row, scenario), 3),
+    // Near 100: the server was the bottleneck, so its req/s measure its own cost per request.
+    fixed(cell.cpuMicros / cell.seconds / 10_000, 0),
     fixed(mean(cell.p50Ms), 1),
     fixed(mean(cell.p99Ms), 1),
     fixed(commands.client, 2),
@@ -93,8 +110,10 @@ export function comparisonMarkdown(rows: readonly ServerRow[], context: string, 
     '## Throughput against the peers',
     context,
     method,
-    '### Requests per second as a ratio to the no-session baseline of the same adapter, same run',
-    ratiosTable(rows, ratio),
+    '### Requests per second as a ratio to the no-session baseline of the same adapter, same run: best run ÷ best run',
+    ratiosTable(rows, (row, scenario) => ratio(rows, row, scenario)),
+    '### The same, as the median over rounds of each run over the baseline runs bracketing it',
+    ratiosTable(rows, medianRatio),
     '### Server CPU per request, as a ratio (baseline ÷ variant): less sensitive to the other load on the machine',
     ratiosTable(rows, (row, scenario) => cpuRatio(rows, row, scenario)),
     '### Targets (trpc-session on Redis)',
@@ -107,7 +126,7 @@ export function comparisonMarkdown(rows: readonly ServerRow[], context: string, 
     parts.push(`### ${scenario.name}: ${scenario.description}`);
     parts.push(
       table(
-        ['server', 'req/s', 'ratio (range over rounds)', 'server CPU µs/req', 'CPU ratio', 'p50 ms', 'p99 ms', 'Redis cmds/req sent', 'in scripts', 'failures'],
+        ['server', 'req/s', 'best-run ratio', 'median round ratio (range)', 'server CPU µs/req', 'CPU ratio', 'server CPU busy %', 'p50 ms', 'p99 ms', 'Redis cmds/req sent', 'in scripts', 'failures'],
         rows.map((row) => cellRow(rows, row, scenario.name, row.cells.get(scenario.name)!)),
       ),
     );

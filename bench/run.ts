@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startRedis } from '../test/helpers/redis-server.js';
 import type { CompareOptions } from './compare.js';
+import { cpuLayout, pinProcess } from './cpu-layout.js';
 import { codecBenchmarks, contextBenchmarks, requestCycleBenchmarks, type MicroResult } from './micro.js';
 import { runContext, writeSection } from './results-file.js';
 
@@ -52,6 +53,9 @@ if (values.micro) {
   process.exit(0);
 }
 
+// Pinned before redis-server starts, so that it shares this process's CPUs and leaves the servers theirs.
+const layout = values.soak ? null : cpuLayout();
+if (layout !== null) pinProcess(process.pid, layout.others);
 const redis = await startRedis();
 try {
   if (values.soak) {
@@ -70,18 +74,25 @@ try {
       warmup: values.quick ? 0.3 : 1,
       runWarmup: values.quick ? 0.2 : 0.5,
       serverNodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+      serverCpus: layout?.server,
       only: values.only?.split(',') ?? [],
     };
     const { compare } = await import('./compare.js');
     const rows = await compare(redis, options, log);
     const method =
       `Each server runs in its own process (forked; the load generator, autocannon, runs in this one, and ` +
-      `redis-server in a third), unpinned on the shared cores. ${options.connections} connections, each a client ` +
+      `redis-server in a third), ${
+        layout === null
+          ? 'unpinned on the shared cores'
+          : `pinned with taskset: the server under test alone on CPU ${layout.server}, this process and redis-server on CPU ${layout.others}, as in a deployment where the clients and Redis are other machines ("server CPU busy" near 100% shows the server was the bottleneck)`
+      }. ${options.connections} connections, each a client ` +
       `with its own session (started through the router before measuring) and sending its cookie, except for ` +
       `"new session", which sends none. ${options.rounds} rounds of ${options.duration} s per scenario and server, ` +
       `after ${options.warmup} s of warm-up each, and each measured run after ${options.runWarmup} s of the same load unmeasured. In each round and scenario the no-session baseline of an adapter runs ` +
-      `before and after that adapter's variants (their order turning each round); a ratio is the variant's req/s over ` +
-      `the mean of the two bracketing baseline runs, and the table gives the median over rounds. req/s and server CPU ` +
+      `before and after that adapter's variants (their order turning each round). The first table divides each server's ` +
+      `best run by the baseline's best run: what else runs on a shared machine can only slow a run down, so the best run ` +
+      `is the closest to what a server can do (the baseline, with two runs a round, has twice the chances). The second ` +
+      `divides each run by the mean of the two baseline runs bracketing it and takes the median over rounds. req/s and server CPU ` +
       `per request are over all rounds, latency the mean of the rounds' percentiles. Redis commands from INFO commandstats before and after each run; "in scripts" ` +
       `are the commands MONITOR saw coming from Lua (counted once per name, on a few calls before measuring). ` +
       `"Redis round trips only (floor)" is not a session library: each call makes the round trips a Redis session needs ` +
