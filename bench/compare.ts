@@ -25,8 +25,6 @@ export interface CompareOptions {
   runWarmup: number;
   /** Extra `node` arguments for the server processes (`--cpu-prof`). */
   serverNodeArgs: string[];
-  /** A `taskset` CPU list for the servers (see `cpuLayout`), or undefined to leave them unpinned. */
-  serverCpus: string | undefined;
   /** Only servers whose label contains one of these (the baseline always runs). */
   only: string[];
 }
@@ -156,7 +154,7 @@ export async function compare(redis: RedisServer, options: CompareOptions, log: 
   const admin: Redis = redis.client();
   const servers: ServerProcess[] = [];
   try {
-    for (const spec of specs) servers.push(await startServer(spec, options.serverNodeArgs, options.serverCpus));
+    for (const spec of specs) servers.push(await startServer(spec, options.serverNodeArgs));
     const prepared: Prepared[] = [];
     for (const server of servers) prepared.push(await prepare(server, options.connections));
 

@@ -11,7 +11,6 @@ import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startRedis } from '../test/helpers/redis-server.js';
 import type { CompareOptions } from './compare.js';
-import { cpuLayout, pinProcess } from './cpu-layout.js';
 import { codecBenchmarks, contextBenchmarks, requestCycleBenchmarks, type MicroResult } from './micro.js';
 import { runContext, writeSection } from './results-file.js';
 
@@ -53,9 +52,6 @@ if (values.micro) {
   process.exit(0);
 }
 
-// Pinned before redis-server starts, so that it shares this process's CPUs and leaves the servers theirs.
-const layout = values.soak ? null : cpuLayout();
-if (layout !== null) pinProcess(process.pid, layout.others);
 const redis = await startRedis();
 try {
   if (values.soak) {
@@ -74,18 +70,15 @@ try {
       warmup: values.quick ? 0.3 : 1,
       runWarmup: values.quick ? 0.2 : 0.5,
       serverNodeArgs: values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
-      serverCpus: layout?.server,
       only: values.only?.split(',') ?? [],
     };
     const { compare } = await import('./compare.js');
     const rows = await compare(redis, options, log);
     const method =
       `Each server runs in its own process (forked; the load generator, autocannon, runs in this one, and ` +
-      `redis-server in a third), ${
-        layout === null
-          ? 'unpinned on the shared cores'
-          : `pinned with taskset: the server under test alone on CPU ${layout.server}, this process and redis-server on CPU ${layout.others}, as in a deployment where the clients and Redis are other machines ("server CPU busy" near 100% shows the server was the bottleneck)`
-      }. ${options.connections} connections, each a client ` +
+      `redis-server in a third), unpinned on the shared cores (pinning the server under test to a CPU of its own ` +
+      `was tried and measured worse: identical code paths then differed by up to 20% in CPU per request). ` +
+      `${options.connections} connections, each a client ` +
       `with its own session (started through the router before measuring) and sending its cookie, except for ` +
       `"new session", which sends none. ${options.rounds} rounds of ${options.duration} s per scenario and server, ` +
       `after ${options.warmup} s of warm-up each, and each measured run after ${options.runWarmup} s of the same load unmeasured. In each round and scenario the no-session baseline of an adapter runs ` +

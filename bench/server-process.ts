@@ -1,6 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { pinProcess } from './cpu-layout.js';
 import type { FromServer, ServerSpec, ToServer } from './server.js';
 
 const SERVER_ENTRY = fileURLToPath(new URL('./server.ts', import.meta.url));
@@ -19,16 +18,14 @@ export interface ServerProcess {
 }
 
 /**
- * Starts `bench/server.ts` for `spec` in a child process. `extraNodeArgs` go to its `node` (`--cpu-prof`…);
- * `cpus`, a `taskset` CPU list, pins it. The child runs TypeScript through tsx's loader, which costs only at
- * start-up.
+ * Starts `bench/server.ts` for `spec` in a child process. `extraNodeArgs` go to its `node` (`--cpu-prof`…).
+ * The child runs TypeScript through tsx's loader, which costs only at start-up.
  */
-export async function startServer(spec: ServerSpec, extraNodeArgs: string[] = [], cpus?: string): Promise<ServerProcess> {
+export async function startServer(spec: ServerSpec, extraNodeArgs: string[] = []): Promise<ServerProcess> {
   const child: ChildProcess = fork(SERVER_ENTRY, [JSON.stringify(spec)], {
     execArgv: ['--import', 'tsx', '--expose-gc', ...extraNodeArgs],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  if (cpus !== undefined) pinProcess(child.pid!, cpus);
   const next = <T extends FromServer['type']>(type: T) =>
     new Promise<Extract<FromServer, { type: T }>>((resolve, reject) => {
       const onMessage = (message: FromServer) => {
