@@ -48,7 +48,7 @@ export interface ExpiryPolicy {
 }
 
 export interface StoredRecord {
-  /** Encoded data fields by field name, as written. */
+  /** Encoded data fields by field name, as written: a new map for each load, which the session then owns. */
   fields: Map<string, Uint8Array>;
   createdAt: number;
   lastUsedAt: number;
