@@ -215,8 +215,7 @@ export class SessionData<S extends SessionSchema> {
   #defaultOf(key: string): { value: unknown; snapshot: Uint8Array | undefined } {
     const value = this.#runtime.fields.defaultOf(key);
     if (!isObject(value)) return { value, snapshot: undefined };
-    const snapshot = encodeValue(value);
-    return { value: decodeValue(snapshot), snapshot };
+    return { value: storedCopy(value), snapshot: encodeValue(value) };
   }
 
   /** Decodes and validates a stored field; reports and returns undefined when it cannot be used. */

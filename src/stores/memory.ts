@@ -1,5 +1,5 @@
 import {
-  remainingLifetime,
+  expiryAtLoad,
   type CompareAndSetResult,
   type ExpiryPolicy,
   type FieldSwap,
@@ -100,17 +100,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     async load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult> {
       const record = live(id, now);
       if (record === undefined) return { status: 'missing' };
-      const remaining = remainingLifetime(policy, record.createdAt, now);
-      if (remaining <= 0) {
+      const expiry = expiryAtLoad(policy, record.createdAt, record.expiresAt, now);
+      if (expiry === 'ended') {
         remove(id);
         return { status: 'missing' };
       }
-      let ttlMs = record.expiresAt - now;
-      const refreshed = remaining - ttlMs >= policy.touchAfterMs;
-      if (refreshed) {
-        record.expiresAt = now + remaining;
+      const { refreshTo } = expiry;
+      if (refreshTo !== null) {
+        record.expiresAt = now + refreshTo;
         record.lastUsedAt = now;
-        ttlMs = remaining;
       }
       return {
         status: 'found',
@@ -120,8 +118,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
           lastUsedAt: record.lastUsedAt,
           schemaVersion: record.schemaVersion,
           userId: record.userId,
-          ttlMs,
-          refreshed,
+          ttlMs: refreshTo ?? expiry.ttlMs,
+          refreshed: refreshTo !== null,
         },
       };
     },

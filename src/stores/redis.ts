@@ -11,7 +11,7 @@ import {
   WRITE_SCRIPT,
 } from './redis-scripts.js';
 import {
-  remainingLifetime,
+  expiryAtLoad,
   type CompareAndSetResult,
   type ExpiryPolicy,
   type FieldSwap,
@@ -216,20 +216,21 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       if (parsed === null) return { status: 'missing' };
       const { record, expiresAt } = parsed;
       if (!(record.createdAt > 0)) return removeCorrupt(id, 'no creation time');
-      const remaining = remainingLifetime(policy, record.createdAt, now);
-      if (remaining <= 0) {
+      const expiry = expiryAtLoad(policy, record.createdAt, expiresAt, now);
+      if (expiry === 'ended') {
         await run((redis) => redis.del(key(id)));
         return { status: 'missing' };
       }
       // The hash's own expiry, on this server's clock: past it, Redis is about to drop the key.
-      record.ttlMs = expiresAt - now;
+      record.ttlMs = expiry.ttlMs;
       if (record.ttlMs <= 0) return { status: 'missing' };
-      // A hash without its expiry (one this store did not write) gets one now.
-      if (Number.isNaN(expiresAt) || remaining - record.ttlMs >= policy.touchAfterMs) {
-        if ((await run((redis) => redis.trpcSessionTouch(key(id), now, remaining, now + remaining))) === 0) return { status: 'missing' };
-        Object.assign(record, { ttlMs: remaining, lastUsedAt: now, refreshed: true });
+      // Due, or the hash has no expiry of its own (one this store did not write): refresh it now.
+      const lifetime = expiry.refreshTo;
+      if (lifetime !== null) {
+        if ((await run((redis) => redis.trpcSessionTouch(key(id), now, lifetime, now + lifetime))) === 0) return { status: 'missing' };
+        Object.assign(record, { ttlMs: lifetime, lastUsedAt: now, refreshed: true });
         // The user's index must not forget a session before the session itself expires.
-        if (record.userId !== null) await index(id, record.userId, now + remaining);
+        if (record.userId !== null) await index(id, record.userId, now + lifetime);
       }
       return { status: 'found', record };
     },

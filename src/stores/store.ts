@@ -113,3 +113,15 @@ export function remainingLifetime(policy: Pick<ExpiryPolicy, 'idleMs' | 'absolut
   if (policy.absoluteMs === null) return policy.idleMs;
   return Math.min(policy.idleMs, createdAt + policy.absoluteMs - now);
 }
+
+/**
+ * What a load makes of a record's expiry, the same in every store: `'ended'` once its lifetime is over (the
+ * store removes it); otherwise the milliseconds it has left by `expiresAt`, and the lifetime to refresh it to
+ * when a refresh is due (it would extend the expiry by `touchAfterMs` or more, or `expiresAt` is unknown: NaN).
+ */
+export function expiryAtLoad(policy: ExpiryPolicy, createdAt: number, expiresAt: number, now: number): 'ended' | { ttlMs: number; refreshTo: number | null } {
+  const remaining = remainingLifetime(policy, createdAt, now);
+  if (remaining <= 0) return 'ended';
+  const ttlMs = expiresAt - now;
+  return { ttlMs, refreshTo: Number.isNaN(ttlMs) || remaining - ttlMs >= policy.touchAfterMs ? remaining : null };
+}
