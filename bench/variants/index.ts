@@ -7,6 +7,7 @@ import type { Variant, VariantOptions } from './variant.js';
 
 export type VariantName =
   | 'no session'
+  | 'no session again (A/A)'
   | 'trpc-session redis'
   | 'trpc-session memory'
   | 'express-session + connect-redis'
@@ -22,6 +23,8 @@ interface VariantEntry {
 /** Every session variant the benchmark compares, by the name the report uses. */
 export const VARIANTS: Record<VariantName, VariantEntry> = {
   'no session': { expressOnly: false, build: () => baselineVariant() },
+  // The baseline's code in a process of its own, measured as the variants are: how far from 1 noise alone goes.
+  'no session again (A/A)': { expressOnly: false, build: () => baselineVariant() },
   'trpc-session redis': { expressOnly: false, build: (options) => trpcSessionRedisVariant(options) },
   'trpc-session memory': { expressOnly: false, build: () => trpcSessionMemoryVariant() },
   'express-session + connect-redis': { expressOnly: true, build: (options) => expressSessionVariant(options) },
