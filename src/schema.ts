@@ -1,17 +1,21 @@
 import type * as z from 'zod';
 
-/** A zod object schema describing a session's fields. Each field must accept absence (`.optional()` or
- * `.default(…)`), because every session starts empty. */
+/** A zod object schema describing a session's fields. Each field must accept absence (`.optional()`,
+ * `.default(…)` or `.catch(…)`), because every session starts empty. */
 export type SessionSchema = z.ZodObject;
 
 /** The data of a session of schema `S`, with defaults applied: what `session.data.all()` returns. */
 export type SessionDataOf<S extends SessionSchema> = z.output<S>;
 
+/** Whether a new session, which lacks the field, passes it: its input allows undefined, or `.catch()` stands in. */
+type AcceptsAbsence<F> = F extends z.ZodCatch ? true : undefined extends z.input<F> ? true : false;
+
 /** Fails to type-check, with a readable message, a schema that has a field a new (empty) session lacks. */
-// `{}`, not `object`: it is the empty session, and unlike `object` it satisfies index signatures too.
-export type RequireOptionalFields<S extends SessionSchema> = {} extends z.input<S>
-  ? unknown
-  : { 'every session field needs .optional() or .default(), since a new session starts empty': never };
+export type RequireOptionalFields<S extends SessionSchema> = false extends {
+  [K in keyof S['shape']]: AcceptsAbsence<S['shape'][K]>;
+}[keyof S['shape']]
+  ? { 'every session field needs .optional(), .default() or .catch(), since a new session starts empty': never }
+  : unknown;
 
 export type FieldParseResult = { ok: true; value: unknown } | { ok: false; issues: string };
 
@@ -38,7 +42,7 @@ export class FieldSchemas {
     for (const [key, field] of this.#fields) {
       if (!field.safeParse(undefined).success) {
         throw new TypeError(
-          `trpc-session: session field "${key}" must accept absence (.optional() or .default(...)), since a new session starts empty`,
+          `trpc-session: session field "${key}" must accept absence (.optional(), .default(...) or .catch(...)), since a new session starts empty`,
         );
       }
     }

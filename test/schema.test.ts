@@ -10,6 +10,11 @@ test('a field a new session would lack is refused at start-up, naming it', () =>
   expect(() => new FieldSchemas('nope' as never)).toThrow(/must be a zod object schema/);
 });
 
+test('a bare .catch() field accepts absence: a new session gets its fallback', () => {
+  const fields = new FieldSchemas(z.object({ locale: z.enum(['en', 'fr']).catch('en') }));
+  expect(fields.defaultOf('locale')).toBe('en');
+});
+
 test('defaults are fresh copies, so one session cannot change another one\'s default', () => {
   const fields = new FieldSchemas(z.object({ cart: z.array(z.string()).default([]) }));
   const first = fields.defaultOf('cart') as string[];

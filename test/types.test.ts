@@ -14,6 +14,8 @@ const schema = z.object({
   visits: z.number().default(0),
   nickname: z.string().nullable().optional(),
   prefs: z.object({ theme: z.enum(['light', 'dark']).default('light') }).default({ theme: 'light' }),
+  // A bare .catch() accepts absence too: it stands in for whatever is missing or invalid.
+  locale: z.enum(['en', 'fr']).catch('en'),
 });
 const sessions = createSessionManager({ schema, store: memoryStore() });
 
@@ -39,6 +41,7 @@ export const router = t.router({
       visits: number;
       nickname?: string | null | undefined;
       prefs: { theme: 'light' | 'dark' };
+      locale: 'en' | 'fr';
     }>();
     expectTypeOf(session.data.update('visits', (visits) => visits + 1)).toEqualTypeOf<Promise<number>>();
 
@@ -67,6 +70,10 @@ export const router = t.router({
     session.data.put('prefs', {});
     // @ts-expect-error not one of the enum's values
     session.data.put('prefs', { theme: 'blue' });
+    expectTypeOf(session.data.get('locale')).toEqualTypeOf<'en' | 'fr'>();
+    session.data.put('locale', 'fr');
+    // @ts-expect-error not one of the enum's values
+    session.data.put('locale', 'de');
     return session.data.get('cart');
   }),
 });
@@ -77,6 +84,12 @@ export const invalidSchema = () =>
   createSessionManager({
     // @ts-expect-error `cart` has neither .optional() nor .default()
     schema: z.object({ cart: z.array(item) }),
+    store: memoryStore(),
+  });
+export const invalidAmongValidFields = () =>
+  createSessionManager({
+    // @ts-expect-error `visits` has neither .optional(), .default() nor .catch(); the others do
+    schema: z.object({ locale: z.string().catch('en'), visits: z.number(), userId: z.string().optional() }),
     store: memoryStore(),
   });
 
