@@ -25,6 +25,23 @@ function describeIssues(error: z.ZodError): string {
     .join('; ');
 }
 
+/** Whether a zod schema runs a transform anywhere inside it. Walks zod's own definitions, whatever their kind. */
+function containsTransform(schema: unknown, seen = new Set<unknown>()): boolean {
+  const def = (schema as { _zod?: { def?: Record<string, unknown> } } | null)?._zod?.def;
+  if (def === undefined || typeof def.type !== 'string' || seen.has(schema)) return false;
+  seen.add(schema);
+  if (def.type === 'transform' || (def.type === 'pipe' && typeof def.transform === 'function')) return true;
+  const children: unknown[] = def.type === 'lazy' ? [(def.getter as () => unknown)()] : [];
+  for (const [key, value] of Object.entries(def)) {
+    // Checks (.refine(), .trim(), .toLowerCase()) leave their own output as it is when run again; defaults are data.
+    if (key === 'checks' || key === 'defaultValue' || key === 'catchValue' || value === null || typeof value !== 'object') continue;
+    if (Array.isArray(value)) children.push(...value);
+    else if ('_zod' in value) children.push(value);
+    else children.push(...Object.values(value)); // an object's shape
+  }
+  return children.some((child) => containsTransform(child, seen));
+}
+
 /**
  * Validation one field at a time, so a `put` checks only what it changes and a stale stored field can be
  * dropped without losing the others.
@@ -43,6 +60,12 @@ export class FieldSchemas {
       if (!field.safeParse(undefined).success) {
         throw new TypeError(
           `trpc-session: session field "${key}" must accept absence (.optional(), .default(...) or .catch(...)), since a new session starts empty`,
+        );
+      }
+      if (containsTransform(field)) {
+        throw new TypeError(
+          `trpc-session: session field "${key}" has a transform (.transform(), z.preprocess or z.codec): a stored value is ` +
+            'validated again when it is read back, so it would be transformed twice. Keep session fields plain data and transform in the procedure',
         );
       }
     }

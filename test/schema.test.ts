@@ -15,6 +15,31 @@ test('a bare .catch() field accepts absence: a new session gets its fallback', (
   expect(fields.defaultOf('locale')).toBe('en');
 });
 
+test('a field with a transform is refused at start-up: its stored output would be transformed again on load', () => {
+  const refused = {
+    transform: z.string().transform((value) => value.length).optional(),
+    preprocess: z.preprocess((value) => String(value), z.string()).optional(),
+    codec: z.codec(z.string(), z.number(), { decode: Number, encode: String }).optional(),
+    nested: z.array(z.object({ sku: z.string().transform((value) => value.toUpperCase()) })).default([]),
+  };
+  for (const [key, field] of Object.entries(refused)) {
+    expect(() => new FieldSchemas(z.object({ [key]: field }))).toThrow(new RegExp(`session field "${key}" has a transform`));
+  }
+  interface Node {
+    name: string;
+    children: Node[];
+  }
+  const tree: z.ZodType<Node> = z.lazy(() => z.object({ name: z.string().trim(), children: z.array(tree) }));
+  const accepted = z.object({
+    tree: tree.optional(),
+    email: z.email().toLowerCase().optional(),
+    tags: z.array(z.string()).refine((tags) => new Set(tags).size === tags.length).default([]),
+    locale: z.enum(['en', 'fr']).catch('en'),
+    plain: z.string().pipe(z.string().min(1)).optional(),
+  });
+  expect(new FieldSchemas(accepted).keys).toEqual(['tree', 'email', 'tags', 'locale', 'plain']);
+});
+
 test('defaults are fresh copies, so one session cannot change another one\'s default', () => {
   const fields = new FieldSchemas(z.object({ cart: z.array(z.string()).default([]) }));
   const first = fields.defaultOf('cart') as string[];
