@@ -87,7 +87,8 @@ try {
       `is the closest to what a server can do. The baseline, with two runs a round, has twice the chances of a lucky run, ` +
       `so its "best run" is the best of as many of its runs as the server had, averaged over every choice of them. ` +
       `"no session again (A/A)" is the baseline's own code in a second process, measured as the variants are: how far ` +
-      `from 1 noise alone moves a ratio in this run. The second ` +
+      `from 1 noise alone moves a ratio in this run; a target whose measured ratio is nearer the bar than that ` +
+      `control is to 1, in the same scenario, is reported as within this run's noise rather than met or missed. The second ` +
       `divides each run by the mean of the two baseline runs bracketing it and takes the median over rounds. req/s and server CPU ` +
       `per request are over all rounds, latency the mean of the rounds' percentiles. Redis commands from INFO commandstats before and after each run; "in scripts" ` +
       `are the commands MONITOR saw coming from Lua (counted once per name, on a few calls before measuring). ` +
