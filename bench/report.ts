@@ -12,41 +12,16 @@ function baselineOf(rows: readonly ServerRow[], row: ServerRow): ServerRow {
 }
 
 /**
- * The expected best of `n` runs drawn from `rates`: the mean, over every choice of `n` of them, of the fastest
- * chosen. The baseline brackets every round, so it has twice a server's runs; its plain best would be the best
- * of twice as many chances, and would put every server a little below 1 by noise alone.
- */
-export function expectedBestOf(rates: readonly number[], n: number): number {
-  const sorted = [...rates].sort((a, b) => a - b);
-  // The i-th slowest is the fastest of a choice when the other n - 1 chosen are among the i slower ones.
-  let weighted = 0;
-  let choices = 0;
-  for (let index = n - 1; index < sorted.length; index++) {
-    const ways = binomial(index, n - 1);
-    weighted += ways * sorted[index]!;
-    choices += ways;
-  }
-  return weighted / choices;
-}
-
-function binomial(n: number, k: number): number {
-  let result = 1;
-  for (let index = 1; index <= k; index++) result = (result * (n - k + index)) / index;
-  return result;
-}
-
-/**
- * The cell's best run over the no-session baseline's expected best of as many runs. On a shared machine a run
- * can only be slowed down by what else runs, never sped up, so a server's best run is the closest to what it
- * can do (as Python's `timeit` takes the fastest repeat).
+ * The cell's best run over the no-session baseline's best run, each of one run a round. On a shared machine a
+ * run can only be slowed down by what else runs, never sped up, so a server's best run is the closest to what
+ * it can do (as Python's `timeit` takes the fastest repeat).
  */
 export function ratio(rows: readonly ServerRow[], row: ServerRow, scenario: string): number {
-  const runs = row.cells.get(scenario)!.runRates;
-  if (row.spec.variant === BASELINE) return 1;
-  return Math.max(...runs) / expectedBestOf(baselineOf(rows, row).cells.get(scenario)!.runRates, runs.length);
+  const best = (of: ServerRow) => Math.max(...of.cells.get(scenario)!.runRates);
+  return best(row) / best(baselineOf(rows, row));
 }
 
-/** The median over rounds of the cell's req/s over the no-session baseline runs bracketing it. */
+/** The median over rounds of the cell's req/s over the no-session baseline's in the same round. */
 export function medianRatio(row: ServerRow, scenario: string): number {
   return row.spec.variant === BASELINE ? 1 : median(row.cells.get(scenario)!.ratios);
 }
@@ -152,7 +127,7 @@ export function comparisonMarkdown(rows: readonly ServerRow[], context: string, 
     method,
     '### Requests per second as a ratio to the no-session baseline of the same adapter, same run: best run ÷ best run',
     ratiosTable(rows, (row, scenario) => ratio(rows, row, scenario)),
-    '### The same, as the median over rounds of each run over the baseline runs bracketing it',
+    '### The same, as the median over rounds of each run over the baseline run of its round',
     ratiosTable(rows, medianRatio),
     '### Server CPU per request, as a ratio (baseline ÷ variant): less sensitive to the other load on the machine',
     ratiosTable(rows, (row, scenario) => cpuRatio(rows, row, scenario)),

@@ -81,15 +81,13 @@ try {
       `${options.connections} connections, each a client ` +
       `with its own session (started through the router before measuring) and sending its cookie, except for ` +
       `"new session", which sends none. ${options.rounds} rounds of ${options.duration} s per scenario and server, ` +
-      `after ${options.warmup} s of warm-up each, and each measured run after ${options.runWarmup} s of the same load unmeasured. In each round and scenario the no-session baseline of an adapter runs ` +
-      `before and after that adapter's variants (their order turning each round). The first table divides each server's ` +
-      `best run by the baseline's best run: what else runs on a shared machine can only slow a run down, so the best run ` +
-      `is the closest to what a server can do. The baseline, with two runs a round, has twice the chances of a lucky run, ` +
-      `so its "best run" is the best of as many of its runs as the server had, averaged over every choice of them. ` +
-      `"no session again (A/A)" is the baseline's own code in a second process, measured as the variants are: how far ` +
-      `from 1 noise alone moves a ratio in this run; a target whose measured ratio is nearer the bar than that ` +
-      `control is to 1, in the same scenario, is reported as within this run's noise rather than met or missed. The second ` +
-      `divides each run by the mean of the two baseline runs bracketing it and takes the median over rounds. req/s and server CPU ` +
+      `after ${options.warmup} s of warm-up each, and each measured run after ${options.runWarmup} s of the same load unmeasured. In each round and scenario every server of an adapter, its no-session ` +
+      `baseline among them, runs once, in an order turning each round, so all wait as long between runs. The first table ` +
+      `divides each server's best run by the baseline's best run: what else runs on a shared machine can only slow a run ` +
+      `down, so the best run is the closest to what a server can do. "no session again (A/A)" is the baseline's own code ` +
+      `in a second process: how far from 1 noise alone moves a ratio in this run; a target whose measured ratio is nearer ` +
+      `the bar than that control is to 1, in the same scenario, is reported as within this run's noise rather than met ` +
+      `or missed. The second table divides each run by the baseline's run of the same round and takes the median over rounds. req/s and server CPU ` +
       `per request are over all rounds, latency the mean of the rounds' percentiles. Redis commands from INFO commandstats before and after each run; "in scripts" ` +
       `are the commands MONITOR saw coming from Lua (counted once per name, on a few calls before measuring). ` +
       `"Redis round trips only (floor)" is not a session library: each call makes the round trips a Redis session needs ` +
