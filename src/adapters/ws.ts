@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { CreateWSSContextFnOptions } from '@trpc/server/adapters/ws';
 import { SessionUnavailableError } from '../errors.js';
 import type { SessionContext, SessionManager } from '../manager.js';
@@ -12,6 +13,26 @@ const WEBSOCKET_COOKIE_REASON =
   'logout so that it carries the new cookie.';
 
 /**
+ * The session context of one WebSocket connection, named by the cookie of its upgrade request `req`; shared
+ * by `createWSContext` and fastify's `useWSS`.
+ */
+export function webSocketSessionContext<S extends SessionSchema>(sessions: SessionManager<S>, req: IncomingMessage): SessionContext<S> {
+  return perCallContext(
+    sessions,
+    {
+      cookieHeader: req.headers.cookie,
+      secure: isHttpsRequest(req, sessions.runtime.trustProxy),
+      cookieBlockedReason: WEBSOCKET_COOKIE_REASON,
+      setCookie() {
+        throw new SessionUnavailableError(WEBSOCKET_COOKIE_REASON);
+      },
+    },
+    // As over HTTP: the result goes out first, unless the app asked for writes to land before it.
+    sessions.runtime.persistMode === 'before-response',
+  );
+}
+
+/**
  * `createContext` for `applyWSSHandler` (tRPC's `ws` adapter, `wsLink`). The connection's upgrade request
  * carries the cookie that names the session. Procedures need the `sessionPerCall` middleware: it gives each
  * call a fresh load of the session (another tab may have changed it since the connection opened) and writes
@@ -24,18 +45,5 @@ const WEBSOCKET_COOKIE_REASON =
 export function createWSContext<S extends SessionSchema>(
   sessions: SessionManager<S>,
 ): (opts: CreateWSSContextFnOptions) => SessionContext<S> {
-  return ({ req }) =>
-    perCallContext(
-      sessions,
-      {
-        cookieHeader: req.headers.cookie,
-        secure: isHttpsRequest(req, sessions.runtime.trustProxy),
-        cookieBlockedReason: WEBSOCKET_COOKIE_REASON,
-        setCookie() {
-          throw new SessionUnavailableError(WEBSOCKET_COOKIE_REASON);
-        },
-      },
-      // As over HTTP: the result goes out first, unless the app asked for writes to land before it.
-      sessions.runtime.persistMode === 'before-response',
-    );
+  return ({ req }) => webSocketSessionContext(sessions, req);
 }

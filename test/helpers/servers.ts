@@ -6,6 +6,7 @@ import { fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
 import { createNextApiHandler } from '@trpc/server/adapters/next';
 import { createHTTPServer } from '@trpc/server/adapters/standalone';
 import { applyWSSHandler } from '@trpc/server/adapters/ws';
+import fastifyWebSocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createFastifyContext } from '../../src/adapters/fastify.js';
@@ -29,6 +30,15 @@ export async function serveFastify(sessions: Sessions, configure?: (app: Fastify
   await app.register(fastifyTRPCPlugin, { trpcOptions: { router, createContext: createFastifyContext(sessions) } });
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   return { url: address, close: () => app.close() };
+}
+
+/** `fastifyTRPCPlugin` with `useWSS`: HTTP and WebSocket calls on one path, one `createContext` for both. */
+export async function serveFastifyWithWebSocket(sessions: Sessions): Promise<Served & { wsUrl: string }> {
+  const app = Fastify({ forceCloseConnections: true });
+  await app.register(fastifyWebSocket);
+  await app.register(fastifyTRPCPlugin, { prefix: '/trpc', useWSS: true, trpcOptions: { router, createContext: createFastifyContext(sessions) } });
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  return { url: `${address}/trpc`, wsUrl: `${address.replace('http:', 'ws:')}/trpc`, close: () => app.close() };
 }
 
 /** `fetchSessionHandler` served by Hono's Node server (a Request/Response bridge over Node's http). */
