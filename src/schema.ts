@@ -75,8 +75,20 @@ export class FieldSchemas {
     return this.#fields.has(key);
   }
 
+  /** Validates a field's value. A schema that throws (an async refinement, a check that throws) is a bug in
+   * the schema, not in the data: it throws a TypeError rather than reporting the value invalid, so stored
+   * data is never dropped for it. */
   parse(key: string, value: unknown): FieldParseResult {
-    const result = this.#fields.get(key)!.safeParse(value);
+    let result: z.ZodSafeParseResult<unknown>;
+    try {
+      result = this.#fields.get(key)!.safeParse(value);
+    } catch (error) {
+      throw new TypeError(
+        `trpc-session: validating session field "${key}" threw: session fields are validated synchronously, so ` +
+          'async refinements are not supported, and a check must return false rather than throw',
+        { cause: error },
+      );
+    }
     return result.success ? { ok: true, value: result.data } : { ok: false, issues: describeIssues(result.error) };
   }
 

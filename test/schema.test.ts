@@ -40,6 +40,12 @@ test('a field with a transform is refused at start-up: its stored output would b
   expect(new FieldSchemas(accepted).keys).toEqual(['tree', 'email', 'tags', 'locale', 'plain']);
 });
 
+test('a schema that throws while validating (an async refinement) is a TypeError naming the field, not an invalid value', () => {
+  const fields = new FieldSchemas(z.object({ name: z.string().refine(async (name) => name !== '').optional() }));
+  expect(() => fields.parse('name', 'ada')).toThrow(/validating session field "name" threw: .*async refinements are not supported/);
+  expect(() => fields.parse('name', 'ada')).toThrow(TypeError);
+});
+
 test('defaults are fresh copies, so one session cannot change another one\'s default', () => {
   const fields = new FieldSchemas(z.object({ cart: z.array(z.string()).default([]) }));
   const first = fields.defaultOf('cart') as string[];
