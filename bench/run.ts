@@ -85,9 +85,9 @@ try {
       `baseline among them, runs once, in an order turning each round, so all wait as long between runs. The first table ` +
       `divides each server's best run by the baseline's best run: what else runs on a shared machine can only slow a run ` +
       `down, so the best run is the closest to what a server can do. "no session again (A/A)" is the baseline's own code ` +
-      `in a second process: how far from 1 noise alone moves a ratio in this run; a target whose measured ratio is nearer ` +
-      `the bar than that control is to 1, in the same scenario, is reported as within this run's noise rather than met ` +
-      `or missed. The second table divides each run by the baseline's run of the same round and takes the median over rounds. req/s and server CPU ` +
+      `in a second process: how far from 1 noise alone moves a ratio in this run. A target whose measured ratio is nearer ` +
+      `the bar than the control's farthest from 1 (over every scenario and adapter) is reported as within this run's ` +
+      `noise rather than met or missed. The second table divides each run by the baseline's run of the same round and takes the median over rounds. req/s and server CPU ` +
       `per request are over all rounds, latency the mean of the rounds' percentiles. Redis commands from INFO commandstats before and after each run; "in scripts" ` +
       `are the commands MONITOR saw coming from Lua (counted once per name, on a few calls before measuring). ` +
       `"Redis round trips only (floor)" is not a session library: each call makes the round trips a Redis session needs ` +
