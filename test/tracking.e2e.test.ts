@@ -2,10 +2,10 @@ import { initTRPC } from '@trpc/server';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import * as z from 'zod';
 import { encodeValue } from '../src/codec.js';
-import { createSessionManager, redisStore, type SessionError } from '../src/index.js';
+import { createSessionManager } from '../src/index.js';
 import { item } from './helpers/app.js';
-import { browser, serveStandalone, type Served } from './helpers/http.js';
-import { startRedis, type RedisServer } from './helpers/redis-server.js';
+import { ownRouterFixture } from './helpers/fixture.js';
+import { browser } from './helpers/http.js';
 
 // What a procedure changes in place, in objects it got from the session, and how those objects relate to
 // the schema's defaults and to other sessions.
@@ -17,10 +17,7 @@ const schema = z.object({
   prefs: z.object({ colors: z.array(z.string()) }).default({ colors: [] }),
 });
 
-let redis: RedisServer;
-let client: ReturnType<RedisServer['client']>;
-let served: Served;
-const errors: SessionError[] = [];
+let fx: Awaited<ReturnType<typeof ownRouterFixture>>;
 
 function buildRouter(sessions: ReturnType<typeof createSessionManager<typeof schema>>) {
   const t = initTRPC.context<ReturnType<typeof sessions.createContext>>().create();
@@ -62,26 +59,22 @@ function buildRouter(sessions: ReturnType<typeof createSessionManager<typeof sch
 }
 
 beforeAll(async () => {
-  redis = await startRedis();
-  client = redis.client();
-  const sessions = createSessionManager({ schema, store: redisStore({ redis: client }), onError: (e) => errors.push(e) });
-  served = await serveStandalone(buildRouter(sessions), sessions.createContext);
+  fx = await ownRouterFixture((store, onError) => {
+    const sessions = createSessionManager({ schema, store, onError });
+    return { router: buildRouter(sessions), createContext: sessions.createContext };
+  });
 });
-afterAll(async () => {
-  await served.close();
-  client.disconnect();
-  await redis.stop(true);
-});
+afterAll(() => fx.close());
 
 type TrackingRouter = ReturnType<typeof buildRouter>;
-const newBrowser = () => browser<TrackingRouter>(served.url, 'single').client;
+const newBrowser = () => browser<TrackingRouter>(fx.served.url, 'single').client;
 
 /** A browser whose session holds a `tags` value of an older format, which the schema's .catch() replaces. */
 async function browserWithStaleTags() {
-  const { client: trpc, jar } = browser<TrackingRouter>(served.url, 'single');
+  const { client: trpc, jar } = browser<TrackingRouter>(fx.served.url, 'single');
   await trpc.all.query();
   await new Promise((resolve) => setTimeout(resolve, 50));
-  await client.hset(`session:${jar.cookies.get('sid')}`, 'd:tags', Buffer.from(encodeValue('a,b')));
+  await fx.client.hset(`session:${jar.cookies.get('sid')}`, 'd:tags', Buffer.from(encodeValue('a,b')));
   return trpc;
 }
 

@@ -1,5 +1,7 @@
+import type { AnyTRPCRouter } from '@trpc/server';
+import type { CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
 import type { Redis } from 'ioredis';
-import { redisStore, type RedisStoreOptions } from '../../src/index.js';
+import { redisStore, type RedisStoreOptions, type SessionError, type SessionStore } from '../../src/index.js';
 import { router, testManager, type TestManagerOptions, type TestRouter } from './app.js';
 import { browser, serveStandalone, type Served } from './http.js';
 import { startRedis, type RedisServer } from './redis-server.js';
@@ -41,6 +43,32 @@ export async function redisFixture(
       client.disconnect();
       inspect.disconnect();
       if (redis === undefined) await server.stop(true);
+    },
+  };
+}
+
+/** What a test with a schema and router of its own builds over the store `ownRouterFixture` hands it. */
+export type OwnRouterSetup = (
+  store: SessionStore,
+  onError: (error: SessionError) => void,
+) => { router: AnyTRPCRouter; createContext: (opts: CreateHTTPContextOptions) => unknown };
+
+/** A private redis-server and a test's own router on the standalone adapter; `errors` collects `onError`. */
+export async function ownRouterFixture(setup: OwnRouterSetup) {
+  const redis = await startRedis();
+  const client = redis.client();
+  const errors: SessionError[] = [];
+  const { router, createContext } = setup(redisStore({ redis: client }), (error) => errors.push(error));
+  const served = await serveStandalone(router, createContext);
+  return {
+    /** The client the store uses, also for looking at and tampering with what it wrote. */
+    client,
+    served,
+    errors,
+    async close() {
+      await served.close();
+      client.disconnect();
+      await redis.stop(true);
     },
   };
 }
