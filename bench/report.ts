@@ -2,7 +2,7 @@ import { commandsPerRequest, cpuPerRequest, median, rate, type Cell, type Server
 import type { MicroResult } from './micro.js';
 import { table } from './results-file.js';
 import { SCENARIOS } from './scenarios.js';
-import { BASELINE } from './variants/index.js';
+import { BASELINE, CONTROL } from './variants/index.js';
 
 const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
@@ -36,8 +36,6 @@ interface TargetCheck {
   measured: string;
   verdict: string;
 }
-
-const CONTROL = 'no session again (A/A)';
 
 /** The baseline's own code in a second process, measured as the variants are (absent in a run with `--only`). */
 function controlOf(rows: readonly ServerRow[], row: ServerRow): ServerRow | undefined {

@@ -33,3 +33,6 @@ export const VARIANTS: Record<VariantName, VariantEntry> = {
 };
 
 export const BASELINE: VariantName = 'no session';
+
+/** The baseline's code again, as a variant: the A/A control the report measures noise by. */
+export const CONTROL: VariantName = 'no session again (A/A)';

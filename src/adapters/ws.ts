@@ -13,8 +13,8 @@ const WEBSOCKET_COOKIE_REASON =
   'logout so that it carries the new cookie.';
 
 /**
- * The session context of one WebSocket connection, named by the cookie of its upgrade request `req`; shared
- * by `createWSContext` and fastify's `useWSS`.
+ * The session context of one WebSocket connection, named by the cookie of its upgrade request `req`.
+ * @internal shared by `createWSContext` and fastify's `useWSS`
  */
 export function webSocketSessionContext<S extends SessionSchema>(sessions: SessionManager<S>, req: IncomingMessage): SessionContext<S> {
   return perCallContext(
