@@ -166,7 +166,7 @@ export async function compare(redis: RedisServer, options: CompareOptions, log: 
     // Which commands run inside scripts, seen with MONITOR on a few sequential calls (never under load).
     for (const entry of prepared) {
       for (const scenario of SCENARIOS) {
-        const sources = await observeSources(admin, async () => {
+        const sources = await observeSources(redis.port, async () => {
           await replay(entry, scenario, 5);
           await sleep(100); // writes after the response
         });

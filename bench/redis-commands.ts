@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import type { Redis } from 'ioredis';
 
 /** Commands by name (lower case) and how many times the server executed them. */
@@ -32,26 +33,44 @@ export interface CommandSources {
   script: Set<string>;
 }
 
+/** A MONITOR line: `+<time> [<db> <source>] "<command>" ...`, the source being `lua` inside a script. */
+const MONITOR_LINE = /^\+\d+\.\d+ \[\d+ (\S+)\] "([^"]+)"/;
+
 /**
  * Which command names a client sent and which ran inside a Lua script, learned with `MONITOR` (which tags a
  * script's commands as coming from `lua`) while `traffic` runs. `INFO commandstats` counts both alike, so the
- * measured runs, which cannot afford MONITOR, are split with what this sees.
+ * measured runs, which cannot afford MONITOR, are split with what this sees. Read from a plain socket:
+ * ioredis enters its monitor mode only a promise turn after `+OK`, so a line in the same packet as that
+ * `+OK` (any traffic already under way) was taken for a reply to nothing and crashed the run.
  */
-export async function observeSources(monitorClient: Redis, traffic: () => Promise<void>): Promise<CommandSources> {
+export async function observeSources(port: number, traffic: () => Promise<void>): Promise<CommandSources> {
   const sources: CommandSources = { client: new Set(), script: new Set() };
-  const monitor = await monitorClient.monitor();
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    const name = String(args[0]).toLowerCase();
-    if (OWN_COMMANDS.has(name)) return;
-    (source === 'lua' ? sources.script : sources.client).add(name);
+  const socket = connect(port, '127.0.0.1');
+  socket.setEncoding('utf8');
+  let pending = '';
+  let started: () => void;
+  const monitoring = new Promise<void>((resolve, reject) => {
+    started = resolve;
+    socket.on('error', reject);
+    socket.once('close', () => reject(new Error('the MONITOR connection closed')));
   });
+  socket.on('data', (chunk: string) => {
+    const lines = (pending + chunk).split('\r\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      if (line === '+OK') started();
+      const match = MONITOR_LINE.exec(line);
+      if (match === null) continue;
+      const name = match[2]!.toLowerCase();
+      if (!OWN_COMMANDS.has(name)) (match[1] === 'lua' ? sources.script : sources.client).add(name);
+    }
+  });
+  socket.write('MONITOR\r\n');
   try {
+    await monitoring;
     await traffic();
   } finally {
-    // Lines MONITOR already sent can still arrive while the connection closes, and ioredis then reports them
-    // as an error of a connection no longer monitoring. They come after the traffic observed: ignored.
-    monitor.on('error', () => {});
-    monitor.disconnect();
+    socket.destroy();
   }
   return sources;
 }
