@@ -2,7 +2,7 @@ import { commandsPerRequest, cpuPerRequest, median, rate, type Cell, type Server
 import type { MicroResult } from './micro.js';
 import { table } from './results-file.js';
 import { SCENARIOS } from './scenarios.js';
-import { BASELINE, CONTROL } from './variants/index.js';
+import { BASELINE, CONTROL, FLOOR } from './variants/index.js';
 
 const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
@@ -58,6 +58,15 @@ function verdict(value: number, bar: number, noise: number | undefined): string 
   return value >= bar ? 'yes' : '**no**';
 }
 
+/**
+ * The verdict on a read or write target, with what the same round trips alone (the floor) reached in this run
+ * when that was short of the bar too: a session that makes them cannot do better than they do.
+ */
+function roundTripVerdict(value: number, bar: number, noise: number | undefined, floor: number | undefined): string {
+  const plain = verdict(value, bar, noise);
+  return floor === undefined || plain === 'yes' || floor >= bar ? plain : `${plain}; the round trips alone (floor) reached ${fixed(floor, 3)}`;
+}
+
 /** The issue's targets, checked for trpc-session on Redis as the README recommends it (auto-pipelining on). */
 export function checkTargets(rows: readonly ServerRow[]): TargetCheck[] {
   const checks: TargetCheck[] = [];
@@ -65,9 +74,13 @@ export function checkTargets(rows: readonly ServerRow[]): TargetCheck[] {
   for (const row of rows.filter((candidate) => candidate.spec.variant === 'trpc-session redis' && candidate.spec.autoPipelining)) {
     const adapter = row.spec.adapter;
     const control = controlOf(rows, row);
+    const floorRow = rows.find((other) => other.spec.adapter === adapter && other.spec.variant === FLOOR);
+    // The floor bounds a single read or write; in a batch it makes five calls' round trips, not one's.
+    const floor = (scenario: string) => (floorRow !== undefined && (scenario === 'read' || scenario === 'write') ? ratio(rows, floorRow, scenario) : undefined);
     const measured = (scenario: string) =>
       `${fixed(ratio(rows, row, scenario), 3)} (median of rounds ${fixed(medianRatio(row, scenario), 3)}` +
-      `${control === undefined ? '' : `; A/A ${fixed(ratio(rows, control, scenario), 3)}`})`;
+      `${control === undefined ? '' : `; A/A ${fixed(ratio(rows, control, scenario), 3)}`}` +
+      `${floor(scenario) === undefined ? '' : `; floor ${fixed(floor(scenario)!, 3)}`})`;
     const commands = (scenario: string) => commandsPerRequest(row.cells.get(scenario)!);
     const untouchedCommands = commands('untouched').client + commands('untouched').internal;
     checks.push({
@@ -78,13 +91,13 @@ export function checkTargets(rows: readonly ServerRow[]): TargetCheck[] {
     checks.push({
       what: `${adapter}: reading call ≥ 0.92 with at most 1 round trip`,
       measured: `${measured('read')}, ${fixed(commands('read').client, 2)} round trips`,
-      verdict: commands('read').client <= 1.0005 ? verdict(ratio(rows, row, 'read'), 0.92, noise) : '**no**',
+      verdict: commands('read').client <= 1.0005 ? roundTripVerdict(ratio(rows, row, 'read'), 0.92, noise, floor('read')) : '**no**',
     });
     for (const scenario of ['write', 'batch']) {
       checks.push({
         what: `${adapter}: reading+writing (${scenario}) ≥ 0.88`,
         measured: measured(scenario),
-        verdict: verdict(ratio(rows, row, scenario), 0.88, noise),
+        verdict: roundTripVerdict(ratio(rows, row, scenario), 0.88, noise, floor(scenario)),
       });
     }
     const peer = rows.find((candidate) => candidate.spec.adapter === adapter && candidate.spec.variant === 'express-session + connect-redis');

@@ -36,3 +36,6 @@ export const BASELINE: VariantName = 'no session';
 
 /** The baseline's code again, as a variant: the A/A control the report measures noise by. */
 export const CONTROL: VariantName = 'no session again (A/A)';
+
+/** The Redis round trips alone, with no session logic: what no Redis-backed session can beat. */
+export const FLOOR: VariantName = 'Redis round trips only (floor)';
