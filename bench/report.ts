@@ -2,13 +2,18 @@ import { commandsPerRequest, cpuPerRequest, median, rate, type Cell, type Server
 import type { MicroResult } from './micro.js';
 import { table } from './results-file.js';
 import { SCENARIOS } from './scenarios.js';
-import { BASELINE, CONTROL, FLOOR } from './variants/index.js';
+import { BASELINE, CONTROL, FLOOR, type VariantName } from './variants/index.js';
 
 const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
 const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
 
+/** The server of `row`'s adapter running `variant`, if this run has it (a run with `--only` may not). */
+function sameAdapter(rows: readonly ServerRow[], row: ServerRow, variant: VariantName): ServerRow | undefined {
+  return rows.find((other) => other.spec.adapter === row.spec.adapter && other.spec.variant === variant);
+}
+
 function baselineOf(rows: readonly ServerRow[], row: ServerRow): ServerRow {
-  return rows.find((other) => other.spec.adapter === row.spec.adapter && other.spec.variant === BASELINE)!;
+  return sameAdapter(rows, row, BASELINE)!;
 }
 
 /**
@@ -35,11 +40,6 @@ interface TargetCheck {
   what: string;
   measured: string;
   verdict: string;
-}
-
-/** The baseline's own code in a second process, measured as the variants are (absent in a run with `--only`). */
-function controlOf(rows: readonly ServerRow[], row: ServerRow): ServerRow | undefined {
-  return rows.find((other) => other.spec.adapter === row.spec.adapter && other.spec.variant === CONTROL);
 }
 
 /**
@@ -73,8 +73,8 @@ export function checkTargets(rows: readonly ServerRow[]): TargetCheck[] {
   const noise = runNoise(rows);
   for (const row of rows.filter((candidate) => candidate.spec.variant === 'trpc-session redis' && candidate.spec.autoPipelining)) {
     const adapter = row.spec.adapter;
-    const control = controlOf(rows, row);
-    const floorRow = rows.find((other) => other.spec.adapter === adapter && other.spec.variant === FLOOR);
+    const control = sameAdapter(rows, row, CONTROL);
+    const floorRow = sameAdapter(rows, row, FLOOR);
     // The floor bounds a single read or write; in a batch it makes five calls' round trips, not one's.
     const floor = (scenario: string) => (floorRow !== undefined && (scenario === 'read' || scenario === 'write') ? ratio(rows, floorRow, scenario) : undefined);
     const measured = (scenario: string) =>
@@ -100,7 +100,7 @@ export function checkTargets(rows: readonly ServerRow[]): TargetCheck[] {
         verdict: roundTripVerdict(ratio(rows, row, scenario), 0.88, noise, floor(scenario)),
       });
     }
-    const peer = rows.find((candidate) => candidate.spec.adapter === adapter && candidate.spec.variant === 'express-session + connect-redis');
+    const peer = sameAdapter(rows, row, 'express-session + connect-redis');
     if (peer === undefined) continue;
     for (const { name } of SCENARIOS) {
       const ahead = ratio(rows, row, name) / ratio(rows, peer, name);
