@@ -134,7 +134,9 @@ export class SessionHandle<S extends SessionSchema> {
 
   #setSessionCookie(session: Session<S>): void {
     const transport = this.#transport!;
-    const maxAgeSeconds = Math.max(1, Math.floor(session.ttlAt(Date.now()) / 1000));
+    // Rounded up: a cookie that outlives its record by under a second finds nothing, while one that expired
+    // first would end a session early (a 2 s lifetime read after 1 ms must still say 2).
+    const maxAgeSeconds = Math.max(1, Math.ceil(session.ttlAt(Date.now()) / 1000));
     transport.setCookie(serializeCookie(this.#runtime.cookie, this.#runtime.cookieValues.encode(session.id), maxAgeSeconds, transport.secure));
   }
 
