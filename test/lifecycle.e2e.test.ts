@@ -32,8 +32,9 @@ test('each write after the response is seen by the next request of the same clie
 
 test('persist() writes before the procedure returns, and the unchanged session is not written again', async () => {
   const { client } = fx.browser();
-  await client.read.query();
-  await sleep(50);
+  const { id } = await client.read.query();
+  // The new session's own write lands after that response: wait for it, not for a guessed time.
+  await eventually(async () => expect(await fx.inspect.exists(`session:${id}`)).toBe(1));
   await redis.resetStats();
   await client.putAndPersist.mutate({ note: 'now' });
   await sleep(100);
@@ -130,7 +131,8 @@ test('using a session refreshes its TTL and the cookie (rolling), once touchAfte
     await client.read.query();
     const ttlAfter = await rolling.inspect.pttl(`session:${id}`);
     expect(ttlBefore).toBeLessThan(3000);
-    expect(ttlAfter).toBeGreaterThan(3500);
+    // Refreshed to the full 4 s lifespan; however slow this machine is, well above what was left before.
+    expect(ttlAfter).toBeGreaterThan(ttlBefore + 500);
     expect(jar.received).toHaveLength(2);
     expect(jar.received[1]).toMatchObject({ name: 'sid', value: id, maxAge: 4 });
   } finally {
