@@ -48,7 +48,17 @@ export interface Served {
 }
 
 /** Listens on a free loopback port; `close` also drops open (keep-alive, streaming, WebSocket) connections. */
+/**
+ * Node closes a keep-alive connection after 5 s idle, while undici's fetch keeps one for 4 s: on a loaded machine
+ * the two timers race, and a request sent on a socket the server is closing fails with "other side closed".
+ * A test server outwaits the client, so the client always closes first.
+ */
+export function keepIdleConnectionsLonger(server: Server): void {
+  server.keepAliveTimeout = 60_000;
+}
+
 export async function listen(server: Server): Promise<Served> {
+  keepIdleConnectionsLonger(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -8,10 +8,12 @@ import { createHTTPServer } from '@trpc/server/adapters/standalone';
 import { Redis } from 'ioredis';
 import { redisStore } from '../../../src/index.js';
 import { router, testManager } from '../../helpers/app.js';
+import { keepIdleConnectionsLonger } from '../../helpers/http.js';
 
 const redis = new Redis(Number(process.env.REDIS_PORT), '127.0.0.1');
 const { sessions, errors } = testManager(redisStore({ redis }));
 const server = createHTTPServer({ router, createContext: sessions.createContext });
+keepIdleConnectionsLonger(server);
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const gc = (globalThis as { gc?: () => void }).gc!;
 
