@@ -17,7 +17,8 @@ export { createCallerContext } from './adapters/caller.js';
 export type { CallerSessionOptions } from './adapters/caller.js';
 export { sessionPerCall } from './per-call.js';
 export { redisStore } from './stores/redis.js';
-export type { RedisClient, RedisStoreOptions } from './stores/redis.js';
+export type { RedisStoreOptions } from './stores/redis.js';
+export type { RedisClient } from './redis-client.js';
 export { createRedisConnections } from './redis-connections.js';
 export type {
   RedisClusterConnectionOptions,
