@@ -1,21 +1,22 @@
 export { createSessionManager } from './manager.js';
+export type { SessionManager, SessionProcedure } from './manager.js';
+export type { PersistMode, SessionManagerOptions } from './options.js';
+export type { NodeHTTPContextOptions } from './adapters/node-http.js';
+export type { UserSessionInfo } from './lifecycle.js';
 export type {
-  NodeHTTPContextOptions,
-  PersistMode,
+  Session,
   SessionContext,
-  SessionManager,
-  SessionManagerOptions,
-  UserSessionInfo,
-} from './manager.js';
-export { SessionHandle } from './handle.js';
-export { Session, SessionData } from './session.js';
-export type { SessionInput, SessionKey, SessionMeta, SessionValue } from './session.js';
+  SessionData,
+  SessionHandle,
+  SessionInput,
+  SessionKey,
+  SessionMeta,
+  SessionValue,
+} from './session-api.js';
 export type { SessionDataOf, SessionSchema } from './schema.js';
 export type { SessionCookieOptions } from './cookie.js';
-export type { SessionCommit, SessionTransport } from './transport.js';
 export { createCallerContext } from './adapters/caller.js';
 export type { CallerSessionOptions } from './adapters/caller.js';
-export { sessionPerCall } from './per-call.js';
 export { redisStore } from './stores/redis.js';
 export type { RedisStoreOptions } from './stores/redis.js';
 export type { RedisClient } from './redis-client.js';
