@@ -1,4 +1,5 @@
 import type { AnyTRPCRouter, CreateContextCallback, inferRouterContext } from '@trpc/server';
+import type { HTTPBaseHandlerOptions } from '@trpc/server/http';
 import {
   fetchRequestHandler,
   type FetchCreateContextFnOptions,
@@ -26,11 +27,11 @@ export type FetchSessionCreateContextFn<TRouter extends AnyTRPCRouter, S extends
  * `createContext` is required exactly when the router's context has more than `session`, as tRPC's own
  * adapters require theirs when the context is not empty.
  */
-export type FetchSessionHandlerOptions<TRouter extends AnyTRPCRouter, S extends SessionSchema> = Omit<
-  FetchHandlerRequestOptions<TRouter>,
-  'createContext'
-> &
+export type FetchSessionHandlerOptions<TRouter extends AnyTRPCRouter, S extends SessionSchema> = HTTPBaseHandlerOptions<TRouter, Request> &
   CreateContextCallback<OwnContext<TRouter>, FetchSessionCreateContextFn<TRouter, S>> & {
+    req: Request;
+    /** The path the router is served at, such as `/trpc`. */
+    endpoint: string;
     /**
      * The platform's way to keep work running after the response is returned: Next.js `after`,
      * Cloudflare's `ctx.waitUntil`, Vercel's `waitUntil`. It receives the session write, so the write
