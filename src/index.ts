@@ -1,8 +1,6 @@
 export { createSessionManager } from './manager.js';
-export type { SessionManager, SessionProcedure } from './manager.js';
+export type { NodeHTTPContextOptions, SessionManager, SessionProcedure } from './manager.js';
 export type { PersistMode, SessionManagerOptions } from './options.js';
-export type { NodeHTTPContextOptions } from './adapters/node-http.js';
-export type { UserSessionInfo } from './lifecycle.js';
 export type {
   Session,
   SessionContext,
@@ -12,6 +10,7 @@ export type {
   SessionKey,
   SessionMeta,
   SessionValue,
+  UserSessionInfo,
 } from './session-api.js';
 export type { SessionDataOf, SessionSchema } from './schema.js';
 export type { SessionCookieOptions } from './cookie.js';

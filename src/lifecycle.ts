@@ -5,7 +5,7 @@ import { FieldTable } from './fields.js';
 import { redactSessionId, sessionRef } from './id.js';
 import type { SessionRuntime } from './options.js';
 import type { SessionSchema } from './schema.js';
-import type { Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue } from './session-api.js';
+import type { Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue, UserSessionInfo } from './session-api.js';
 import { remainingLifetime, type StoredRecord } from './stores/store.js';
 
 /** `update` retries this many times when other requests keep changing the same field. */
@@ -268,15 +268,6 @@ export async function loadSession<S extends SessionSchema>(
   }
   if (result.status === 'missing') return null;
   return { session: new SessionLifecycle<S>(runtime, id, result.record), refreshed: result.record.refreshed };
-}
-
-/** One of a user's sessions, as `sessions.userSessions` lists it: nothing in it opens the session. */
-export interface UserSessionInfo {
-  /** The session's `ref`: safe to send to the client, and equal to `session.ref` on the device that holds it. */
-  ref: string;
-  createdAt: Date;
-  /** When the session was last written or had its expiry refreshed (see `touchAfter`). */
-  lastUsedAt: Date;
 }
 
 /** The live sessions bound to a user, most recently used first. */

@@ -1,10 +1,19 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { initTRPC } from '@trpc/server';
-import { nodeHTTPTransport, type NodeHTTPContextOptions } from './adapters/node-http.js';
+import type { TRPCRequestInfo } from '@trpc/server/http';
+import { nodeHTTPTransport } from './adapters/node-http.js';
 import { httpSession, runSessionCall } from './commit.js';
-import { closeStore, revokeUser, userSessions, type UserSessionInfo } from './lifecycle.js';
+import { closeStore, revokeUser, userSessions } from './lifecycle.js';
 import { attachRuntime, resolveOptions, type SessionManagerOptions } from './options.js';
 import type { RequireOptionalFields, SessionSchema } from './schema.js';
-import type { SessionContext, SessionHandle } from './session-api.js';
+import type { SessionContext, SessionHandle, UserSessionInfo } from './session-api.js';
+
+/** The options tRPC's node-http adapters (standalone, Express, Next.js pages) pass to `createContext`. */
+export interface NodeHTTPContextOptions {
+  req: IncomingMessage;
+  res: ServerResponse;
+  info?: TRPCRequestInfo;
+}
 
 /**
  * A partial procedure that carries the session's middleware, for `t.procedure.concat(sessions.procedure)`.

@@ -107,3 +107,12 @@ export interface SessionHandle<S extends SessionSchema> {
 export interface SessionContext<S extends SessionSchema> {
   session: SessionHandle<S>;
 }
+
+/** One of a user's sessions, as `sessions.userSessions` lists it: nothing in it opens the session. */
+export interface UserSessionInfo {
+  /** The session's `ref`: safe to send to the client, and equal to `session.ref` on the device that holds it. */
+  ref: string;
+  createdAt: Date;
+  /** When the session was last written or had its expiry refreshed (see `touchAfter`). */
+  lastUsedAt: Date;
+}

@@ -4,13 +4,6 @@ import type { TRPCRequestInfo } from '@trpc/server/http';
 import type { SessionRuntime } from '../options.js';
 import { isForwardedHttps, isStreamingRequest, replaceSetCookie, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
 
-/** The options tRPC's node-http adapters (standalone, Express, Next.js pages) pass to `createContext`. */
-export interface NodeHTTPContextOptions {
-  req: IncomingMessage;
-  res: ServerResponse;
-  info?: TRPCRequestInfo;
-}
-
 /** Whether a request came over HTTPS, directly or (when trusted) according to its proxy. */
 export function isHttpsRequest(req: IncomingMessage, trustProxy: boolean): boolean {
   if ((req.socket as TLSSocket | undefined)?.encrypted) return true;
