@@ -89,16 +89,17 @@ function settle(runtime: SessionRuntime, write: Promise<void>): Promise<SessionE
 export function httpSession<S extends SessionSchema>(runtime: SessionRuntime, transport: SessionTransport | null): SessionHandle<S> {
   if (runtime.persistMode === 'before-response' && transport !== null) {
     const guard = new MissingProcedure(BEFORE_RESPONSE_NEEDS_PROCEDURE);
-    scopes.set(guard, new SharedWrite(runtime, new RequestHandle(runtime, transport)));
+    scopes.set(guard, new SharedWrite(runtime, new RequestHandle<SessionSchema>(runtime, transport)));
     return guard;
   }
-  if (transport === null) return new RequestHandle<S>(runtime, null);
-  const handle: RequestHandle<S> = new RequestHandle<S>(runtime, transport, () => {
-    let written: Promise<void> | undefined;
-    // 'finish' and 'close' may both be reported: the write runs once.
-    transport.onEnd(() => (written ??= settle(runtime, handle.commit()).then(() => undefined)));
-  });
-  return handle;
+  return new RequestHandle<S, SessionTransport>(runtime, transport, writeAfterResponse);
+}
+
+/** 'after-response': once a request has a session, its changes are written when the response has ended. */
+function writeAfterResponse(handle: RequestHandle<SessionSchema, SessionTransport>, runtime: SessionRuntime, transport: SessionTransport): void {
+  let written: Promise<void> | undefined;
+  // 'finish' and 'close' may both be reported: the write runs once.
+  transport.onEnd(() => (written ??= settle(runtime, handle.commit()).then(() => undefined)));
 }
 
 /**

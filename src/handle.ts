@@ -18,18 +18,21 @@ export type SessionClient = Omit<SessionTransport, 'onEnd'>;
  * `ctx.session` of one request (or one call): the lazy handle. It loads, starts, moves and destroys the
  * session and keeps the cookie in step; when the changes are written is the commit module's decision.
  */
-export class RequestHandle<S extends SessionSchema> implements SessionHandle<S> {
+export class RequestHandle<S extends SessionSchema, C extends SessionClient = SessionClient> implements SessionHandle<S> {
   readonly #runtime: SessionRuntime;
-  readonly #client: SessionClient | null;
-  /** Told once, when this request first has a session to write (a valid cookie, or a new session). */
-  readonly #onOpen: (() => void) | undefined;
+  readonly #client: C | null;
+  /**
+   * Told once, when this request first has a session to write (a valid cookie, or a new session). A plain
+   * function given the handle's own parts, not a closure: a handle is built for every request, touched or not.
+   */
+  readonly #onOpen: ((handle: RequestHandle<S, C>, runtime: SessionRuntime, client: C) => void) | undefined;
   #loading: Promise<SessionLifecycle<S> | null> | undefined;
   #starting: Promise<SessionLifecycle<S>> | undefined;
   /** The request carried a session cookie (valid or not), which `destroy()` must expire. */
   #cookieSent = false;
   #opened = false;
 
-  constructor(runtime: SessionRuntime, client: SessionClient | null, onOpen?: () => void) {
+  constructor(runtime: SessionRuntime, client: C | null, onOpen?: (handle: RequestHandle<S, C>, runtime: SessionRuntime, client: C) => void) {
     this.#runtime = runtime;
     this.#client = client;
     this.#onOpen = onOpen;
@@ -99,7 +102,7 @@ export class RequestHandle<S extends SessionSchema> implements SessionHandle<S> 
   #open(): void {
     if (this.#opened) return;
     this.#opened = true;
-    this.#onOpen?.();
+    this.#onOpen?.(this, this.#runtime, this.#client!);
   }
 
   async #resume(): Promise<SessionLifecycle<S> | null> {
