@@ -1,67 +1,60 @@
-import { serializeCookie, serializeExpiredCookie, readCookie } from './cookie.js';
-import { SessionCorruptError, SessionError, SessionUnavailableError } from './errors.js';
-import { createSessionId, redactSessionId } from './id.js';
-import type { SessionRuntime } from './manager.js';
+import { readCookie, serializeCookie, serializeExpiredCookie } from './cookie.js';
+import { SessionUnavailableError } from './errors.js';
+import { createSessionId } from './id.js';
+import { loadSession, SessionLifecycle } from './lifecycle.js';
+import type { SessionRuntime } from './options.js';
 import type { SessionSchema } from './schema.js';
-import { Session } from './session.js';
+import type { Session, SessionHandle } from './session-api.js';
 import type { SessionTransport } from './transport.js';
 
 const NO_REQUEST_REASON =
   'No HTTP request is attached to this context (a server-side caller?), so no session can be started. ' +
   'Create the context with a request, or see `createCallerContext` for calls made from the server.';
 
+/** What a handle's client can do: a transport, less the end of a response that the commit module watches. */
+export type SessionClient = Omit<SessionTransport, 'onEnd'>;
+
 /**
- * `ctx.session`: the lazy, per-request handle. Creating it costs nothing; the store and the cookie are
- * touched only when a procedure calls one of its methods. Calls batched into one HTTP request share it: one
- * load, one write, whatever the number of calls.
+ * `ctx.session` of one request (or one call): the lazy handle. It loads, starts, moves and destroys the
+ * session and keeps the cookie in step; when the changes are written is the commit module's decision.
  */
-export class SessionHandle<S extends SessionSchema> {
+export class RequestHandle<S extends SessionSchema, C extends SessionClient = SessionClient> implements SessionHandle<S> {
   readonly #runtime: SessionRuntime;
-  readonly #transport: SessionTransport | null;
-  #loading: Promise<Session<S> | null> | undefined;
-  #starting: Promise<Session<S>> | undefined;
+  readonly #client: C | null;
+  /**
+   * Told once, when this request first has a session to write (a valid cookie, or a new session). A plain
+   * function given the handle's own parts, not a closure: a handle is built for every request, touched or not.
+   */
+  readonly #onOpen: ((handle: RequestHandle<S, C>, runtime: SessionRuntime, client: C) => void) | undefined;
+  #loading: Promise<SessionLifecycle<S> | null> | undefined;
+  #starting: Promise<SessionLifecycle<S>> | undefined;
   /** The request carried a session cookie (valid or not), which `destroy()` must expire. */
   #cookieSent = false;
-  #committing = false;
+  #opened = false;
 
-  /** @internal */
-  constructor(runtime: SessionRuntime, transport: SessionTransport | null) {
+  constructor(runtime: SessionRuntime, client: C | null, onOpen?: (handle: RequestHandle<S, C>, runtime: SessionRuntime, client: C) => void) {
     this.#runtime = runtime;
-    this.#transport = transport;
+    this.#client = client;
+    this.#onOpen = onOpen;
   }
 
-  /**
-   * Resumes the client's session, or resolves to `null` when it has none (no cookie, a malformed or forged
-   * one, or an expired session). Never creates a session; sets the cookie only to extend the expiry of the
-   * session the client already has (when this load refreshed it), so the cookie follows the record.
-   */
   load(): Promise<Session<S> | null> {
     this.#loading ??= this.#resume();
     return this.#loading;
   }
 
-  /**
-   * Resumes the client's session or creates one, and sets the session cookie. Concurrent calls resolve to
-   * the same session. A new session is written to the store when the response is written, not before.
-   */
   start(): Promise<Session<S>> {
     this.#starting ??= this.#begin();
     return this.#starting;
   }
 
-  /** Writes the session's changes now, instead of after the response. Does nothing without a session. */
   async persist(): Promise<void> {
     const session = await this.#current();
     await session?.flush();
   }
 
-  /**
-   * Gives the session a new ID, keeping its data: the new record is written and the old one removed at once,
-   * and the cookie is replaced. Call it when the user's privileges change (login) to defeat session fixation.
-   * Without a session, starts one.
-   */
   async regenerate(): Promise<Session<S>> {
-    const session = await this.load();
+    const session = await (this.#starting ?? this.#loadLifecycle());
     if (session === null) return this.start();
     this.#assertCookieSettable();
     await session.moveTo(createSessionId());
@@ -70,20 +63,35 @@ export class SessionHandle<S extends SessionSchema> {
     return session;
   }
 
-  /** Removes the session from the store and expires its cookie. A later `start()` creates a new session. */
   async destroy(): Promise<void> {
-    const session = await (this.#starting ?? this.load());
+    const session = await (this.#starting ?? this.#loadLifecycle());
     if (session === null && !this.#cookieSent) return;
     this.#assertCookieSettable();
     await session?.destroy();
     this.#loading = Promise.resolve(null);
     this.#starting = undefined;
     this.#cookieSent = false;
-    this.#transport!.setCookie(serializeExpiredCookie(this.#runtime.cookie, this.#transport!.secure));
+    this.#client!.setCookie(serializeExpiredCookie(this.#runtime.cookie, this.#client!.secure));
+  }
+
+  /** Whether this request has a session whose changes may need writing. */
+  get opened(): boolean {
+    return this.#opened;
+  }
+
+  /** Writes the request's changes, if it has a session. Rejects with the write's error. */
+  async commit(): Promise<void> {
+    const session = await this.#current();
+    await session?.flush();
+  }
+
+  #loadLifecycle(): Promise<SessionLifecycle<S> | null> {
+    this.#loading ??= this.#resume();
+    return this.#loading;
   }
 
   /** The session this request has already started or loaded, if any; a failed start already threw. */
-  async #current(): Promise<Session<S> | null> {
+  async #current(): Promise<SessionLifecycle<S> | null> {
     try {
       return (await (this.#starting ?? this.#loading)) ?? null;
     } catch {
@@ -91,74 +99,53 @@ export class SessionHandle<S extends SessionSchema> {
     }
   }
 
-  async #resume(): Promise<Session<S> | null> {
-    const transport = this.#transport;
-    if (transport === null) return null;
-    const value = readCookie(transport.cookieHeader, this.#runtime.cookie.name);
+  #open(): void {
+    if (this.#opened) return;
+    this.#opened = true;
+    this.#onOpen?.(this, this.#runtime, this.#client!);
+  }
+
+  async #resume(): Promise<SessionLifecycle<S> | null> {
+    const client = this.#client;
+    if (client === null) return null;
+    const value = readCookie(client.cookieHeader, this.#runtime.cookie.name);
     if (value === undefined) return null;
     this.#cookieSent = true;
     // A malformed or forged value is ignored without a store lookup.
     const identity = this.#runtime.cookieValues.decode(value);
     if (identity === null) return null;
-    this.#registerCommit();
-    const result = await this.#runtime.store.load(identity.id, this.#runtime.policy, Date.now());
-    if (result.status === 'corrupt') {
-      this.#runtime.report(new SessionCorruptError(redactSessionId(identity.id), result.reason));
-      return null;
-    }
-    if (result.status === 'missing') return null;
-    const session = new Session<S>(this.#runtime, identity.id, result.record);
+    this.#open();
+    const loaded = await loadSession<S>(this.#runtime, identity.id);
+    if (loaded === null) return null;
     // The record's expiry was extended (or the cookie is signed with an old secret): the cookie follows now,
     // while headers can still be set, or the browser would drop it while the record lives on.
-    const cookieStale = result.record.refreshed || !identity.current;
-    if (cookieStale && transport.cookieBlockedReason === null) this.#setSessionCookie(session);
-    return session;
+    const cookieStale = loaded.refreshed || !identity.current;
+    if (cookieStale && client.cookieBlockedReason === null) this.#setSessionCookie(loaded.session);
+    return loaded.session;
   }
 
-  async #begin(): Promise<Session<S>> {
-    if (this.#transport === null) throw new SessionUnavailableError(NO_REQUEST_REASON);
-    const existing = await this.load();
+  async #begin(): Promise<SessionLifecycle<S>> {
+    if (this.#client === null) throw new SessionUnavailableError(NO_REQUEST_REASON);
+    const existing = await this.#loadLifecycle();
     if (existing !== null) return existing;
     this.#assertCookieSettable();
-    this.#registerCommit();
+    this.#open();
     // A new session reads nothing from the store: an ID the client sent is never adopted.
-    const session = new Session<S>(this.#runtime, createSessionId(), null);
+    const session = new SessionLifecycle<S>(this.#runtime, createSessionId(), null);
     this.#setSessionCookie(session);
     return session;
   }
 
   #assertCookieSettable(): void {
-    if (this.#transport === null) throw new SessionUnavailableError(NO_REQUEST_REASON);
-    if (this.#transport.cookieBlockedReason !== null) throw new SessionUnavailableError(this.#transport.cookieBlockedReason);
+    if (this.#client === null) throw new SessionUnavailableError(NO_REQUEST_REASON);
+    if (this.#client.cookieBlockedReason !== null) throw new SessionUnavailableError(this.#client.cookieBlockedReason);
   }
 
-  #setSessionCookie(session: Session<S>): void {
-    const transport = this.#transport!;
+  #setSessionCookie(session: SessionLifecycle<S>): void {
+    const client = this.#client!;
     // Rounded up: a cookie that outlives its record by under a second finds nothing, while one that expired
     // first would end a session early (a 2 s lifetime read after 1 ms must still say 2).
     const maxAgeSeconds = Math.max(1, Math.ceil(session.ttlAt(Date.now()) / 1000));
-    transport.setCookie(serializeCookie(this.#runtime.cookie, this.#runtime.cookieValues.encode(session.id), maxAgeSeconds, transport.secure));
-  }
-
-  #registerCommit(): void {
-    if (this.#committing) return;
-    this.#committing = true;
-    this.#transport!.onCommit(() => this.#commit());
-  }
-
-  /**
-   * The adapter's write after (or before) the response. Never rejects: a failure is reported through
-   * `onError` and resolved, so an adapter holding the response can refuse to report success.
-   */
-  async #commit(): Promise<SessionError | null> {
-    try {
-      const session = await this.#current();
-      await session?.flush();
-      return null;
-    } catch (error) {
-      const failure = error instanceof SessionError ? error : new SessionError('INTERNAL_SERVER_ERROR', String(error), error);
-      this.#runtime.report(failure);
-      return failure;
-    }
+    client.setCookie(serializeCookie(this.#runtime.cookie, this.#runtime.cookieValues.encode(session.id), maxAgeSeconds, client.secure));
   }
 }

@@ -1,23 +1,24 @@
 export { createSessionManager } from './manager.js';
+export type { NodeHTTPContextOptions, SessionManager, SessionProcedure } from './manager.js';
+export type { PersistMode, SessionManagerOptions } from './options.js';
 export type {
-  NodeHTTPContextOptions,
-  PersistMode,
+  Session,
   SessionContext,
-  SessionManager,
-  SessionManagerOptions,
+  SessionData,
+  SessionHandle,
+  SessionInput,
+  SessionKey,
+  SessionMeta,
+  SessionValue,
   UserSessionInfo,
-} from './manager.js';
-export { SessionHandle } from './handle.js';
-export { Session, SessionData } from './session.js';
-export type { SessionInput, SessionKey, SessionMeta, SessionValue } from './session.js';
+} from './session-api.js';
 export type { SessionDataOf, SessionSchema } from './schema.js';
 export type { SessionCookieOptions } from './cookie.js';
-export type { SessionCommit, SessionTransport } from './transport.js';
 export { createCallerContext } from './adapters/caller.js';
 export type { CallerSessionOptions } from './adapters/caller.js';
-export { sessionPerCall } from './per-call.js';
 export { redisStore } from './stores/redis.js';
-export type { RedisClient, RedisStoreOptions } from './stores/redis.js';
+export type { RedisStoreOptions } from './stores/redis.js';
+export type { RedisClient } from './redis-client.js';
 export { createRedisConnections } from './redis-connections.js';
 export type {
   RedisClusterConnectionOptions,

@@ -1,5 +1,5 @@
 import type { ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
-import type { RedisClient } from './stores/redis.js';
+import type { RedisClient } from './redis-client.js';
 
 /** A Redis Cluster: the startup nodes ioredis discovers the cluster from, plus ioredis `ClusterOptions`. */
 export interface RedisClusterConnectionOptions extends ClusterOptions {

@@ -1,10 +1,9 @@
-import { getHTTPStatusCodeFromError } from '@trpc/server/http';
-import type { SessionError } from './errors.js';
 import type { TRPCRequestInfo } from '@trpc/server/http';
 
 /**
- * What the session core needs from one HTTP exchange. Each adapter translates its framework's request and
- * response into this, and nothing more.
+ * The facts the session core needs from one HTTP exchange. Each adapter translates its framework's request
+ * and response into these, and decides nothing: when the session is written, and where a failed write goes,
+ * is the core's (commit.ts).
  */
 export interface SessionTransport {
   /** The request's `Cookie` header. */
@@ -12,24 +11,20 @@ export interface SessionTransport {
   /** Whether the request came over HTTPS, for the cookie's `Secure` attribute in `'auto'` mode. */
   readonly secure: boolean;
   /**
-   * Why a `Set-Cookie` can no longer reach the client (streaming, WebSocket), or `null` when it can. An
-   * operation that needs a new cookie fails with this reason instead of losing the cookie silently.
+   * Why a `Set-Cookie` can no longer reach the client (streaming, WebSocket, headers already sent), or
+   * `null` when it can. An operation that needs a new cookie fails with this reason instead of losing the
+   * cookie silently.
    */
   readonly cookieBlockedReason: string | null;
   /** Sets the session cookie on the response, replacing one set earlier in the same request. */
   setCookie(header: string): void;
   /**
-   * Registers the write of the session's changes. The adapter runs it once the response is written, or,
-   * in `'before-response'` mode, before the response is released and waits for it.
+   * Calls `listener` once the response has finished, or the client went away first (it may be called for
+   * both; the core acts once). Where the platform can keep work running after the response (`waitUntil`),
+   * the adapter hands it the promise `listener` returns.
    */
-  onCommit(commit: SessionCommit): void;
+  onEnd(listener: () => Promise<void>): void;
 }
-
-/**
- * Writes a request's session changes. Never rejects: resolves to the error (already reported through
- * `onError`) when the write failed, so an adapter that holds the response can turn it into a failure.
- */
-export type SessionCommit = () => Promise<SessionError | null>;
 
 /** Why a streamed response cannot carry a new cookie; shared by the adapters that stream. */
 export const STREAMING_COOKIE_REASON =
@@ -51,15 +46,4 @@ export function isStreamingRequest(info: TRPCRequestInfo | undefined): boolean {
 /** Whether an `X-Forwarded-Proto` header says the client reached the proxy over HTTPS (its first hop counts). */
 export function isForwardedHttps(header: string | null | undefined): boolean {
   return header?.split(',')[0]?.trim().toLowerCase() === 'https';
-}
-
-/**
- * The status and tRPC-shaped JSON body of a response that replaces a procedure's result when the session
- * write it depended on failed (`'before-response'` mode): the client gets the session error, never success.
- */
-export function failedWriteResponse(failure: SessionError): { status: number; body: string } {
-  const { code, message } = failure;
-  const status = getHTTPStatusCodeFromError(failure);
-  // -32603 is JSON-RPC's internal error; tRPC clients read the precise code from `data.code`.
-  return { status, body: JSON.stringify({ error: { message, code: -32603, data: { code, httpStatus: status } } }) };
 }

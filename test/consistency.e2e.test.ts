@@ -17,7 +17,8 @@ const schema = z.object({
 function app(persist: 'after-response' | 'before-response') {
   const errors: SessionError[] = [];
   const sessions = createSessionManager({ schema, store: redisStore({ redis: redisClient }), persist, onError: (e) => errors.push(e) });
-  const t = initTRPC.context<ReturnType<typeof sessions.createContext>>().create();
+  const root = initTRPC.context<ReturnType<typeof sessions.createContext>>().create();
+  const t = { router: root.router, procedure: root.procedure.concat(sessions.procedure) };
   let releaseSlow: () => void = () => {};
   const router = t.router({
     start: t.procedure.mutation(async ({ ctx }) => (await ctx.session.start()).id),

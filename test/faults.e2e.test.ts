@@ -13,7 +13,8 @@ const errors: SessionError[] = [];
 let release: () => void = () => {};
 
 function buildRouter(sessions: ReturnType<typeof createSessions>) {
-  const t = initTRPC.context<ReturnType<typeof sessions.createContext>>().create();
+  const root = initTRPC.context<ReturnType<typeof sessions.createContext>>().create();
+  const t = { router: root.router, procedure: root.procedure.concat(sessions.procedure) };
   return t.router({
     ping: t.procedure.query(() => 'pong'),
     count: t.procedure.mutation(async ({ ctx }) => {

@@ -1,8 +1,22 @@
 import { initTRPC } from '@trpc/server';
-import type { CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
+import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
+import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
+import { createHTTPServer, type CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
+import type { CreateWSSContextFnOptions } from '@trpc/server/adapters/ws';
 import { expectTypeOf, test } from 'vitest';
 import * as z from 'zod';
-import { createSessionManager, memoryStore, type Session, type SessionHandle } from '../src/index.js';
+import { createFastifyContext } from '../src/adapters/fastify.js';
+import { fetchSessionHandler } from '../src/adapters/fetch.js';
+import { createWSContext } from '../src/adapters/ws.js';
+import {
+  createCallerContext,
+  createSessionManager,
+  memoryStore,
+  type Session,
+  type SessionContext,
+  type SessionData,
+  type SessionHandle,
+} from '../src/index.js';
 
 // These assertions are checked by `tsc --noEmit`, the first half of `npm test`; the test below only
 // records that they compiled.
@@ -96,3 +110,70 @@ export const invalidAmongValidFields = () =>
 test('session types are inferred from the schema (checked by tsc)', () => {
   expectTypeOf(sessions.createContext).returns.toEqualTypeOf<{ session: SessionHandle<typeof schema> }>();
 });
+
+// ---- createContext composition on every adapter, and sessions.procedure (checked by tsc) ----
+
+const db = { name: 'db' };
+const dbContext = async (opts: FetchCreateContextFnOptions & SessionContext<typeof schema>) => {
+  expectTypeOf(opts.session).toEqualTypeOf<SessionHandle<typeof schema>>();
+  return { db };
+};
+const withDb = initTRPC.context<SessionContext<typeof schema> & { db: typeof db }>().create();
+const dbProcedure = withDb.procedure.concat(sessions.procedure);
+export const dbRouter = withDb.router({
+  read: dbProcedure.query(({ ctx }) => {
+    // concat keeps the app's context, and the session's type.
+    expectTypeOf(ctx.session).toEqualTypeOf<SessionHandle<typeof schema>>();
+    expectTypeOf(ctx.db).toEqualTypeOf<{ name: string }>();
+    return ctx.db.name;
+  }),
+});
+const sessionOnly = initTRPC.context<SessionContext<typeof schema>>().create();
+export const sessionOnlyRouter = sessionOnly.router({ read: sessionOnly.procedure.concat(sessions.procedure).query(() => 1) });
+
+export const fetchHandlers = (req: Request) => [
+  // Your createContext gets `session`, typed, and returns the rest of the context.
+  fetchSessionHandler(sessions, {
+    endpoint: '/trpc',
+    req,
+    router: dbRouter,
+    createContext: ({ session, req: request }) => {
+      expectTypeOf(session).toEqualTypeOf<SessionHandle<typeof schema>>();
+      expectTypeOf(request).toEqualTypeOf<Request>();
+      return { db };
+    },
+  }),
+  fetchSessionHandler(sessions, { endpoint: '/trpc', req, router: dbRouter, createContext: dbContext }),
+  // A router that needs nothing but `session` needs no createContext.
+  fetchSessionHandler(sessions, { endpoint: '/trpc', req, router: sessionOnlyRouter }),
+  // @ts-expect-error the router needs `db`: createContext is required
+  fetchSessionHandler(sessions, { endpoint: '/trpc', req, router: dbRouter }),
+  fetchSessionHandler(sessions, {
+    endpoint: '/trpc',
+    req,
+    router: dbRouter,
+    // @ts-expect-error createContext must return what the router needs
+    createContext: () => ({ database: db }),
+  }),
+];
+
+export const nodeHTTPServer = () =>
+  createHTTPServer({ router: dbRouter, createContext: (opts: CreateHTTPContextOptions) => ({ ...sessions.createContext(opts), db }) });
+export const fastifyContext = (opts: CreateFastifyContextOptions) => ({ ...createFastifyContext(sessions)(opts), db });
+export const wsContext = (opts: CreateWSSContextFnOptions) => ({ ...createWSContext(sessions)(opts), db });
+export const callerOf = () => dbRouter.createCaller({ ...createCallerContext(sessions, { cookie: undefined }), db });
+
+test('createContext composes on every adapter (checked by tsc)', () => {
+  expectTypeOf(fastifyContext).returns.toEqualTypeOf<{ db: { name: string }; session: SessionHandle<typeof schema> }>();
+  expectTypeOf(wsContext).returns.toEqualTypeOf<{ db: { name: string }; session: SessionHandle<typeof schema> }>();
+  expectTypeOf(callerOf().read).returns.resolves.toEqualTypeOf<string>();
+});
+
+export const notConstructible = () => [
+  // @ts-expect-error Session is a type: sessions come from ctx.session.start() or load()
+  new Session(),
+  // @ts-expect-error SessionHandle is a type: handles come from createContext
+  new SessionHandle(),
+  // @ts-expect-error SessionData is a type
+  new SessionData(),
+];

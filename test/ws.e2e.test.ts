@@ -2,8 +2,8 @@ import { initTRPC } from '@trpc/server';
 import { observable, type Unsubscribable } from '@trpc/server/observable';
 import { unpack } from 'msgpackr';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { redisStore, sessionPerCall, type SessionContext } from '../src/index.js';
-import { schema, testManager, type TestManagerOptions, type TestRouter } from './helpers/app.js';
+import { redisStore, type SessionContext } from '../src/index.js';
+import { schema, sessionProcedure, testManager, type TestManagerOptions, type TestRouter } from './helpers/app.js';
 import { CookieJar, trpcClient, type Served } from './helpers/http.js';
 import { serveWithWebSocket, wsClient } from './helpers/servers.js';
 import { collect, useRedis } from './helpers/transport-contract.js';
@@ -95,18 +95,18 @@ test("'before-response': a WebSocket call's write is in Redis when its result ar
   expect(unpack(stored!)).toBe(2);
 });
 
-test('a procedure without sessionPerCall fails over the WebSocket with an error that names it', async () => {
+test('a procedure not built on sessions.procedure fails over the WebSocket with an error that names it', async () => {
   const t = initTRPC.context<SessionContext<typeof schema>>().create();
   const bare = t.router({ read: t.procedure.query(async ({ ctx }) => (await ctx.session.load())?.id ?? null) });
   const { served: unscoped } = await start({}, bare);
   const { http, connect } = tab(unscoped);
   await http.increment.mutate();
-  await expect(connect().read.query()).rejects.toThrow(/add the `sessionPerCall` middleware/);
+  await expect(connect().read.query()).rejects.toThrow(/build your procedures on `sessions.procedure`/);
 });
 
 test('an observable subscription over the WebSocket writes the session once it stops', async () => {
   const t = initTRPC.context<SessionContext<typeof schema>>().create();
-  const procedure = t.procedure.use(sessionPerCall);
+  const procedure = t.procedure.concat(sessionProcedure);
   const observing = t.router({
     countUp: procedure.subscription(({ ctx }) =>
       observable<number>((emit) => {

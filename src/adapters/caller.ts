@@ -1,8 +1,10 @@
 import { stringifyCookie } from 'cookie';
+import { perCallSession } from '../commit.js';
 import { SessionUnavailableError } from '../errors.js';
-import type { SessionContext, SessionManager } from '../manager.js';
-import { perCallContext } from '../per-call.js';
+import type { SessionManager } from '../manager.js';
+import { runtimeOf } from '../options.js';
 import type { SessionSchema } from '../schema.js';
+import type { SessionContext } from '../session-api.js';
 
 /** Options of {@link createCallerContext}. */
 export interface CallerSessionOptions {
@@ -30,29 +32,27 @@ const NO_SET_COOKIE_REASON =
 
 /**
  * The context for server-side calls (`createCaller`, React server components, server actions), with the
- * session named by a cookie value you supply. Procedures need the `sessionPerCall` middleware, which writes
- * each call's changes when it ends; so a call's writes are visible to the next call of the same caller.
+ * session named by a cookie value you supply. Procedures need `sessions.procedure`, which writes each
+ * call's changes before the call returns (a failed write fails the call); so a call's writes are visible
+ * to the next call of the same caller.
  *
  * @example
  * const caller = createCaller(createCallerContext(sessions, { cookie: (await cookies()).get('sid')?.value }));
  * const cart = await caller.cart.list();
  */
 export function createCallerContext<S extends SessionSchema>(sessions: SessionManager<S>, options: CallerSessionOptions): SessionContext<S> {
-  const { name } = sessions.runtime.cookie;
+  const runtime = runtimeOf(sessions);
   const { setCookie } = options;
-  return perCallContext(
-    sessions,
-    {
-      cookieHeader: options.cookie === undefined ? undefined : stringifyCookie({ [name]: options.cookie }),
-      secure: options.secure ?? false,
-      cookieBlockedReason: setCookie === undefined ? NO_SET_COOKIE_REASON : null,
-      setCookie:
-        setCookie ??
-        (() => {
-          throw new SessionUnavailableError(NO_SET_COOKIE_REASON);
-        }),
-    },
-    // The caller awaits its call, and a server function may stop right after it: the write comes first.
-    true,
-  );
+  const client = {
+    cookieHeader: options.cookie === undefined ? undefined : stringifyCookie({ [runtime.cookie.name]: options.cookie }),
+    secure: options.secure ?? false,
+    cookieBlockedReason: setCookie === undefined ? NO_SET_COOKIE_REASON : null,
+    setCookie:
+      setCookie ??
+      (() => {
+        throw new SessionUnavailableError(NO_SET_COOKIE_REASON);
+      }),
+  };
+  // The caller awaits its call, and a server function may stop right after it: the write comes first.
+  return { session: perCallSession<S>(runtime, client, true) };
 }

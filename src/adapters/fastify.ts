@@ -1,7 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
-import type { SessionContext, SessionManager } from '../manager.js';
+import { httpSession } from '../commit.js';
+import type { SessionManager } from '../manager.js';
+import { runtimeOf } from '../options.js';
 import type { SessionSchema } from '../schema.js';
+import type { SessionContext } from '../session-api.js';
 import { replaceSetCookie } from '../transport.js';
 import { headerValues, nodeHTTPTransport } from './node-http.js';
 import { webSocketSessionContext } from './ws.js';
@@ -9,9 +12,9 @@ import { webSocketSessionContext } from './ws.js';
 /**
  * `createContext` for `fastifyTRPCPlugin` (fastify 5). The cookie goes through the reply, so fastify sends
  * it with its own headers; the session is written once fastify has written the response (its `onResponse`
- * moment: Node's `finish`), or before it ends the response in `'before-response'` mode. Streamed calls
+ * moment: Node's `finish`), or before the calls answer in `'before-response'` mode. Streamed calls
  * (`httpBatchStreamLink`, SSE subscriptions) use existing sessions but cannot start one. With `useWSS`,
- * WebSocket calls get the session as over `createWSContext` (procedures need `sessionPerCall`).
+ * WebSocket calls get the session as over `createWSContext` (procedures need `sessions.procedure`).
  *
  * @example
  * const sessionContext = createFastifyContext(sessions);
@@ -20,20 +23,17 @@ import { webSocketSessionContext } from './ws.js';
 export function createFastifyContext<S extends SessionSchema>(
   sessions: SessionManager<S>,
 ): (opts: CreateFastifyContextOptions) => SessionContext<S> {
-  const { runtime } = sessions;
+  const runtime = runtimeOf(sessions);
   return ({ req, res, info }) => {
     // With `useWSS`, a WebSocket connection gets the same createContext with Node's upgrade request as `req`
     // (no fastify `raw`) and the socket as `res`.
     if (!('raw' in req)) return webSocketSessionContext(sessions, req as IncomingMessage);
-    return {
-      session: sessions.handle(
-        // fastify sends its reply's headers over whatever was set on Node's response, so the cookie goes there.
-        nodeHTTPTransport(runtime, req.raw, res.raw, info, (header) => {
-          const cookies = replaceSetCookie(headerValues(res.getHeader('set-cookie')), runtime.cookie.name, header);
-          res.removeHeader('set-cookie');
-          res.header('set-cookie', cookies);
-        }),
-      ),
-    };
+    const transport = nodeHTTPTransport(runtime, req.raw, res.raw, info, (header) => {
+      // fastify sends its reply's headers over whatever was set on Node's response, so the cookie goes there.
+      const cookies = replaceSetCookie(headerValues(res.getHeader('set-cookie')), runtime.cookie.name, header);
+      res.removeHeader('set-cookie');
+      res.header('set-cookie', cookies);
+    });
+    return { session: httpSession<S>(runtime, transport) };
   };
 }

@@ -1,46 +1,49 @@
-import type { AnyTRPCRouter, inferRouterContext } from '@trpc/server';
+import type { AnyTRPCRouter, CreateContextCallback, inferRouterContext } from '@trpc/server';
+import type { HTTPBaseHandlerOptions } from '@trpc/server/http';
 import {
   fetchRequestHandler,
   type FetchCreateContextFnOptions,
   type FetchHandlerRequestOptions,
 } from '@trpc/server/adapters/fetch';
-import type { SessionError } from '../errors.js';
-import type { SessionContext, SessionManager, SessionRuntime } from '../manager.js';
+import { httpSession } from '../commit.js';
+import type { SessionManager } from '../manager.js';
+import { runtimeOf, type SessionRuntime } from '../options.js';
 import type { SessionSchema } from '../schema.js';
-import {
-  isForwardedHttps,
-  isStreamingRequest,
-  replaceSetCookie,
-  failedWriteResponse,
-  STREAMING_COOKIE_REASON,
-  type SessionCommit,
-  type SessionTransport,
-} from '../transport.js';
+import type { SessionContext } from '../session-api.js';
+import { isForwardedHttps, isStreamingRequest, replaceSetCookie, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
 
-/** Options of {@link fetchSessionHandler}: those of tRPC's `fetchRequestHandler`, and `waitUntil`. */
-export type FetchSessionHandlerOptions<TRouter extends AnyTRPCRouter, S extends SessionSchema> = Omit<
-  FetchHandlerRequestOptions<TRouter>,
-  'createContext'
-> & {
-  /**
-   * Builds the rest of your context; it gets `session` with tRPC's options, and `session` is added to
-   * what it returns. Leave it out when `session` is all your context has.
-   */
-  createContext?: (
-    opts: FetchCreateContextFnOptions & SessionContext<S>,
-  ) => Omit<inferRouterContext<TRouter>, 'session'> | Promise<Omit<inferRouterContext<TRouter>, 'session'>>;
-  /**
-   * The platform's way to keep work running after the response is returned: Next.js `after`,
-   * Cloudflare's `ctx.waitUntil`, Vercel's `waitUntil`. It receives the session write, so the write
-   * outlives the response where the platform would otherwise stop the request's work. Long-running servers
-   * (Node, Bun, Deno) need none.
-   */
-  waitUntil?: (promise: Promise<unknown>) => void;
-};
+/** What your context adds to `session`. */
+type OwnContext<TRouter extends AnyTRPCRouter> = Omit<inferRouterContext<TRouter>, 'session'>;
 
 /**
- * One request's transport over the fetch API, and the moment its session is written. A class, not an object
- * literal with accessors: it is built for every request, and V8 builds accessor literals slowly.
+ * Your own `createContext`: it gets tRPC's options and `session`, and `session` is added to what it returns.
+ */
+export type FetchSessionCreateContextFn<TRouter extends AnyTRPCRouter, S extends SessionSchema> = (
+  opts: FetchCreateContextFnOptions & SessionContext<S>,
+) => OwnContext<TRouter> | Promise<OwnContext<TRouter>>;
+
+/**
+ * Options of {@link fetchSessionHandler}: those of tRPC's `fetchRequestHandler`, and `waitUntil`.
+ * `createContext` is required exactly when the router's context has more than `session`, as tRPC's own
+ * adapters require theirs when the context is not empty.
+ */
+export type FetchSessionHandlerOptions<TRouter extends AnyTRPCRouter, S extends SessionSchema> = HTTPBaseHandlerOptions<TRouter, Request> &
+  CreateContextCallback<OwnContext<TRouter>, FetchSessionCreateContextFn<TRouter, S>> & {
+    req: Request;
+    /** The path the router is served at, such as `/trpc`. */
+    endpoint: string;
+    /**
+     * The platform's way to keep work running after the response is returned: Next.js `after`,
+     * Cloudflare's `ctx.waitUntil`, Vercel's `waitUntil`. It receives the session write, so the write
+     * outlives the response where the platform would otherwise stop the request's work. Long-running servers
+     * (Node, Bun, Deno) need none.
+     */
+    waitUntil?: (promise: Promise<unknown>) => void;
+  };
+
+/**
+ * One request's facts over the fetch API. A class, not an object literal with accessors: it is built for
+ * every request, and V8 builds accessor literals slowly.
  */
 class FetchExchange implements SessionTransport {
   readonly #runtime: SessionRuntime;
@@ -49,8 +52,8 @@ class FetchExchange implements SessionTransport {
   readonly #streaming: boolean;
   readonly #waitUntil: ((promise: Promise<unknown>) => void) | undefined;
   #released = false;
-  #finished = false;
-  #commit: SessionCommit | undefined;
+  #ended = false;
+  #listener: (() => Promise<void>) | undefined;
 
   constructor(runtime: SessionRuntime, { req, resHeaders, info }: FetchCreateContextFnOptions, waitUntil: ((promise: Promise<unknown>) => void) | undefined) {
     this.#runtime = runtime;
@@ -80,59 +83,47 @@ class FetchExchange implements SessionTransport {
     for (const cookie of cookies) this.#resHeaders.append('set-cookie', cookie);
   }
 
-  onCommit(write: SessionCommit): void {
-    // A write registered after the response is out (work a procedure left running) runs at once.
-    if (this.#finished) void this.#run(write);
-    else this.#commit = write;
+  onEnd(listener: () => Promise<void>): void {
+    if (this.#ended) this.#run(listener);
+    else this.#listener = listener;
   }
 
-  #run(write: SessionCommit): ReturnType<SessionCommit> {
-    const written = write();
-    this.#waitUntil?.(written);
-    return written;
+  /** The response is out: for a stream, all of it was read or the client went away. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (this.#listener !== undefined) this.#run(this.#listener);
   }
 
-  /**
-   * The response is out (or, for a stream, all of it was read): write now, or in whatever ran late. In
-   * 'before-response' mode, resolves to the write's failure, if any, so the response can fail with it.
-   */
-  async #finish(): Promise<SessionError | null> {
-    const commit = this.#finished ? undefined : this.#commit;
-    this.#finished = true;
-    if (commit === undefined) return null;
-    const written = this.#run(commit);
-    return this.#runtime.persistMode === 'before-response' ? written : null;
+  #run(listener: () => Promise<void>): void {
+    const done = listener();
+    this.#waitUntil?.(done);
   }
 
-  /** Hands out the Response tRPC produced, with the session written after it (or before, if so set). */
-  async release(response: Response): Promise<Response> {
+  /** The Response tRPC produced, with its end reported: at once, or once a streamed body is done. */
+  release(response: Response): Response {
     this.#released = true;
     if (!this.#streaming || response.body === null) {
-      const failure = await this.#finish();
-      // Never answer with success for changes that were not stored.
-      if (failure === null) return response;
-      const { status, body } = failedWriteResponse(failure);
-      return new Response(body, { status, headers: { 'content-type': 'application/json' } });
+      this.end();
+      return response;
     }
-    // Procedures run while the body streams: write once all of it was read, or the client went away.
     const reader = response.body.getReader();
-    const finish = () => this.#finish();
+    const end = () => this.end();
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
         let chunk: ReadableStreamReadResult<Uint8Array>;
         try {
           chunk = await reader.read();
         } catch (error) {
-          void finish();
+          end();
           throw error;
         }
         if (!chunk.done) return controller.enqueue(chunk.value);
-        const failure = await finish();
-        if (failure === null) controller.close();
-        else controller.error(failure);
+        end();
+        controller.close();
       },
       async cancel(reason) {
-        void finish();
+        end();
         await reader.cancel(reason);
       },
     });
@@ -144,7 +135,7 @@ class FetchExchange implements SessionTransport {
  * tRPC's `fetchRequestHandler` with sessions, for every fetch runtime: the Next.js app router, Hono, Bun,
  * Deno, Cloudflare Workers. `ctx.session` is added to the context; the cookie goes out through the
  * response's headers; the session is written after the `Response` is produced (handed to `waitUntil` when
- * given), or before it is returned in `'before-response'` mode. For streamed calls (`httpBatchStreamLink`,
+ * given), or before the calls answer in `'before-response'` mode. For streamed calls (`httpBatchStreamLink`,
  * SSE subscriptions) it is written once the stream ends; they use existing sessions but cannot start one.
  *
  * @example
@@ -156,15 +147,19 @@ export async function fetchSessionHandler<TRouter extends AnyTRPCRouter, S exten
   sessions: SessionManager<S>,
   options: FetchSessionHandlerOptions<TRouter, S>,
 ): Promise<Response> {
-  const { createContext, waitUntil, ...handlerOptions } = options;
+  const runtime = runtimeOf(sessions);
+  const { createContext, waitUntil, ...handlerOptions } = options as FetchSessionHandlerOptions<TRouter, S> & {
+    createContext?: FetchSessionCreateContextFn<TRouter, S>;
+  };
   let exchange: FetchExchange | undefined;
   const response = await fetchRequestHandler({
     ...handlerOptions,
     createContext: async (opts: FetchCreateContextFnOptions) => {
-      exchange = new FetchExchange(sessions.runtime, opts, waitUntil);
-      const session = sessions.handle(exchange);
+      exchange = new FetchExchange(runtime, opts, waitUntil);
+      const session = httpSession<S>(runtime, exchange);
       return { ...(await createContext?.({ ...opts, session })), session };
     },
+    // `session` and what your createContext returns make the router's context: the options' type says so.
   } as FetchHandlerRequestOptions<TRouter>);
   return exchange === undefined ? response : exchange.release(response);
 }

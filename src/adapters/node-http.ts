@@ -1,16 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { TRPCRequestInfo } from '@trpc/server/http';
-import type { SessionRuntime } from '../manager.js';
-import {
-  failedWriteResponse,
-  isForwardedHttps,
-  isStreamingRequest,
-  replaceSetCookie,
-  STREAMING_COOKIE_REASON,
-  type SessionCommit,
-  type SessionTransport,
-} from '../transport.js';
+import type { SessionRuntime } from '../options.js';
+import { isForwardedHttps, isStreamingRequest, replaceSetCookie, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
 
 /** Whether a request came over HTTPS, directly or (when trusted) according to its proxy. */
 export function isHttpsRequest(req: IncomingMessage, trustProxy: boolean): boolean {
@@ -29,7 +21,7 @@ export function headerValues(value: number | string | string[] | undefined): rea
 export type SetCookie = (header: string) => void;
 
 /**
- * A transport over Node's own request and response, whatever framework sits on them. A class, not an object
+ * Node's request and response as facts for the core, whatever framework sits on them. A class, not an object
  * literal with accessors: it is built for every request, touched or not, and V8 builds accessor literals
  * slowly.
  */
@@ -65,45 +57,10 @@ class NodeResponseTransport implements SessionTransport {
     this.#res.setHeader('set-cookie', replaceSetCookie(headerValues(this.#res.getHeader('set-cookie')), this.#runtime.cookie.name, header));
   }
 
-  onCommit(commit: SessionCommit): void {
-    const res = this.#res;
-    let written: ReturnType<SessionCommit> | undefined;
-    const run = () => (written ??= commit());
-    if (this.#runtime.persistMode === 'before-response') {
-      // Hold the response until the write is done, so the client never sees success for unsaved changes.
-      // A plain response is held whole and, if the write fails, replaced by the error; a stream has sent
-      // its headers already, so only its end is held, and a failed write aborts it.
-      const write = res.write.bind(res) as (...args: unknown[]) => boolean;
-      const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
-      const held: unknown[][] = [];
-      const holdBody = !isStreamingRequest(this.#info);
-      if (holdBody) {
-        res.write = ((...args: unknown[]) => held.push(args) > 0) as ServerResponse['write'];
-      }
-      res.end = ((...args: unknown[]) => {
-        void run().then((failure) => {
-          if (failure === null) {
-            for (const chunk of held) write(...chunk);
-            end(...args);
-          } else if (holdBody && !res.headersSent) {
-            const { status, body } = failedWriteResponse(failure);
-            res.statusCode = status;
-            res.setHeader('content-type', 'application/json');
-            res.removeHeader('content-length');
-            end(body);
-          } else {
-            res.destroy(failure);
-          }
-        });
-        return res;
-      }) as ServerResponse['end'];
-      // A response that never ends (the client went away) still writes what the request changed.
-      res.once('close', run);
-      return;
-    }
+  onEnd(listener: () => Promise<void>): void {
     // 'finish': the response was handed to the OS; 'close': the client went away first.
-    res.once('finish', run);
-    res.once('close', run);
+    this.#res.once('finish', listener);
+    this.#res.once('close', listener);
   }
 }
 

@@ -1,9 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { CreateWSSContextFnOptions } from '@trpc/server/adapters/ws';
+import { perCallSession } from '../commit.js';
 import { SessionUnavailableError } from '../errors.js';
-import type { SessionContext, SessionManager } from '../manager.js';
-import { perCallContext } from '../per-call.js';
+import type { SessionManager } from '../manager.js';
+import { runtimeOf } from '../options.js';
 import type { SessionSchema } from '../schema.js';
+import type { SessionContext } from '../session-api.js';
 import { isHttpsRequest } from './node-http.js';
 
 const WEBSOCKET_COOKIE_REASON =
@@ -17,29 +19,27 @@ const WEBSOCKET_COOKIE_REASON =
  * @internal shared by `createWSContext` and fastify's `useWSS`
  */
 export function webSocketSessionContext<S extends SessionSchema>(sessions: SessionManager<S>, req: IncomingMessage): SessionContext<S> {
-  return perCallContext(
-    sessions,
-    {
-      cookieHeader: req.headers.cookie,
-      secure: isHttpsRequest(req, sessions.runtime.trustProxy),
-      cookieBlockedReason: WEBSOCKET_COOKIE_REASON,
-      setCookie() {
-        throw new SessionUnavailableError(WEBSOCKET_COOKIE_REASON);
-      },
+  const runtime = runtimeOf(sessions);
+  const client = {
+    cookieHeader: req.headers.cookie,
+    secure: isHttpsRequest(req, runtime.trustProxy),
+    cookieBlockedReason: WEBSOCKET_COOKIE_REASON,
+    setCookie(): never {
+      throw new SessionUnavailableError(WEBSOCKET_COOKIE_REASON);
     },
-    // As over HTTP: the result goes out first, unless the app asked for writes to land before it.
-    sessions.runtime.persistMode === 'before-response',
-  );
+  };
+  // As over HTTP: the result goes out first, unless the app asked for writes to land before it.
+  return { session: perCallSession<S>(runtime, client, runtime.persistMode === 'before-response') };
 }
 
 /**
  * `createContext` for `applyWSSHandler` (tRPC's `ws` adapter, `wsLink`). The connection's upgrade request
- * carries the cookie that names the session. Procedures need the `sessionPerCall` middleware: it gives each
- * call a fresh load of the session (another tab may have changed it since the connection opened) and writes
- * the call's changes when it ends, since no response can carry a cookie or mark the end.
+ * carries the cookie that names the session. Procedures need `sessions.procedure`: it gives each call a
+ * fresh load of the session (another tab may have changed it since the connection opened) and writes the
+ * call's changes when it ends, since no response can carry a cookie or mark the end.
  *
  * @example
- * const procedure = t.procedure.use(sessionPerCall);
+ * const procedure = t.procedure.concat(sessions.procedure);
  * applyWSSHandler({ wss, router, createContext: createWSContext(sessions) });
  */
 export function createWSContext<S extends SessionSchema>(

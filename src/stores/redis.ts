@@ -1,5 +1,5 @@
-import type { Cluster, Redis } from 'ioredis';
 import { SessionStoreUnavailableError } from '../errors.js';
+import type { RedisClient } from '../redis-client.js';
 import type { SharedRedisConnection } from '../redis-connections.js';
 import {
   BIND_USER_SCRIPT,
@@ -22,9 +22,6 @@ import {
   type UserRecordSummary,
   type WriteResult,
 } from './store.js';
-
-/** An ioredis client: a single `Redis` connection or a `Cluster`. */
-export type RedisClient = Redis | Cluster;
 
 /** Options of {@link redisStore}. */
 export interface RedisStoreOptions {

@@ -1,6 +1,6 @@
 import { initTRPC } from '@trpc/server';
 import * as z from 'zod';
-import { createSessionManager, sessionPerCall, type SessionError, type SessionManagerOptions, type SessionStore } from '../../src/index.js';
+import { createSessionManager, memoryStore, type SessionError, type SessionManagerOptions, type SessionStore } from '../../src/index.js';
 
 export const item = z.object({ productId: z.string(), quantity: z.number().int().positive() });
 
@@ -24,8 +24,13 @@ export function testManager(store: SessionStore, options: TestManagerOptions = {
 
 type Sessions = ReturnType<typeof testManager>['sessions'];
 const root = initTRPC.context<ReturnType<Sessions['createContext']>>().create();
-/** Every procedure scopes its session per call (a pass-through over HTTP), for the WebSocket and caller tests. */
-const t = { router: root.router, procedure: root.procedure.use(sessionPerCall) };
+/**
+ * Every procedure is built on `sessions.procedure`, for the WebSocket, caller and 'before-response' tests (a
+ * pass-through over HTTP after the response). Its middleware serves the sessions of any manager, so one
+ * manager's `procedure` serves the router for every manager the tests create.
+ */
+export const sessionProcedure = createSessionManager({ schema, store: memoryStore() }).procedure;
+const t = { router: root.router, procedure: root.procedure.concat(sessionProcedure) };
 
 export function richValue() {
   return {

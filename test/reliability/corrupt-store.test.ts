@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { decodeValue, findUnstorable } from '../../src/codec.js';
-import { redisStore, SessionCorruptError, SessionFieldDroppedError, type SessionStore, type SessionCommit, type SessionTransport } from '../../src/index.js';
+import { httpSession } from '../../src/commit.js';
+import { redisStore, SessionCorruptError, SessionFieldDroppedError, type SessionStore } from '../../src/index.js';
+import { runtimeOf } from '../../src/options.js';
+import type { SessionTransport } from '../../src/transport.js';
 import { schema, testManager } from '../helpers/app.js';
 import { eventually, redisFixture, type Fixture } from '../helpers/fixture.js';
 import { breaksRecord, corruptions, WITNESS, writeCorruption, type Corruption } from './support/corrupt-records.js';
@@ -36,17 +39,17 @@ function expectedField(corruption: Corruption & { field: string; bytes: Uint8Arr
   return parsed.success ? { kept: parsed.data } : 'dropped';
 }
 
-/** The transport an adapter would build for a request carrying `sid=id`, collecting what it is asked to do. */
+/** The transport an adapter would build for a request carrying `sid=id`; `end` reports the response finished. */
 function requestFor(id: string) {
-  const commits: SessionCommit[] = [];
+  const listeners: (() => Promise<void>)[] = [];
   const transport: SessionTransport = {
     cookieHeader: `sid=${id}`,
     secure: false,
     cookieBlockedReason: null,
     setCookie: () => undefined,
-    onCommit: (commit) => commits.push(commit),
+    onEnd: (listener) => listeners.push(listener),
   };
-  return { transport, commit: () => Promise.all(commits.map((commit) => commit())) };
+  return { transport, end: () => Promise.all(listeners.map((listener) => listener())) };
 }
 
 const tally = () => ({ cases: 0, 'fresh sessions': 0, 'fields dropped': 0, 'fields kept (valid after all)': 0, 'reported via onError': 0 });
@@ -75,12 +78,12 @@ test(`${DIRECT_CASES} corrupt records loaded through the handle: a fresh session
         // One manager per case, so each case's reports are its own.
         const { sessions, errors } = testManager(store);
         const request = requestFor(id);
-        const handle = sessions.handle(request.transport);
+        const handle = httpSession<typeof schema>(runtimeOf(sessions), request.transport);
         const loaded = await handle.load();
         const session = await handle.start();
         // Fields are decoded when first read: read them all, as a request that uses the whole session would.
         session.data.all();
-        await request.commit();
+        await request.end();
         const key = `session:${id}`;
         if (breaksRecord(corruption)) {
           expect(loaded).toBeNull();

@@ -1,7 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
 import { encodeValue } from '../../src/codec.js';
-import { createSessionManager, memoryStore, redisStore, SessionGoneError, type SessionError, type SessionCommit, type SessionTransport } from '../../src/index.js';
+import { httpSession } from '../../src/commit.js';
+import { createSessionManager, memoryStore, redisStore, SessionGoneError, type SessionError } from '../../src/index.js';
+import { runtimeOf } from '../../src/options.js';
+import type { SessionTransport } from '../../src/transport.js';
 import { router, schema, testManager, type TestManagerOptions, type TestRouter } from '../helpers/app.js';
 import { eventually, redisFixture, sessionCommands, type Fixture } from '../helpers/fixture.js';
 import { browser, serveStandalone, type Served } from '../helpers/http.js';
@@ -111,15 +114,15 @@ test('a destroyed session is unusable: its cookie is expired, replaying it finds
   checks += 4;
 
   // Within a request, the destroyed session refuses further changes instead of writing them.
-  const commits: SessionCommit[] = [];
-  const transport: SessionTransport = { cookieHeader: undefined, secure: false, cookieBlockedReason: null, setCookie: () => undefined, onCommit: (c) => commits.push(c) };
-  const handle = fx.sessions.handle(transport);
+  const ends: (() => Promise<void>)[] = [];
+  const transport: SessionTransport = { cookieHeader: undefined, secure: false, cookieBlockedReason: null, setCookie: () => undefined, onEnd: (end) => ends.push(end) };
+  const handle = httpSession<typeof schema>(runtimeOf(fx.sessions), transport);
   const session = await handle.start();
   session.data.put('userId', 'carol');
   await handle.persist();
   await handle.destroy();
   expect(() => session.data.put('userId', 'mallory')).toThrow(SessionGoneError);
-  await Promise.all(commits.map((commit) => commit()));
+  await Promise.all(ends.map((end) => end()));
   expect(await fx.inspect.exists(`session:${session.id}`)).toBe(0);
   checks += 2;
 });

@@ -1,0 +1,247 @@
+import { decodeValue, encodeValue, findUnstorable, storedCopy } from './codec.js';
+import { SessionFieldDroppedError, SessionSerializationError, SessionValidationError } from './errors.js';
+import type { SessionRuntime } from './options.js';
+
+/** One field's state in this request. */
+interface FieldState {
+  value: unknown;
+  /** Set in the session (not just its default). */
+  present: boolean;
+  /** The bytes the store holds for this field, as far as this request knows; undefined when absent there. */
+  stored: Uint8Array | undefined;
+  /** The encoding of `value` when it was handed out, to notice changes made to it in place. */
+  snapshot: Uint8Array | undefined;
+  /** An object handed out by `get`, which may be changed in place. */
+  observed: boolean;
+  /** Bumped by every put or delete, so a write only marks clean what it actually wrote. */
+  version: number;
+  /** Put or deleted since the last write. */
+  changed: boolean;
+}
+
+/** The field changes a write carries, with what they were computed from. */
+export interface ChangeSet {
+  set: Map<string, Uint8Array>;
+  remove: string[];
+  /** The encoded size of the whole session once the changes are written. */
+  size: number;
+  versions: Map<string, number>;
+}
+
+export const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
+  a === b || (a !== undefined && b !== undefined && Buffer.compare(a, b) === 0);
+
+const isObject = (value: unknown) => typeof value === 'object' && value !== null;
+
+/**
+ * A deep copy, as the store would give it back, for values that zod may share between parses: a `.catch()`
+ * value is the same object every time, and a `.default()` value is copied only shallowly. Changed in place, a
+ * shared value would show in every other session.
+ */
+const unshared = (value: unknown) => (isObject(value) ? storedCopy(value) : value);
+
+/**
+ * One session's fields in one request, synchronous and free of I/O: each stored field is decoded and
+ * validated when first read, puts are validated at once, changes (in place too) are tracked into the change
+ * set of the next write, and the encoded size is accounted for.
+ */
+export class FieldTable {
+  readonly #runtime: SessionRuntime;
+  /** The shortened session ID that reports name. */
+  readonly #label: () => string;
+  readonly #fields = new Map<string, FieldState>();
+  /**
+   * Stored fields of the schema not read yet, as bytes: a request pays for decoding and validating only the
+   * fields it uses (a basket it never looks at costs nothing but its bytes).
+   */
+  readonly #unread: Map<string, Uint8Array>;
+  /** Stored fields the schema no longer has, or that could not be read: removed on the next write. */
+  readonly #stale = new Set<string>();
+
+  /** `stored` becomes this table's own. */
+  constructor(runtime: SessionRuntime, stored: Map<string, Uint8Array> | null, label: () => string) {
+    this.#runtime = runtime;
+    this.#label = label;
+    this.#unread = stored ?? new Map();
+    for (const key of this.#unread.keys()) {
+      if (runtime.fields.has(key)) continue;
+      this.#unread.delete(key);
+      this.#drop(key, 'the schema has no such field');
+    }
+  }
+
+  /** The schema's field names. */
+  get names(): readonly string[] {
+    return this.#runtime.fields.keys;
+  }
+
+  get(key: string): unknown {
+    const state = this.#field(key);
+    if (isObject(state.value)) state.observed = true;
+    return state.value;
+  }
+
+  put(key: string, value: unknown): void {
+    const state = this.#field(key);
+    state.value = this.validate(key, value);
+    this.#changed(state, true);
+  }
+
+  has(key: string): boolean {
+    return this.#field(key).present;
+  }
+
+  delete(key: string): void {
+    const state = this.#field(key);
+    Object.assign(state, this.#defaultOf(key));
+    state.observed = false;
+    this.#changed(state, false);
+  }
+
+  /** The field's current value and the bytes the store holds for it (`null`: absent), for a compare-and-set. */
+  current(key: string): { value: unknown; stored: Uint8Array | null } {
+    const state = this.#field(key);
+    return { value: state.value, stored: state.stored ?? null };
+  }
+
+  /** Takes `bytes` as what the store now holds for the field (another request wrote it), unless it already is. */
+  storedElsewhere(key: string, bytes: Uint8Array | null): void {
+    if (sameBytes(bytes ?? undefined, this.#field(key).stored)) return;
+    this.#fields.set(key, this.#fromStored(key, bytes));
+  }
+
+  /** Records that the store now holds `bytes`, the encoding of `value`, for the field (a compare-and-set won). */
+  swapped(key: string, value: unknown, bytes: Uint8Array): void {
+    const state = this.#field(key);
+    Object.assign(state, { value, present: true, stored: bytes, snapshot: bytes, changed: false, version: state.version + 1 });
+  }
+
+  /** Validates a value for the field: throws `SessionValidationError` or `SessionSerializationError`. */
+  validate(key: string, value: unknown): unknown {
+    const parsed = this.#runtime.fields.parse(key, value);
+    if (!parsed.ok) throw new SessionValidationError(key, parsed.issues);
+    const unstorable = findUnstorable(parsed.value, key);
+    if (unstorable !== null) throw new SessionSerializationError(key, unstorable.path, unstorable.reason);
+    return unshared(parsed.value);
+  }
+
+  /** The encoded size of the session with the field's bytes replaced by `bytes`. */
+  sizeWith(key: string, bytes: Uint8Array): number {
+    let size = bytes.length;
+    for (const [other, state] of this.#fields) if (other !== key && state.stored !== undefined) size += state.stored.length;
+    for (const unread of this.#unread.values()) size += unread.length;
+    return size;
+  }
+
+  /**
+   * The changes since the last write: fields put or deleted, objects changed in place (validated now),
+   * stale fields to remove. With `everything`, every present field, as a new record needs.
+   */
+  changes(everything: boolean): ChangeSet {
+    // A new record (a regenerated session) carries only fields that are still valid: read them all first.
+    if (everything) for (const key of [...this.#unread.keys()]) this.#field(key);
+    const changes: ChangeSet = { set: new Map(), remove: [...this.#stale], size: 0, versions: new Map() };
+    for (const unread of this.#unread.values()) changes.size += unread.length;
+    for (const [key, state] of this.#fields) {
+      if (state.observed && !sameBytes(encodeValue(state.value), state.snapshot)) {
+        // An object read from the session was changed in place (after a put, delete or persist too): validate it
+        // as a put would have, keeping the object the procedure holds so that its later changes are seen too.
+        this.validate(key, state.value);
+        this.#changed(state, true);
+      }
+      if (state.changed) {
+        changes.versions.set(key, state.version);
+        if (!state.present) {
+          // Removed whatever this request saw, so a concurrent writer's value goes too.
+          changes.remove.push(key);
+          continue;
+        }
+      }
+      if (!state.present) continue;
+      const bytes = state.changed ? encodeValue(state.value) : state.stored!;
+      changes.size += bytes.length;
+      if (everything || state.changed) changes.set.set(key, bytes);
+    }
+    return changes;
+  }
+
+  /** Marks as stored what `changes` wrote, unless a field changed again since. */
+  written(changes: ChangeSet): void {
+    for (const key of changes.remove) {
+      this.#stale.delete(key);
+      const state = this.#fields.get(key);
+      if (state !== undefined && changes.versions.get(key) === state.version) Object.assign(state, { stored: undefined, changed: false });
+    }
+    for (const [key, bytes] of changes.set) {
+      const state = this.#fields.get(key)!;
+      state.stored = bytes;
+      if (!changes.versions.has(key) || changes.versions.get(key) === state.version) {
+        Object.assign(state, { snapshot: bytes, changed: false });
+      }
+    }
+  }
+
+  /** Records a put or delete for the next write; the version lets that write mark clean only what it carried. */
+  #changed(state: FieldState, present: boolean): void {
+    state.present = present;
+    state.changed = true;
+    state.version++;
+  }
+
+  #field(key: string): FieldState {
+    let state = this.#fields.get(key);
+    if (state === undefined) {
+      if (!this.#runtime.fields.has(key)) throw new SessionValidationError(key, 'the schema has no such field');
+      const bytes = this.#unread.get(key);
+      if (bytes !== undefined) this.#unread.delete(key);
+      state = this.#fromStored(key, bytes ?? null);
+      this.#fields.set(key, state);
+    }
+    return state;
+  }
+
+  #fromStored(key: string, bytes: Uint8Array | null): FieldState {
+    if (bytes !== null) {
+      const value = this.#readStored(key, bytes);
+      if (value !== undefined) {
+        return { value: value.parsed, present: true, stored: bytes, snapshot: bytes, observed: false, version: 0, changed: false };
+      }
+    }
+    // Built property by property in the same order as above: a spread here made every field state a
+    // slow-path object clone (a third of the CPU of a read of an unset field).
+    const { value, snapshot } = this.#defaultOf(key);
+    return { value, present: false, stored: bytes ?? undefined, snapshot, observed: false, version: 0, changed: false };
+  }
+
+  /** The field's default, unshared, with its encoding to notice changes made to it in place. */
+  #defaultOf(key: string): { value: unknown; snapshot: Uint8Array | undefined } {
+    const value = this.#runtime.fields.defaultOf(key);
+    if (!isObject(value)) return { value, snapshot: undefined };
+    return { value: storedCopy(value), snapshot: encodeValue(value) };
+  }
+
+  /** Decodes and validates a stored field; reports and returns undefined when it cannot be used. */
+  #readStored(key: string, bytes: Uint8Array): { parsed: unknown } | undefined {
+    let decoded: unknown;
+    try {
+      decoded = decodeValue(bytes);
+      // msgpackr reads some invalid bytes (0xc1) as placeholder objects rather than failing.
+      if (findUnstorable(decoded, key) !== null) throw new Error('not a value a session can hold');
+    } catch {
+      // Not msgpackr's message: it quotes the start of what it decoded, which is session data.
+      this.#drop(key, 'its bytes are not valid msgpack');
+      return undefined;
+    }
+    const parsed = this.#runtime.fields.parse(key, decoded);
+    if (!parsed.ok) {
+      this.#drop(key, `it no longer matches the schema: ${parsed.issues}`);
+      return undefined;
+    }
+    return { parsed: unshared(parsed.value) };
+  }
+
+  #drop(key: string, reason: string) {
+    this.#stale.add(key);
+    this.#runtime.report(new SessionFieldDroppedError(this.#label(), key, reason));
+  }
+}

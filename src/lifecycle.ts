@@ -1,0 +1,289 @@
+import type * as z from 'zod';
+import { encodeValue } from './codec.js';
+import { SessionConflictError, SessionCorruptError, SessionError, SessionGoneError, SessionTooLargeError } from './errors.js';
+import { FieldTable } from './fields.js';
+import { redactSessionId, sessionRef } from './id.js';
+import type { SessionRuntime } from './options.js';
+import type { SessionSchema } from './schema.js';
+import type { Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue, UserSessionInfo } from './session-api.js';
+import { remainingLifetime, type StoredRecord } from './stores/store.js';
+
+/** `update` retries this many times when other requests keep changing the same field. */
+const MAX_UPDATE_ATTEMPTS = 50;
+
+/**
+ * One session's life against the store, and the only module that calls it: load, the single queue of writes
+ * (the commit, `persist()`, `data.update()`, `bindUser()`), the move to a new ID, destroy.
+ */
+export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
+  #id: string;
+  #createdAt: number;
+  #lastUsedAt: number;
+  #schemaVersion: number;
+  #userId: string | null;
+  #persisted: boolean;
+  #destroyed = false;
+  /** Every operation that touches the store runs here, one after the other. */
+  #queue: Promise<unknown> = Promise.resolve();
+  readonly #runtime: SessionRuntime;
+  readonly #fields: FieldTable;
+  readonly data: SessionData<S>;
+
+  constructor(runtime: SessionRuntime, id: string, record: StoredRecord | null) {
+    const now = Date.now();
+    this.#runtime = runtime;
+    this.#id = id;
+    this.#createdAt = record?.createdAt ?? now;
+    this.#lastUsedAt = record?.lastUsedAt ?? now;
+    this.#schemaVersion = record?.schemaVersion ?? runtime.schemaVersion;
+    this.#userId = record?.userId ?? null;
+    this.#persisted = record !== null;
+    this.#fields = new FieldTable(runtime, record?.fields ?? null, () => redactSessionId(this.#id));
+    this.data = new FieldAccess<S>(this, this.#fields);
+  }
+
+  get id(): string {
+    return this.#id;
+  }
+
+  get meta(): SessionMeta {
+    return { createdAt: new Date(this.#createdAt), lastUsedAt: new Date(this.#lastUsedAt), schemaVersion: this.#schemaVersion };
+  }
+
+  get userId(): string | null {
+    return this.#userId;
+  }
+
+  get ref(): string {
+    return sessionRef(this.#id);
+  }
+
+  async bindUser(userId: string): Promise<void> {
+    this.assertUsable();
+    if (typeof userId !== 'string' || userId === '') throw new TypeError('trpc-session: bindUser needs a non-empty user ID');
+    return this.#enqueue(async () => {
+      const previous = this.#userId;
+      if (previous === userId) return;
+      if (!this.#persisted) {
+        // The store indexes a new record under its user as it creates it.
+        this.#userId = userId;
+        await this.#write().catch((error: unknown) => {
+          this.#userId = previous;
+          throw error;
+        });
+      } else {
+        const now = Date.now();
+        const ttlMs = this.ttlAt(now);
+        const result = ttlMs <= 0 ? 'gone' : await this.#runtime.store.bindUser(this.#id, userId, now + ttlMs);
+        if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
+        this.#userId = userId;
+      }
+      if (previous !== null) await this.#runtime.store.unbindUser(this.#id, previous);
+    });
+  }
+
+  /** Throws `SessionGoneError` once the session was destroyed. */
+  assertUsable(): void {
+    if (this.#destroyed) throw new SessionGoneError(redactSessionId(this.#id));
+  }
+
+  /** Milliseconds the record may live from `now`: the idle timeout capped by the absolute one. */
+  ttlAt(now: number): number {
+    return remainingLifetime(this.#runtime.policy, this.#createdAt, now);
+  }
+
+  /** Writes what changed, after whatever is queued. Rejects with a `SessionError`. */
+  flush(): Promise<void> {
+    return this.#enqueue(() => this.#write());
+  }
+
+  /** `data.update`: a compare-and-set of one field, retried on the newer value when another request won. */
+  async update<K extends SessionKey<S>>(key: K, fn: (current: SessionValue<S, K>) => SessionInput<S, K>): Promise<SessionValue<S, K>> {
+    this.assertUsable();
+    const fields = this.#fields;
+    if (!this.#persisted) {
+      // Nobody else can see a session that was never written: a local change is atomic.
+      fields.put(key, fn(fields.get(key) as SessionValue<S, K>));
+      return fields.get(key) as SessionValue<S, K>;
+    }
+    return this.#enqueue(() =>
+      this.#runtime.fieldLocks.run(`${this.#id}\n${key}`, async (shared) => {
+        for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
+          if (shared.latest !== undefined) fields.storedElsewhere(key, shared.latest);
+          const current = fields.current(key);
+          const next = fields.validate(key, fn(current.value as SessionValue<S, K>));
+          const bytes = encodeValue(next);
+          this.#assertFits(fields.sizeWith(key, bytes));
+          const now = Date.now();
+          const result =
+            this.ttlAt(now) <= 0
+              ? ({ status: 'gone' } as const)
+              : await this.#runtime.store.compareAndSet(this.#id, { field: key, expected: current.stored, next: bytes, now });
+          if (result.status === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
+          if (result.status === 'ok') {
+            shared.latest = bytes;
+            fields.swapped(key, next, bytes);
+            return next as SessionValue<S, K>;
+          }
+          shared.latest = result.current;
+          fields.storedElsewhere(key, result.current);
+          // Another process won the race: back off a little, at random, so the contenders spread out.
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(attempt, 20)));
+        }
+        throw new SessionConflictError(key, MAX_UPDATE_ATTEMPTS);
+      }),
+    );
+  }
+
+  /**
+   * Moves the session to a new ID: a new record with all its data and its user, then the old record removed,
+   * so the old ID stops working at once.
+   */
+  moveTo(id: string): Promise<void> {
+    return this.#enqueue(async () => {
+      const [oldId, oldCreatedAt, wasPersisted] = [this.#id, this.#createdAt, this.#persisted];
+      this.#id = id;
+      this.#createdAt = Date.now();
+      this.#persisted = false;
+      try {
+        await this.#write();
+      } catch (error) {
+        [this.#id, this.#createdAt, this.#persisted] = [oldId, oldCreatedAt, wasPersisted];
+        throw error;
+      }
+      if (!wasPersisted) return;
+      await this.#runtime.store.destroy(oldId);
+      if (this.#userId !== null) await this.#runtime.store.unbindUser(oldId, this.#userId);
+    });
+  }
+
+  /** Removes the record; later changes to this session are refused. */
+  destroy(): Promise<void> {
+    return this.#enqueue(async () => {
+      this.#destroyed = true;
+      if (!this.#persisted) return;
+      await this.#runtime.store.destroy(this.#id);
+      if (this.#userId !== null) await this.#runtime.store.unbindUser(this.#id, this.#userId);
+    });
+  }
+
+  #enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(task);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #assertFits(size: number): void {
+    if (size > this.#runtime.maxSize) throw new SessionTooLargeError(size, this.#runtime.maxSize, redactSessionId(this.#id));
+  }
+
+  async #write(): Promise<void> {
+    if (this.#destroyed) return;
+    const changes = this.#fields.changes(!this.#persisted);
+    if (this.#persisted && changes.set.size === 0 && changes.remove.length === 0) return;
+    this.#assertFits(changes.size);
+    const now = Date.now();
+    const ttlMs = this.ttlAt(now);
+    const result =
+      ttlMs <= 0
+        ? 'gone'
+        : await this.#runtime.store.write(this.#id, {
+            create: !this.#persisted,
+            now,
+            ttlMs,
+            createdAt: this.#createdAt,
+            userId: this.#userId,
+            schemaVersion: this.#runtime.schemaVersion,
+            set: changes.set,
+            remove: this.#persisted ? changes.remove : [],
+          });
+    if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
+    if (result === 'exists') throw new SessionError('INTERNAL_SERVER_ERROR', 'A new session ID collided with an existing session');
+    this.#persisted = true;
+    this.#lastUsedAt = now;
+    this.#schemaVersion = this.#runtime.schemaVersion;
+    this.#fields.written(changes);
+  }
+}
+
+/** `session.data`: the typed face of the field table; changes are refused once the session was destroyed. */
+class FieldAccess<S extends SessionSchema> implements SessionData<S> {
+  readonly #session: SessionLifecycle<S>;
+  readonly #fields: FieldTable;
+
+  constructor(session: SessionLifecycle<S>, fields: FieldTable) {
+    this.#session = session;
+    this.#fields = fields;
+  }
+
+  get<K extends SessionKey<S>>(key: K): SessionValue<S, K> {
+    return this.#fields.get(key) as SessionValue<S, K>;
+  }
+
+  put<K extends SessionKey<S>>(key: K, value: SessionInput<S, K>): void {
+    this.#session.assertUsable();
+    this.#fields.put(key, value);
+  }
+
+  has(key: SessionKey<S>): boolean {
+    return this.#fields.has(key);
+  }
+
+  delete(key: SessionKey<S>): void {
+    this.#session.assertUsable();
+    this.#fields.delete(key);
+  }
+
+  clear(): void {
+    for (const key of this.#fieldNames()) this.delete(key);
+  }
+
+  all(): z.output<S> {
+    const all: Record<string, unknown> = {};
+    for (const key of this.#fieldNames()) all[key] = this.#fields.get(key);
+    return all as z.output<S>;
+  }
+
+  update<K extends SessionKey<S>>(key: K, fn: (current: SessionValue<S, K>) => SessionInput<S, K>): Promise<SessionValue<S, K>> {
+    return this.#session.update(key, fn);
+  }
+
+  #fieldNames(): readonly SessionKey<S>[] {
+    return this.#fields.names as readonly SessionKey<S>[];
+  }
+}
+
+/**
+ * The client's session as the store has it, and whether this load extended its expiry (so the cookie must
+ * follow); `null` when it is missing, or corrupt (reported, and removed by the store).
+ */
+export async function loadSession<S extends SessionSchema>(
+  runtime: SessionRuntime,
+  id: string,
+): Promise<{ session: SessionLifecycle<S>; refreshed: boolean } | null> {
+  const result = await runtime.store.load(id, runtime.policy, Date.now());
+  if (result.status === 'corrupt') {
+    runtime.report(new SessionCorruptError(redactSessionId(id), result.reason));
+    return null;
+  }
+  if (result.status === 'missing') return null;
+  return { session: new SessionLifecycle<S>(runtime, id, result.record), refreshed: result.record.refreshed };
+}
+
+/** The live sessions bound to a user, most recently used first. */
+export async function userSessions(runtime: SessionRuntime, userId: string): Promise<UserSessionInfo[]> {
+  const records = await runtime.store.userSessions(userId, Date.now());
+  return records
+    .sort((a, b) => b.lastUsedAt - a.lastUsedAt)
+    .map(({ id, createdAt, lastUsedAt }) => ({ ref: sessionRef(id), createdAt: new Date(createdAt), lastUsedAt: new Date(lastUsedAt) }));
+}
+
+/** Ends every session bound to a user; resolves to how many there were. */
+export function revokeUser(runtime: SessionRuntime, userId: string): Promise<number> {
+  return runtime.store.revokeUser(userId);
+}
+
+/** Closes what the store opened. */
+export function closeStore(runtime: SessionRuntime): Promise<void> {
+  return runtime.store.close();
+}

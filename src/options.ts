@@ -1,0 +1,158 @@
+import { resolveCookieConfig, type CookieConfig, type SessionCookieOptions } from './cookie.js';
+import type { SessionError } from './errors.js';
+import { FieldLocks } from './field-locks.js';
+import { CookieValueCodec } from './id.js';
+import { FieldSchemas, type SessionSchema } from './schema.js';
+import type { ExpiryPolicy, SessionStore } from './stores/store.js';
+
+/** When the changes of a request are written. */
+export type PersistMode = 'after-response' | 'before-response';
+
+/** Options of `createSessionManager`. */
+export interface SessionManagerOptions<S extends SessionSchema> {
+  /**
+   * The zod object schema of the session's data. Every field needs `.optional()` or `.default(…)`, since a
+   * new session starts empty. Values are validated on `put` and when read back from the store.
+   */
+  schema: S;
+  /** Where sessions live: `redisStore({ redis })` in production, `memoryStore()` for development. */
+  store: SessionStore;
+  /** The session cookie: name, lifespan (the idle timeout) and attributes. */
+  cookie?: SessionCookieOptions;
+  /**
+   * Secrets to sign the cookie with (HMAC-SHA256, at least 32 characters each). The first signs; all verify,
+   * so a new secret goes first and an old one stays until its cookies have expired. A cookie with a wrong
+   * signature is ignored without a store lookup. Unsigned cookies are already unguessable (192 random bits);
+   * signing adds rotation and a cheap rejection of forgeries.
+   */
+  secrets?: string[];
+  /**
+   * Seconds after creation when a session ends however active it is (OWASP's absolute timeout). The cookie's
+   * `Max-Age` and the record's TTL never reach past it.
+   * @default undefined (no absolute timeout)
+   */
+  absoluteLifetime?: number;
+  /**
+   * Seconds that must pass before a read refreshes the session's expiry (TTL and cookie) again, so a busy
+   * client does not rewrite its expiry on every request. The refresh travels with the read, in the same
+   * round trip.
+   * @default min(60, lifespan / 10)
+   */
+  touchAfter?: number;
+  /**
+   * The largest encoded session, in bytes. A persist that would exceed it fails with
+   * `SessionTooLargeError` and writes nothing.
+   * @default 65536
+   */
+  maxSize?: number;
+  /**
+   * `'after-response'` writes a request's changes once its response is written, so they add no latency.
+   * `'before-response'` writes them before the calls that made them answer, and a failed write fails those
+   * calls: for apps whose next request may reach another process before an after-response write lands (a
+   * redirect after login behind a load balancer). Procedures that use the session then need
+   * `sessions.procedure` (`t.procedure.concat(sessions.procedure)`).
+   * @default 'after-response'
+   */
+  persist?: PersistMode;
+  /**
+   * Trust `X-Forwarded-Proto` to tell whether the request came over HTTPS (for `Secure` in `'auto'` mode).
+   * Enable it only behind a proxy that sets the header.
+   * @default false
+   */
+  trustProxy?: boolean;
+  /**
+   * A number stored with each session, saying which version of your schema wrote it.
+   * @default 1
+   */
+  schemaVersion?: number;
+  /**
+   * Receives what goes wrong outside a procedure's reach: a failed write after the response, a corrupt
+   * record, a stored field dropped by the schema. Must not throw.
+   * @default logs the message (with a shortened session ID, never data) to stderr
+   */
+  onError?: (error: SessionError) => void;
+}
+
+/** The resolved configuration every other module works with, checked once at start-up. @internal */
+export interface SessionRuntime {
+  readonly fields: FieldSchemas;
+  readonly store: SessionStore;
+  readonly cookie: CookieConfig;
+  readonly cookieValues: CookieValueCodec;
+  readonly policy: ExpiryPolicy;
+  readonly maxSize: number;
+  readonly persistMode: PersistMode;
+  readonly trustProxy: boolean;
+  readonly schemaVersion: number;
+  readonly fieldLocks: FieldLocks;
+  /** Hands an error to `onError`; a throwing `onError` is contained. */
+  report(error: SessionError): void;
+}
+
+function seconds(name: string, value: number | undefined, fallback: number): number {
+  const resolved = value ?? fallback;
+  if (!(resolved > 0) || !Number.isFinite(resolved)) throw new TypeError(`trpc-session: ${name} must be a positive number of seconds`);
+  return resolved;
+}
+
+function defaultOnError(error: SessionError): void {
+  console.error(`[trpc-session] ${error.name}: ${error.message}`);
+}
+
+/**
+ * Checks `createSessionManager`'s options and resolves their defaults. Every check of an option lives here
+ * (or in the resolver of its own part: cookie, schema, secrets), so that a misconfiguration fails at
+ * start-up with a `TypeError` naming the option.
+ */
+export function resolveOptions<S extends SessionSchema>(options: SessionManagerOptions<S>): SessionRuntime {
+  const cookie = resolveCookieConfig(options.cookie);
+  const idleSeconds = cookie.lifespanSeconds;
+  const absoluteSeconds = options.absoluteLifetime === undefined ? null : seconds('absoluteLifetime', options.absoluteLifetime, 0);
+  const touchAfterSeconds = options.touchAfter ?? Math.min(60, idleSeconds / 10);
+  if (!(touchAfterSeconds >= 0)) throw new TypeError('trpc-session: touchAfter must be zero or more seconds');
+  const maxSize = options.maxSize ?? 65_536;
+  if (!Number.isInteger(maxSize) || maxSize < 1) throw new TypeError('trpc-session: maxSize must be a positive number of bytes');
+  const persistMode = options.persist ?? 'after-response';
+  if (persistMode !== 'after-response' && persistMode !== 'before-response') {
+    throw new TypeError("trpc-session: persist must be 'after-response' or 'before-response'");
+  }
+  const onError = options.onError ?? defaultOnError;
+
+  return {
+    fields: new FieldSchemas(options.schema),
+    store: options.store,
+    cookie,
+    cookieValues: new CookieValueCodec(options.secrets),
+    policy: {
+      idleMs: idleSeconds * 1000,
+      absoluteMs: absoluteSeconds === null ? null : absoluteSeconds * 1000,
+      touchAfterMs: touchAfterSeconds * 1000,
+    },
+    maxSize,
+    persistMode,
+    trustProxy: options.trustProxy ?? false,
+    schemaVersion: options.schemaVersion ?? 1,
+    fieldLocks: new FieldLocks(),
+    report(error) {
+      try {
+        onError(error);
+      } catch {
+        // A throwing onError must not take the server down with it.
+      }
+    },
+  };
+}
+
+const runtimes = new WeakMap<object, SessionRuntime>();
+
+/** Records the configuration behind a session manager, for the adapters; users never see it. */
+export function attachRuntime(manager: object, runtime: SessionRuntime): void {
+  runtimes.set(manager, runtime);
+}
+
+/** The configuration behind a session manager made by `createSessionManager`. */
+export function runtimeOf(manager: object): SessionRuntime {
+  const runtime = runtimes.get(manager);
+  if (runtime === undefined) throw new TypeError('trpc-session: expected a session manager made by createSessionManager');
+  return runtime;
+}

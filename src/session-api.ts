@@ -1,0 +1,118 @@
+import type * as z from 'zod';
+import type { SessionSchema } from './schema.js';
+
+/** The names of a schema's fields. */
+export type SessionKey<S extends SessionSchema> = keyof S['shape'] & string;
+/** What `get` returns for a field: the schema's output type, defaults applied. */
+export type SessionValue<S extends SessionSchema, K extends SessionKey<S>> = z.output<S['shape'][K]>;
+/** What `put` accepts for a field: the schema's input type. */
+export type SessionInput<S extends SessionSchema, K extends SessionKey<S>> = z.input<S['shape'][K]>;
+
+/** Metadata kept beside a session's data. */
+export interface SessionMeta {
+  createdAt: Date;
+  /** When the session was last written or had its expiry refreshed (see `touchAfter`). */
+  lastUsedAt: Date;
+  /** The `schemaVersion` the session was last written with. */
+  schemaVersion: number;
+}
+
+/**
+ * A session's data: typed access to the fields of the schema. Reads are synchronous (the whole session was
+ * loaded once, and each field is decoded and validated when first read); writes are validated at once and
+ * stored when the session is persisted. Objects read from the session may be changed in place: changes are
+ * noticed and validated when the session is persisted.
+ */
+export interface SessionData<S extends SessionSchema> {
+  /** The field's value; its default (or undefined) when the session does not have it. */
+  get<K extends SessionKey<S>>(key: K): SessionValue<S, K>;
+  /**
+   * Sets a field, after validating `value` against the field's schema (throws `SessionValidationError`) and
+   * checking it can be stored (throws `SessionSerializationError`). The session is unchanged when it throws.
+   */
+  put<K extends SessionKey<S>>(key: K, value: SessionInput<S, K>): void;
+  /** Whether the session has the field set (a default does not count). */
+  has(key: SessionKey<S>): boolean;
+  /** Removes a field; `get` returns its default again. */
+  delete(key: SessionKey<S>): void;
+  /** Removes every field. */
+  clear(): void;
+  /** A typed snapshot of every field, defaults applied. */
+  all(): z.output<S>;
+  /**
+   * Reads, changes and writes one field atomically in the store, immediately: `fn` gets the current value
+   * and returns the new one; if another request changed the field in between, `fn` runs again on the newer
+   * value. Use it where a concurrent read-modify-write must not lose an update (a counter, a quantity).
+   * `fn` must be free of side effects, since it may run more than once. Resolves to the value written.
+   */
+  update<K extends SessionKey<S>>(key: K, fn: (current: SessionValue<S, K>) => SessionInput<S, K>): Promise<SessionValue<S, K>>;
+}
+
+/**
+ * A started session: its ID and its typed data. Obtained from `ctx.session.start()` or `load()`; persisted by
+ * `ctx.session.persist()` or automatically (after the response, or before it in `'before-response'` mode).
+ */
+export interface Session<S extends SessionSchema> {
+  /** The session ID. It changes when the session is regenerated. Never log it whole. */
+  readonly id: string;
+  readonly meta: SessionMeta;
+  /** The user this session is bound to by {@link Session.bindUser}, or `null`. */
+  readonly userId: string | null;
+  /**
+   * A reference to this session that is safe to show the client, unlike its ID: the one
+   * `sessions.userSessions()` lists it by, so an app can mark "this device". It changes with the ID.
+   */
+  readonly ref: string;
+  /** The session's fields. */
+  readonly data: SessionData<S>;
+  /**
+   * Binds the session to a user, so that `sessions.userSessions(userId)` lists it and
+   * `sessions.revokeUser(userId)` ends it. Call it at login, after `ctx.session.regenerate()`. It writes at
+   * once (a new session is written now, with its data): once it resolves, `revokeUser` finds the session.
+   * The binding follows the session through `regenerate()` and ends with it. Binding to another user moves it.
+   */
+  bindUser(userId: string): Promise<void>;
+}
+
+/**
+ * `ctx.session`: the lazy, per-request handle. Creating it costs nothing; the store and the cookie are
+ * touched only when a procedure calls one of its methods. Calls batched into one HTTP request share it: one
+ * load, one write, whatever the number of calls.
+ */
+export interface SessionHandle<S extends SessionSchema> {
+  /**
+   * Resumes the client's session, or resolves to `null` when it has none (no cookie, a malformed or forged
+   * one, or an expired session). Never creates a session; sets the cookie only to extend the expiry of the
+   * session the client already has (when this load refreshed it), so the cookie follows the record.
+   */
+  load(): Promise<Session<S> | null>;
+  /**
+   * Resumes the client's session or creates one, and sets the session cookie. Concurrent calls resolve to
+   * the same session. A new session is written to the store with the request's other changes, not before.
+   */
+  start(): Promise<Session<S>>;
+  /** Writes the session's changes now. Does nothing without a session. */
+  persist(): Promise<void>;
+  /**
+   * Gives the session a new ID, keeping its data: the new record is written and the old one removed at once,
+   * and the cookie is replaced. Call it when the user's privileges change (login) to defeat session fixation.
+   * Without a session, starts one.
+   */
+  regenerate(): Promise<Session<S>>;
+  /** Removes the session from the store and expires its cookie. A later `start()` creates a new session. */
+  destroy(): Promise<void>;
+}
+
+/** The context `createContext` returns: spread it into your own. */
+export interface SessionContext<S extends SessionSchema> {
+  session: SessionHandle<S>;
+}
+
+/** One of a user's sessions, as `sessions.userSessions` lists it: nothing in it opens the session. */
+export interface UserSessionInfo {
+  /** The session's `ref`: safe to send to the client, and equal to `session.ref` on the device that holds it. */
+  ref: string;
+  createdAt: Date;
+  /** When the session was last written or had its expiry refreshed (see `touchAfter`). */
+  lastUsedAt: Date;
+}
