@@ -45,6 +45,7 @@ export {
   SessionFieldDroppedError,
   SessionGoneError,
   SessionSerializationError,
+  SessionStoreRecoveredError,
   SessionStoreUnavailableError,
   SessionTooLargeError,
   SessionUnavailableError,
