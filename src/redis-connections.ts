@@ -41,6 +41,13 @@ export interface RedisConnections<Name extends string = string> {
   close(): Promise<void>;
 }
 
+/**
+ * How often a Cluster the registry builds reads its slot map again (unless the options set
+ * `slotsRefreshInterval`): ioredis otherwise learns of a failover only from a MOVED reply, which a master that
+ * froze never sends, so commands that are not the session store's (which refreshes after a timeout) would wait.
+ */
+const CLUSTER_SLOTS_REFRESH_MS = 5000;
+
 /** Opens a connection the registry owns, so the library takes charge of its connection errors. */
 async function open(config: RedisConnectionConfig): Promise<RedisClient> {
   const client = await build(config);
@@ -58,7 +65,7 @@ async function build(config: RedisConnectionConfig): Promise<RedisClient> {
   const { Cluster, Redis } = await import('ioredis');
   if ('cluster' in config) {
     const { cluster, ...options } = config;
-    return new Cluster(cluster, { enableAutoPipelining: true, ...options });
+    return new Cluster(cluster, { enableAutoPipelining: true, slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS, ...options });
   }
   return new Redis({ enableAutoPipelining: true, ...config });
 }

@@ -92,6 +92,22 @@ function keySlot(key: string): number {
   return crc % 16384;
 }
 
+/** How often at most a Cluster's slot map is refreshed because a command timed out. */
+const REFRESH_AFTER_TIMEOUT_MS = 1000;
+const lastRefresh = new WeakMap<Cluster, number>();
+
+/**
+ * Asks a Cluster to read its slot map again after a command got no answer. A master that froze with its
+ * connections open never says MOVED, and ioredis refreshes its map only on MOVED (or on a refresh interval);
+ * refreshing lets the calls for its slots reach the replica that took over. Throttled per Cluster.
+ */
+function refreshAfterTimeout(cluster: Cluster): void {
+  const now = Date.now();
+  if (now - (lastRefresh.get(cluster) ?? 0) < REFRESH_AFTER_TIMEOUT_MS) return;
+  lastRefresh.set(cluster, now);
+  cluster.refreshSlotsCache();
+}
+
 /** An outage under way: since when, and (on a Cluster) the slots whose calls failed with it. */
 interface Outage {
   since: number;
@@ -175,12 +191,14 @@ export class StoreHealth {
 
   /**
    * The error for a command that failed: a connection failure or a timeout is an outage of its destination,
-   * reported once and said in the message; anything else is not handled here (undefined).
+   * reported once and said in the message; anything else is not handled here (undefined). A timeout on a
+   * Cluster also has it read its slot map again (see `refreshAfterTimeout`).
    */
   unavailable(destination: Destination, error: unknown, timeoutMs: number): SessionStoreUnavailableError | undefined {
     const client = this.#client;
     let failure: string;
     if (error === TIMED_OUT) {
+      if (client?.isCluster) refreshAfterTimeout(client as Cluster);
       const known = client === undefined ? undefined : owned.get(client)?.failures.get(destination.address);
       failure = known ?? (client !== undefined && client.status !== 'ready' ? 'not connected' : `no answer within ${timeoutMs} ms`);
     } else {
