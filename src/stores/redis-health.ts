@@ -42,8 +42,11 @@ export function serverAddress(client: Redis): string {
   return `${host ?? 'localhost'}:${port ?? 6379}`;
 }
 
-/** A connection-state change of a client the library owns. */
-type ConnectionEvent = { address: string; failure: string } | { address: string; failure: null };
+/** A connection-state change of a client the library owns: why it lost `address`, or null once connected. */
+interface ConnectionEvent {
+  address: string;
+  failure: string | null;
+}
 
 /** The listeners the library put on a client it owns, and the stores following it. */
 interface OwnedClient {
