@@ -51,10 +51,30 @@ export class SessionTooLargeError extends SessionError {
   }
 }
 
-/** The session store did not answer in time or failed. The server recovers when the store does. */
+/**
+ * The session store did not answer in time or failed. The server recovers when the store does. When Redis
+ * cannot be reached the message says why and where, as `Session store unavailable: connection refused
+ * (10.0.0.5:6379)` or `… no answer within 1000 ms (10.0.0.5:6379)`. Each Redis outage is also reported to
+ * `onError` once, with the same message, when it begins; its end is reported as a {@link SessionStoreRecoveredError}.
+ */
 export class SessionStoreUnavailableError extends SessionError {
   constructor(reason: string, cause?: unknown) {
     super('INTERNAL_SERVER_ERROR', `Session store unavailable: ${reason}`, cause);
+  }
+}
+
+/**
+ * Reported through `onError`, never thrown: Redis answers again after an outage that was reported as a
+ * `SessionStoreUnavailableError`. One report per outage.
+ */
+export class SessionStoreRecoveredError extends SessionError {
+  constructor(
+    /** The server that was unreachable (`host:port`; on a Cluster, the master whose slots failed). */
+    readonly address: string,
+    /** How long the outage lasted, from its first failure to the first answer, in milliseconds. */
+    readonly downMs: number,
+  ) {
+    super('INTERNAL_SERVER_ERROR', `Session store available again (${address}) after ${(downMs / 1000).toFixed(1)} s`);
   }
 }
 

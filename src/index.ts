@@ -46,6 +46,7 @@ export {
   SessionFieldDroppedError,
   SessionGoneError,
   SessionSerializationError,
+  SessionStoreRecoveredError,
   SessionStoreUnavailableError,
   SessionTooLargeError,
   SessionUnavailableError,

@@ -77,6 +77,7 @@ export function createSessionManager<S extends SessionSchema>(
   options: SessionManagerOptions<S> & { schema: S & RequireOptionalFields<S> },
 ): SessionManager<S> {
   const runtime = resolveOptions(options);
+  runtime.store.reportTo?.(runtime.report);
   const manager: SessionManager<S> = {
     createContext: (opts) => ({
       session: httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null),

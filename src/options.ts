@@ -67,7 +67,8 @@ export interface SessionManagerOptions<S extends SessionSchema> {
   schemaVersion?: number;
   /**
    * Receives what goes wrong outside a procedure's reach: a failed write after the response, a corrupt
-   * record, a stored field dropped by the schema. Must not throw.
+   * record, a stored field dropped by the schema, and once each, Redis becoming unreachable
+   * (`SessionStoreUnavailableError`) and answering again (`SessionStoreRecoveredError`). Must not throw.
    * @default logs the message (with a shortened session ID, never data) to stderr
    */
   onError?: (error: SessionError) => void;

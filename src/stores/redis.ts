@@ -1,6 +1,7 @@
 import { SessionStoreUnavailableError } from '../errors.js';
 import type { RedisClient } from '../redis-client.js';
 import type { SharedRedisConnection } from '../redis-connections.js';
+import { StoreHealth, takeCharge, TIMED_OUT, type Destination } from './redis-health.js';
 import {
   BIND_USER_SCRIPT,
   COMPARE_AND_SET_SCRIPT,
@@ -30,6 +31,10 @@ export interface RedisStoreOptions {
    * registry (`connections.use('sessions')`). A function or a named connection is opened on the first session
    * access, not before. The client a function returns is closed by `close()`; a client passed directly
    * belongs to the caller and a named connection to its registry, so neither is ever closed here.
+   *
+   * The library takes charge of the connection errors of a client it owns (a function's, a registry's), so
+   * ioredis never prints them as unhandled. A client passed directly keeps the listeners you gave it (give it an
+   * `error` listener). Either way each outage is reported to `onError` once, and its end once.
    */
   redis: RedisClient | (() => RedisClient) | SharedRedisConnection;
   /**
@@ -137,15 +142,24 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   const owned = typeof options.redis === 'function';
   let client: (RedisClient & SessionCommands) | undefined;
   let sharing: Promise<RedisClient & SessionCommands> | undefined;
+  const health = new StoreHealth();
+  const following = (opened: RedisClient): RedisClient & SessionCommands => {
+    health.follow(opened);
+    return defineCommands(opened);
+  };
 
   /** The client, or while a named connection is still being opened, the promise of it. */
   const connection = (): (RedisClient & SessionCommands) | Promise<RedisClient & SessionCommands> => {
     if (client !== undefined) return client;
     const given = options.redis;
-    if (typeof given === 'function') return (client = defineCommands(given()));
-    if ('defineCommand' in given) return (client = defineCommands(given));
+    if (typeof given === 'function') {
+      const made = given();
+      takeCharge(made);
+      return (client = following(made));
+    }
+    if ('defineCommand' in given) return (client = following(given));
     sharing ??= given.client().then(
-      (shared) => (client = defineCommands(shared)),
+      (shared) => (client = following(shared)),
       (error: unknown) => {
         sharing = undefined;
         throw error;
@@ -161,14 +175,20 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   const run = <T>(send: (redis: RedisClient & SessionCommands) => Promise<T>): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
     let pending: Promise<T>;
+    let destination: Destination | undefined;
+    const sendNoting = (redis: RedisClient & SessionCommands) => {
+      const sent = send(health.sender(redis));
+      destination = health.destination(redis);
+      return sent;
+    };
     try {
       const ready = connection();
-      pending = ready instanceof Promise ? ready.then(send) : send(ready);
+      pending = ready instanceof Promise ? ready.then(sendNoting) : sendNoting(ready);
     } catch (error) {
       return Promise.reject(new SessionStoreUnavailableError((error as Error).message, error));
     }
     const timeout = new Promise<never>((_, reject) => {
-      const giveUp = () => reject(new SessionStoreUnavailableError(`no answer within ${commandTimeout} ms`));
+      const giveUp = () => reject(TIMED_OUT);
       // Timers run before I/O in an event-loop turn: after a stall of this process, let a reply that has
       // already arrived be read first, so only Redis's silence counts as a timeout.
       timer = setTimeout(() => setImmediate(giveUp), commandTimeout);
@@ -176,11 +196,16 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     return Promise.race([pending, timeout]).then(
       (value) => {
         clearTimeout(timer);
+        if (destination !== undefined) health.answered(destination);
         return value;
       },
       (error: unknown) => {
         clearTimeout(timer);
         if (error instanceof SessionStoreUnavailableError) throw error;
+        // Unreachable Redis: the error says why and where, and the outage is reported once.
+        const unavailable = destination === undefined ? undefined : health.unavailable(destination, error, commandTimeout);
+        if (unavailable !== undefined) throw unavailable;
+        if (error === TIMED_OUT) throw new SessionStoreUnavailableError(`no answer within ${commandTimeout} ms`);
         throw new SessionStoreUnavailableError((error as Error).message, error);
       },
     );
@@ -298,7 +323,12 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       return removed.reduce((sum, one) => sum + one, 0);
     },
 
+    reportTo(report) {
+      health.reportTo(report);
+    },
+
     async close(): Promise<void> {
+      health.unfollow();
       if (owned && client !== undefined) {
         const closing = client;
         client = undefined;

@@ -1,3 +1,5 @@
+import type { SessionError } from '../errors.js';
+
 /**
  * The contract between the session core and a storage backend. A store keeps, per session ID, a record of
  * encoded data fields plus metadata, with an expiry. It never sees the schema or the codec: values are bytes.
@@ -35,6 +37,12 @@ export interface SessionStore {
   revokeUser(userId: string): Promise<number>;
   /** Releases what the store opened itself (a connection it created); never what it was given. */
   close(): Promise<void>;
+  /**
+   * Optional: gives the store a manager's `onError`, for what the store notices outside any one call (Redis
+   * going away and coming back). `createSessionManager` calls it once; a store shared by several managers
+   * reports to each.
+   */
+  reportTo?(report: (error: SessionError) => void): void;
 }
 
 /** How long records live. Times are milliseconds. */

@@ -20,7 +20,10 @@ export interface RedisCluster {
   masterOf(key: string): Promise<number>;
   /** Resolves once every master's replicas have what the master had written when this was called. */
   waitForReplication(): Promise<void>;
-  /** Waits until the master on `port` is dead, one of its replicas took over and every live node says the cluster is ok. */
+  /**
+   * Waits until the master on `port` is dead or paused, one of its replicas took over and every answering node
+   * says the cluster is ok.
+   */
   waitForFailover(port: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -77,7 +80,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
     );
     const liveNodesOk = async () => {
       await Promise.all(
-        nodes.filter((node) => node.alive).map((node) =>
+        nodes.filter((node) => node.answering).map((node) =>
           withClient(node.port, async (admin) => {
             const info = (await admin.cluster('INFO')) as string;
             if (!info.includes('cluster_state:ok')) throw new Error(`cluster node ${node.port} is not ok yet`);
@@ -88,7 +91,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
     await eventually(liveNodesOk, 20_000);
 
     const servingMasters = async () => {
-      const live = nodes.find((node) => node.alive)!;
+      const live = nodes.find((node) => node.answering)!;
       return (await withClient(live.port, clusterNodes)).filter((node) => node.master && !node.failed && node.slots.length > 0);
     };
     const cluster: RedisCluster = {
@@ -97,7 +100,7 @@ export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } =
       client: (options) => new Cluster(cluster.startupNodes, options),
       node: (port) => new Redis(port, '127.0.0.1'),
       async masterOf(key) {
-        const slot = await withClient(nodes.find((node) => node.alive)!.port, (admin) => admin.cluster('KEYSLOT', key));
+        const slot = await withClient(nodes.find((node) => node.answering)!.port, (admin) => admin.cluster('KEYSLOT', key));
         const owner = (await servingMasters()).find((master) => master.slots.some(([from, to = from]) => slot >= from && slot <= to));
         if (owner === undefined) throw new Error(`no live master serves slot ${slot}`);
         return owner.port;

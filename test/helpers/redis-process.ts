@@ -11,6 +11,12 @@ export interface RedisProcess {
   readonly dir: string;
   /** Whether the process is still running. */
   readonly alive: boolean;
+  /** Whether the process is running and not paused, so it answers. */
+  readonly answering: boolean;
+  /** SIGSTOP: the process freezes with its connections open, as a partitioned or powerless host looks to clients. */
+  pause(): void;
+  /** SIGCONT: a paused process runs again. */
+  resume(): void;
   /** SIGKILL: no shutdown, nothing saved, as in a crash. */
   kill(): Promise<void>;
 }
@@ -56,16 +62,31 @@ async function launchRedisProcess(port: number, dir: string, args: string[]): Pr
     child.kill('SIGKILL');
     throw error;
   }
+  let paused = false;
+  const alive = () => child.exitCode === null && child.signalCode === null;
   return {
     port,
     dir,
     get alive() {
-      return child.exitCode === null && child.signalCode === null;
+      return alive();
+    },
+    get answering() {
+      return alive() && !paused;
+    },
+    pause() {
+      child.kill('SIGSTOP');
+      paused = true;
+    },
+    resume() {
+      child.kill('SIGCONT');
+      paused = false;
     },
     kill: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        if (!alive()) return resolve();
         child.once('exit', () => resolve());
+        // A stopped process is let run first, so it dies as a crashed one would.
+        if (paused) child.kill('SIGCONT');
         child.kill('SIGKILL');
       }),
   };
