@@ -5,6 +5,9 @@ import { findProduct, products } from './catalog.js';
 
 const MAX_QUANTITY = 99;
 
+/** Seconds a session lives unused: the cookie's lifespan, and the countdown of the page's session panel. */
+export const SESSION_LIFESPAN = 7 * 24 * 60 * 60;
+
 /** One basket line. The price is a snapshot taken when the product was added, as a checkout would honour. */
 const basketItem = z.object({
   productId: z.string(),
@@ -39,9 +42,37 @@ function whoamiView(session: DemoSession | null) {
   return { userId: session?.data.get('userId') ?? null, sessionIdPrefix: session?.id.slice(0, 6) ?? null };
 }
 
+/**
+ * The session as the server holds it, for the page's panel: the fields as stored, and when it expires if left
+ * unused (its expiry is refreshed on use, at most once a minute).
+ */
+function sessionView(session: DemoSession | null) {
+  if (session === null) return null;
+  return {
+    fields: session.data.all(),
+    createdAt: session.meta.createdAt.toISOString(),
+    expiresAt: new Date(session.meta.lastUsedAt.getTime() + SESSION_LIFESPAN * 1000).toISOString(),
+  };
+}
+
 /** What a change returns: the page redraws from it without another request. */
 function pageView(session: DemoSession | null) {
-  return { basket: basketView(session), whoami: whoamiView(session) };
+  return { basket: basketView(session), whoami: whoamiView(session), session: sessionView(session) };
+}
+
+/**
+ * The session a change to an existing basket line applies to. Never a new one: a tab left open after its
+ * session ended (logged out in another tab, expired) must not create an empty session by clicking "+".
+ */
+async function existingSession(ctx: SessionContext<typeof sessionSchema>): Promise<DemoSession> {
+  const session = await ctx.session.load();
+  if (session === null) {
+    throw new TRPCError({
+      code: 'PRECONDITION_FAILED',
+      message: 'This basket has ended (logged out in another tab, or expired). The page now shows the current one.',
+    });
+  }
+  return session;
 }
 
 /**
@@ -61,6 +92,8 @@ export const appRouter = t.router({
 
   whoami: t.procedure.query(async ({ ctx }) => whoamiView(await ctx.session.load())),
 
+  session: t.procedure.query(async ({ ctx }) => sessionView(await ctx.session.load())),
+
   add: t.procedure.input(productInput).mutation(async ({ ctx, input }) => {
     const product = findProduct(input.productId);
     if (product === undefined) throw new TRPCError({ code: 'NOT_FOUND', message: `No product ${input.productId}` });
@@ -71,25 +104,35 @@ export const appRouter = t.router({
     );
   }),
 
-  setQuantity: t.procedure
-    .input(productInput.extend({ quantity: z.number().int().min(1).max(MAX_QUANTITY) }))
+  /**
+   * Changes a line's quantity by `by` (+1 or -1), relative to what is stored, so two quick clicks on "+" add
+   * two, whatever the page showed when it sent them. A quantity stays between 1 and 99; Remove takes a line out.
+   */
+  changeQuantity: t.procedure
+    .input(productInput.extend({ by: z.union([z.literal(1), z.literal(-1)]) }))
     .mutation(async ({ ctx, input }) =>
-      changeBasket(await ctx.session.start(), (items) =>
-        items.map((item) => (item.productId === input.productId ? { ...item, quantity: input.quantity } : item)),
+      changeBasket(await existingSession(ctx), (items) =>
+        items.map((item) =>
+          item.productId === input.productId
+            ? { ...item, quantity: Math.min(MAX_QUANTITY, Math.max(1, item.quantity + input.by)) }
+            : item,
+        ),
       ),
     ),
 
-  remove: t.procedure.input(productInput).mutation(async ({ ctx, input }) => {
-    const session = await ctx.session.load();
-    if (session === null) return pageView(null);
-    return changeBasket(session, (items) => items.filter((item) => item.productId !== input.productId));
-  }),
+  remove: t.procedure
+    .input(productInput)
+    .mutation(async ({ ctx, input }) =>
+      changeBasket(await existingSession(ctx), (items) => items.filter((item) => item.productId !== input.productId)),
+    ),
 
   /**
    * A pretend login: no password. What matters is `regenerate()`: the session gets a new ID (the old one
    * stops working, defeating session fixation) and keeps its basket.
    */
-  login: t.procedure.input(z.object({ name: z.string().trim().min(1).max(40) })).mutation(async ({ ctx, input }) => {
+  login: t.procedure
+    .input(z.object({ name: z.string().trim().min(1, 'Type your name to log in.').max(40, 'A name has at most 40 characters.') }))
+    .mutation(async ({ ctx, input }) => {
     const session = await ctx.session.regenerate();
     session.data.put('userId', input.name);
     return pageView(session);

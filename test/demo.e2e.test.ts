@@ -33,6 +33,8 @@ let demo: RunningDemo;
 let browser: Browser;
 /** Console errors and uncaught page errors of every page opened by the current test. */
 let problems: string[] = [];
+/** Console errors the current test causes on purpose (Chromium logs every 4xx response as one). */
+let expectedProblems: RegExp[] = [];
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
@@ -47,8 +49,9 @@ beforeAll(async () => {
 afterEach(async () => {
   if (!runBrowser) return;
   await Promise.all(contexts.splice(0).map((context) => context.close()));
-  const seen = problems;
+  const seen = problems.filter((problem) => !expectedProblems.some((expected) => expected.test(problem)));
   problems = [];
+  expectedProblems = [];
   expect(seen, 'console errors and page errors').toEqual([]);
 });
 
@@ -59,11 +62,20 @@ afterAll(async () => {
   await redis?.stop(true);
 });
 
+const DESKTOP = { width: 1180, height: 640 };
+/** An iPhone 12 to 15's CSS viewport. */
+const PHONE = { width: 390, height: 844 };
+
 /** A fresh browser profile (its own cookies) with the demo page open and loaded. */
-async function openDemo(): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width: 1180, height: 640 } });
+async function openDemo(viewport = DESKTOP): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport });
   contexts.push(context);
   context.setDefaultTimeout(10_000);
+  return { context, page: await openTab(context) };
+}
+
+/** Another tab of the same browser profile, sharing its cookies. */
+async function openTab(context: BrowserContext): Promise<Page> {
   const page = await context.newPage();
   page.on('console', (message) => {
     if (message.type() === 'error') problems.push(`console: ${message.text()}`);
@@ -71,8 +83,11 @@ async function openDemo(): Promise<{ context: BrowserContext; page: Page }> {
   page.on('pageerror', (error) => problems.push(`page: ${error.message}`));
   await page.goto(demo.url);
   await loaded(page);
-  return { context, page };
+  return page;
 }
+
+/** How many sessions the store holds. */
+const sessionCount = async () => (await inspect.keys('session:*')).length;
 
 /** Waits for the page's first render: the products and the user come in with the basket. */
 async function loaded(page: Page): Promise<void> {
@@ -197,7 +212,7 @@ browserTest('login gives the session a new ID and keeps the basket; logout empti
   await textIs(quantity(page, 'grinder'), '1');
   await textIs(page.getByTestId('basket-total'), '€106.50');
   mkdirSync('test-artifacts', { recursive: true });
-  await page.screenshot({ path: SCREENSHOT });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
   await page.getByRole('button', { name: 'Log out' }).click();
   await page.getByTestId('basket-empty').waitFor();
@@ -210,4 +225,76 @@ browserTest('login gives the session a new ID and keeps the basket; logout empti
   await loaded(page);
   await page.getByTestId('basket-empty').waitFor();
   await textIs(page.getByTestId('user-name'), 'Guest');
+});
+
+browserTest('two quick clicks on "+" add two, however fast they come', async () => {
+  const { page } = await openDemo();
+  await add(page, 'Paper filters');
+  await textIs(quantity(page, 'filters'), '1');
+  await page.getByRole('button', { name: 'Increase quantity of Paper filters' }).dblclick();
+  await textIs(quantity(page, 'filters'), '3');
+  await textIs(page.getByTestId('basket-count'), '3');
+  await page.reload();
+  await loaded(page);
+  await textIs(quantity(page, 'filters'), '3');
+});
+
+browserTest('after logging out in one tab, "+" in another says the basket ended and creates no session', async () => {
+  const { context, page: first } = await openDemo();
+  await add(first, 'Stoneware mug');
+  await first.getByLabel('Name').fill('Grace');
+  await first.getByRole('button', { name: 'Log in' }).click();
+  await textIs(first.getByTestId('user-name'), 'Signed in as Grace');
+  const second = await openTab(context);
+  await textIs(quantity(second, 'mug'), '1');
+
+  await first.getByRole('button', { name: 'Log out' }).click();
+  await textIs(first.getByTestId('user-name'), 'Guest');
+  const before = await sessionCount();
+  expectedProblems = [/status of 412/];
+  await second.getByRole('button', { name: 'Increase quantity of Stoneware mug' }).click();
+  await textIs(second.getByTestId('error'), 'This basket has ended (logged out in another tab, or expired). The page now shows the current one.');
+  await second.getByTestId('basket-empty').waitFor();
+  await textIs(second.getByTestId('user-name'), 'Guest');
+  expect(await sessionCookie(context), 'no new session cookie').toBeUndefined();
+  expect(await sessionCount(), 'no new session in the store').toBe(before);
+});
+
+browserTest('a blank name gets a sentence, not zod\'s JSON', async () => {
+  const { context, page } = await openDemo();
+  expectedProblems = [/status of 400/];
+  await page.getByLabel('Name').fill('   ');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await textIs(page.getByTestId('error'), 'Type your name to log in.');
+  await textIs(page.getByTestId('user-name'), 'Guest');
+  expect(await sessionCookie(context)).toBeUndefined();
+});
+
+browserTest('the session panel shows the session as the server holds it: ID prefix, fields, time to expiry', async () => {
+  const { context, page } = await openDemo();
+  await page.getByTestId('session-none').waitFor();
+  await add(page, 'Espresso beans');
+  await page.getByTestId('session-details').waitFor();
+  const cookie = (await sessionCookie(context))!;
+  await textIs(page.getByTestId('session-prefix'), `${cookie.value.slice(0, 6)}…`);
+  await textIs(page.getByTestId('session-fields'), 'basket: [\n  {"productId":"beans","quantity":1,"unitPriceCents":1850}\n]');
+  // A week unused; the countdown shows its two largest units.
+  expect(await page.getByTestId('session-expiry').textContent()).toMatch(/^(7 d 0 h|6 d 23 h)$/);
+});
+
+browserTest('at 390 px the header fits on its lines and the basket count stays in view while scrolling', async () => {
+  const { page } = await openDemo(PHONE);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  expect(overflow, 'no sideways scrolling').toBe(0);
+  const logIn = page.getByRole('button', { name: 'Log in' });
+  const fontSize = await logIn.evaluate((element) => parseFloat(getComputedStyle(element).fontSize));
+  // One line of text and the padding is about 2.2 font sizes tall; a wrapped label would be about 3.5.
+  expect((await logIn.boundingBox())!.height, '"Log in" stays on one line').toBeLessThan(fontSize * 3);
+  await page.getByRole('button', { name: 'Add Paper filters to basket' }).scrollIntoViewIfNeeded();
+  await add(page, 'Paper filters');
+  await textIs(page.getByTestId('basket-count'), '1');
+  const count = (await page.getByTestId('basket-count').boundingBox())!;
+  expect(count.y, 'the count is on screen after scrolling to the last product').toBeGreaterThanOrEqual(0);
+  expect(count.y + count.height).toBeLessThanOrEqual(PHONE.height);
+  await page.screenshot({ path: 'test-artifacts/demo-basket-phone.png' });
 });

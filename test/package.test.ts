@@ -1,23 +1,46 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { createTRPCUntypedClient, httpBatchLink } from '@trpc/client';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { CookieJar } from './helpers/http.js';
+import { freePort, startRedis, type RedisServer } from './helpers/redis-server.js';
+import { readmeInstallPackages } from './helpers/readme.js';
 
 const root = resolve(import.meta.dirname, '..');
+const bin = (name: string) => join(root, 'node_modules', '.bin', name);
 let consumer: string;
+let tarball: string;
 
-const run = (command: string, args: string[], cwd = consumer) =>
-  execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const run = (command: string, args: string[], cwd = consumer, env: Record<string, string> = {}) =>
+  execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
 
-/** Installs the packed package into a fresh folder, as a user would; peers come along (npm 7+). */
+/** Runs a command; when it fails, the error carries what it printed (tsc's errors, a linter's findings). */
+function output(command: string, args: string[], cwd = consumer, env: Record<string, string> = {}): string {
+  try {
+    return run(command, args, cwd, env);
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout: string; stderr: string };
+    throw new Error(`${[command, ...args].join(' ')} failed:\n${stdout}${stderr}`);
+  }
+}
+
+/**
+ * Installs the packed package into a fresh `npm init -y` project with the README's own install lines (the
+ * tarball in place of the name; peers at their newest matching versions, so ioredis 6), as a user would.
+ */
 beforeAll(() => {
   consumer = mkdtempSync(join(tmpdir(), 'trpc-session-consumer-'));
   run('npm', ['run', 'build'], root);
   const packed = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', consumer], root)) as { filename: string }[];
-  writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));
-  run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', `./${packed[0]!.filename}`, 'typescript@5.9', '@types/node@20']);
-}, 180_000);
+  tarball = join(consumer, packed[0]!.filename);
+  run('npm', ['init', '-y']);
+  const fromReadme = readmeInstallPackages().map((name) => (name === 'trpc-session' ? `./${packed[0]!.filename}` : name));
+  // What the README's framework examples and this test need besides: the frameworks, a compiler.
+  const forExamples = ['fastify@5', 'hono@4', '@hono/node-server@1', 'typescript@5.9', '@types/node@20'];
+  run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...fromReadme, ...forExamples]);
+}, 240_000);
 afterAll(() => rmSync(consumer, { recursive: true, force: true }));
 
 test('the tarball holds the build and the README, not the sources or tests', () => {
@@ -85,4 +108,87 @@ export async function use() {
     JSON.stringify({ compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, files: ['esm.mts', 'cjs.cts'] }),
   );
   expect(run('npx', ['tsc', '-p', '.'])).toBe('');
+}, 120_000);
+
+test('publint and are-the-types-wrong find no problem in the packed tarball', () => {
+  expect(output(bin('publint'), ['run', tarball, '--strict'])).toMatch(/All good/);
+  // Every entry point under node10, node16 (from CJS and ESM) and bundler resolution.
+  expect(output(bin('attw'), [tarball, '--format', 'table'])).toMatch(/No problems found/);
+}, 120_000);
+
+const EXAMPLES = ['server.ts', 'browser-client.ts', 'node-client.ts', 'fastify.ts', 'hono.ts'];
+const RESOLUTIONS = {
+  node10: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true },
+  node16: { module: 'node16', moduleResolution: 'node16' },
+  bundler: { module: 'esnext', moduleResolution: 'bundler' },
+};
+
+// One test, three compilers at once: each loads fastify's and Hono's types, which takes a while.
+test('the README examples type-check in the fresh project under moduleResolution node10, node16 and bundler', async () => {
+  for (const file of EXAMPLES) copyFileSync(join(root, 'examples', file), join(consumer, file));
+  const results = await Promise.all(
+    Object.entries(RESOLUTIONS).map(async ([name, settings]) => {
+      const compilerOptions = { ...settings, target: 'es2022', lib: ['es2023', 'dom'], strict: true, noEmit: true, skipLibCheck: true, types: ['node'] };
+      writeFileSync(join(consumer, `tsconfig.${name}.json`), JSON.stringify({ compilerOptions, files: EXAMPLES }));
+      const printed = await new Promise<string>((done) =>
+        execFile('npx', ['tsc', '-p', `tsconfig.${name}.json`], { cwd: consumer, encoding: 'utf8' }, (_error, stdout, stderr) => done(stdout + stderr)),
+      );
+      return { name, printed };
+    }),
+  );
+  expect(results).toEqual(Object.keys(RESOLUTIONS).map((name) => ({ name, printed: '' })));
+}, 240_000);
+
+describe('the README examples, run from the tarball against Redis', () => {
+  let redis: RedisServer;
+  const servers: ChildProcess[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+    for (const file of EXAMPLES) copyFileSync(join(root, 'examples', file), join(consumer, file));
+  });
+  afterAll(async () => {
+    for (const server of servers) server.kill();
+    await redis?.stop(true);
+  });
+
+  /** Starts an example with tsx on a free loopback port and waits until it answers HTTP. */
+  async function serve(file: string): Promise<string> {
+    const port = await freePort();
+    const server = spawn(bin('tsx'), [file], { cwd: consumer, env: { ...process.env, PORT: String(port), REDIS_URL: redis.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+    servers.push(server);
+    let logs = '';
+    server.stdout!.on('data', (chunk) => (logs += chunk));
+    server.stderr!.on('data', (chunk) => (logs += chunk));
+    const url = `http://127.0.0.1:${port}`;
+    for (let attempt = 0; ; attempt++) {
+      if (server.exitCode !== null) throw new Error(`${file} exited with ${server.exitCode}:\n${logs}`);
+      try {
+        await fetch(url);
+        return url;
+      } catch {
+        if (attempt > 600) throw new Error(`${file} did not listen on ${url}:\n${logs}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+
+  test('the Node client keeps its session across calls to the Quick start server, through login and logout', async () => {
+    const url = await serve('server.ts');
+    const printed = output(bin('tsx'), ['node-client.ts'], consumer, { API_URL: url });
+    expect(printed.trim().split('\n')).toEqual(['[{"productId":"beans","quantity":2}]', '[]']);
+    const inspect = redis.client();
+    expect(await inspect.dbsize()).toBe(0); // logged out: nothing left behind
+    inspect.disconnect();
+  }, 120_000);
+
+  test.each(['fastify.ts', 'hono.ts'])('%s keeps a session across calls with the real tRPC client', async (file) => {
+    const base = await serve(file);
+    const jar = new CookieJar();
+    const client = createTRPCUntypedClient({ links: [httpBatchLink({ url: `${base}/trpc`, fetch: jar.fetch })] });
+    expect(await client.mutation('visit')).toBe(1);
+    expect(await client.mutation('visit')).toBe(2);
+    expect(jar.cookies.get('sid')).toMatch(/^[\w-]{32}$/);
+    const stranger = createTRPCUntypedClient({ links: [httpBatchLink({ url: `${base}/trpc`, fetch: new CookieJar().fetch })] });
+    expect(await stranger.mutation('visit'), 'another client has a session of its own').toBe(1);
+  }, 120_000);
 });

@@ -1,4 +1,4 @@
-import { createTRPCClient, httpBatchLink } from '@trpc/client';
+import { createTRPCClient, httpBatchLink, TRPCClientError } from '@trpc/client';
 import type { inferRouterOutputs } from '@trpc/server';
 import type { AppRouter } from '../router.js';
 
@@ -33,8 +33,27 @@ function button(label: string, ariaLabel: string, onClick: () => Promise<unknown
 let queue: Promise<void> = Promise.resolve();
 
 /**
+ * What went wrong, in words for people: the first message of a rejected input (tRPC sends zod's issues as
+ * JSON), or the server's own message.
+ */
+function explain(error: unknown): string {
+  if (!(error instanceof TRPCClientError)) return String((error as Error).message);
+  if (error.data === undefined) return 'The shop could not be reached. Check your connection and try again.';
+  if (error.data?.code === 'BAD_REQUEST') {
+    try {
+      const issues = JSON.parse(error.message) as { message: string }[];
+      if (issues[0] !== undefined) return issues[0].message;
+    } catch {
+      // not zod's issues: the message is already a sentence
+    }
+  }
+  return error.message;
+}
+
+/**
  * Runs a call after the ones before it, showing its failure on the page instead of leaving it unhandled.
- * One at a time, so quick clicks are sent and drawn in order and the last answer drawn is the newest.
+ * One at a time, so quick clicks are sent and drawn in order and the last answer drawn is the newest. After a
+ * failure the page redraws from the server, so it never keeps showing a basket that is gone.
  */
 function run(action: () => Promise<unknown>): void {
   const banner = byTestId('error');
@@ -43,8 +62,9 @@ function run(action: () => Promise<unknown>): void {
       await action();
       banner.hidden = true;
     } catch (error) {
-      banner.textContent = `Something went wrong: ${(error as Error).message}`;
+      banner.textContent = explain(error);
       banner.hidden = false;
+      if (error instanceof TRPCClientError && error.data?.code === 'PRECONDITION_FAILED') await refresh().catch(() => undefined);
     }
   });
 }
@@ -75,9 +95,9 @@ function renderBasket(basket: Outputs['basket']) {
   table.hidden = basket.items.length === 0;
   table.tBodies[0]!.replaceChildren(
     ...basket.items.map((item) => {
-      const setQuantity = (quantity: number) => async () =>
-        renderPage(await api.setQuantity.mutate({ productId: item.productId, quantity }));
-      const decrease = button('−', `Decrease quantity of ${item.name}`, setQuantity(item.quantity - 1), 'step');
+      // Relative changes: each click adds or takes one from what the server holds, however quickly they come.
+      const change = (by: 1 | -1) => async () => renderPage(await api.changeQuantity.mutate({ productId: item.productId, by }));
+      const decrease = button('−', `Decrease quantity of ${item.name}`, change(-1), 'step');
       decrease.toggleAttribute('disabled', item.quantity <= 1);
       return h(
         'tr',
@@ -91,7 +111,7 @@ function renderBasket(basket: Outputs['basket']) {
             { class: 'stepper' },
             decrease,
             h('span', { 'data-testid': 'quantity', class: 'quantity' }, String(item.quantity)),
-            button('+', `Increase quantity of ${item.name}`, setQuantity(item.quantity + 1), 'step'),
+            button('+', `Increase quantity of ${item.name}`, change(1), 'step'),
           ),
         ),
         h('td', { class: 'num' }, formatCents(item.lineCents)),
@@ -104,7 +124,47 @@ function renderBasket(basket: Outputs['basket']) {
     }),
   );
   byTestId('basket-total').textContent = formatCents(basket.totalCents);
+  const count = basket.items.reduce((sum, item) => sum + item.quantity, 0);
+  byTestId('basket-count').textContent = String(count);
+  byTestId('basket-link').setAttribute('aria-label', `Basket: ${count} ${count === 1 ? 'item' : 'items'}`);
 }
+
+let expiresAt: number | null = null;
+
+/** "6 d 23 h", "59 min 58 s": the time left, to the two largest units. */
+function formatDuration(ms: number): string {
+  const units: [string, number][] = [['d', 86_400], ['h', 3600], ['min', 60], ['s', 1]];
+  let seconds = Math.max(0, Math.round(ms / 1000));
+  const parts: string[] = [];
+  for (const [unit, size] of units) {
+    if (parts.length === 2) break;
+    const amount = Math.floor(seconds / size);
+    seconds -= amount * size;
+    if (amount > 0 || parts.length > 0 || unit === 's') parts.push(`${amount} ${unit}`);
+  }
+  return parts.join(' ');
+}
+
+function renderExpiry() {
+  byTestId('session-expiry').textContent = expiresAt === null ? '' : formatDuration(expiresAt - Date.now());
+}
+
+/** The session as the server holds it: what the cookie's ID opens, in Redis or in memory. */
+function renderSession(session: Outputs['session'], idPrefix: string | null) {
+  byTestId('session-none').hidden = session !== null;
+  byTestId('session-details').hidden = session === null;
+  expiresAt = session === null ? null : Date.parse(session.expiresAt);
+  if (session === null) return;
+  byTestId('session-prefix').textContent = `${idPrefix ?? ''}…`;
+  // One line a field, and one a basket line: compact enough to read at a glance.
+  byTestId('session-fields').textContent = Object.entries(session.fields)
+    .map(([key, value]) =>
+      Array.isArray(value) ? `${key}: [\n${value.map((entry) => `  ${JSON.stringify(entry)}`).join(',\n')}\n]` : `${key}: ${JSON.stringify(value)}`,
+    )
+    .join('\n');
+  renderExpiry();
+}
+setInterval(renderExpiry, 1000);
 
 function renderWhoami(who: Outputs['whoami']) {
   byTestId('user-name').textContent = who.userId === null ? 'Guest' : `Signed in as ${who.userId}`;
@@ -116,13 +176,19 @@ function renderWhoami(who: Outputs['whoami']) {
 function renderPage(view: Outputs['add']) {
   renderBasket(view.basket);
   renderWhoami(view.whoami);
+  renderSession(view.session, view.whoami.sessionIdPrefix);
 }
 
-/** Products, basket and user in one batched HTTP request, so the server loads the session once. */
+/** Products, basket, user and session in one batched HTTP request, so the server loads the session once. */
 async function refresh() {
-  const [products, basket, whoami] = await Promise.all([api.products.query(), api.basket.query(), api.whoami.query()]);
+  const [products, basket, whoami, session] = await Promise.all([
+    api.products.query(),
+    api.basket.query(),
+    api.whoami.query(),
+    api.session.query(),
+  ]);
   renderProducts(products);
-  renderPage({ basket, whoami });
+  renderPage({ basket, whoami, session });
 }
 
 byTestId<HTMLFormElement>('login-form').addEventListener('submit', (event) => {

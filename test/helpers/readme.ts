@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+/**
+ * A fenced code block of the README and the HTML comment just above it, which says how the suite checks it:
+ * `<!-- example: examples/x.ts -->` (the block is that file, which the suite type-checks and runs),
+ * `<!-- install -->` (its `npm install` lines are run by test/package.test.ts), or
+ * `<!-- not run: why -->` (a shell command or a fragment, excluded on purpose).
+ */
+export interface ReadmeBlock {
+  /** 1-based line of the opening fence. */
+  line: number;
+  marker: string | undefined;
+  code: string;
+}
+
+export const README = resolve(import.meta.dirname, '..', '..', 'README.md');
+
+export function readmeBlocks(text = readFileSync(README, 'utf8')): ReadmeBlock[] {
+  const lines = text.split('\n');
+  const blocks: ReadmeBlock[] = [];
+  for (let index = 0; index < lines.length; index++) {
+    if (!lines[index]!.startsWith('```')) continue;
+    const start = index;
+    let above = start - 1;
+    while (above >= 0 && lines[above]!.trim() === '') above--;
+    const marker = /^<!-- (.+) -->$/.exec(lines[above]?.trim() ?? '')?.[1];
+    do index++;
+    while (index < lines.length && !lines[index]!.startsWith('```'));
+    blocks.push({ line: start + 1, marker, code: lines.slice(start + 1, index).join('\n') + '\n' });
+  }
+  return blocks;
+}
+
+/** The packages the README's install block names, in order (`trpc-session` first). */
+export function readmeInstallPackages(): string[] {
+  return readmeBlocks()
+    .filter((block) => block.marker === 'install')
+    .flatMap((block) => block.code.split('\n'))
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter((line) => line.startsWith('npm install '))
+    .flatMap((line) => line.slice('npm install '.length).split(/\s+/))
+    .filter((word) => word !== '' && !word.startsWith('-'));
+}
