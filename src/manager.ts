@@ -133,6 +133,8 @@ export interface SessionManager<S extends SessionSchema> {
    * Resolves to how many sessions were ended. A session bound while this runs may survive it.
    */
   revokeUser(userId: string): Promise<number>;
+  /** The session cookie's name, for reading it where you pass the cookie yourself (`cookies().get(…)`). */
+  readonly cookieName: string;
   /** Closes what the store opened (a Redis client it created from a factory). */
   close(): Promise<void>;
   /** @internal */
@@ -204,6 +206,7 @@ export function createSessionManager<S extends SessionSchema>(
   return {
     runtime,
     handle,
+    cookieName: cookie.name,
     createContext: (opts) => ({ session: handle(opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null) }),
     async userSessions(userId) {
       const records = await options.store.userSessions(userId, Date.now());
