@@ -51,6 +51,8 @@ class FetchExchange implements SessionTransport {
   #released = false;
   #finished = false;
   #commit: SessionCommit | undefined;
+  /** For a streamed response: settles the promise handed to `waitUntil` while the handler ran. */
+  #streamDone: (() => void) | undefined;
 
   constructor(runtime: SessionRuntime, { req, resHeaders, info }: FetchCreateContextFnOptions, waitUntil: ((promise: Promise<unknown>) => void) | undefined) {
     this.#runtime = runtime;
@@ -99,8 +101,14 @@ class FetchExchange implements SessionTransport {
   async #finish(): Promise<SessionError | null> {
     const commit = this.#finished ? undefined : this.#commit;
     this.#finished = true;
-    if (commit === undefined) return null;
-    const written = this.#run(commit);
+    const streamDone = this.#streamDone;
+    this.#streamDone = undefined;
+    if (commit === undefined) {
+      streamDone?.();
+      return null;
+    }
+    const written = streamDone === undefined ? this.#run(commit) : commit();
+    if (streamDone !== undefined) void written.then(streamDone);
     return this.#runtime.persistMode === 'before-response' ? written : null;
   }
 
@@ -114,7 +122,10 @@ class FetchExchange implements SessionTransport {
       const { status, body } = failedWriteResponse(failure);
       return new Response(body, { status, headers: { 'content-type': 'application/json' } });
     }
-    // Procedures run while the body streams: write once all of it was read, or the client went away.
+    // Procedures run while the body streams: write once all of it was read, or the client went away. The
+    // platform takes work only while the handler runs (Next.js `after` throws later): it gets, now, a promise
+    // that settles when that write is done.
+    if (this.#waitUntil !== undefined) this.#waitUntil(new Promise<void>((resolve) => (this.#streamDone = resolve)));
     const reader = response.body.getReader();
     const finish = () => this.#finish();
     const body = new ReadableStream<Uint8Array>({
