@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TRPCClientError } from '@trpc/client';
@@ -87,6 +87,8 @@ beforeAll(async () => {
   mkdirSync(APP_DIR, { recursive: true });
   await installPackedLibrary(APP_DIR);
   for (const file of readdirSync(EXAMPLES)) cpSync(join(EXAMPLES, file), join(APP_DIR, file));
+  // A package of its own: inside the repository's, `trpc-session` would resolve to the repository itself.
+  writeFileSync(join(APP_DIR, 'package.json'), JSON.stringify({ name: 'runtimes-app', private: true, type: 'module' }));
 }, 180_000);
 
 afterAll(async () => {
