@@ -30,10 +30,10 @@ export type FetchSessionHandlerOptions<TRouter extends AnyTRPCRouter, S extends 
     opts: FetchCreateContextFnOptions & SessionContext<S>,
   ) => Omit<inferRouterContext<TRouter>, 'session'> | Promise<Omit<inferRouterContext<TRouter>, 'session'>>;
   /**
-   * The platform's way to keep work running after the response is returned: Next.js `after`,
-   * Cloudflare's `ctx.waitUntil`, Vercel's `waitUntil`. It receives the session write, so the write
-   * outlives the response where the platform would otherwise stop the request's work. Long-running servers
-   * (Node, Bun, Deno) need none.
+   * The platform's way to keep work running after the response is returned: Next.js `after`. It receives
+   * the session write (for a streamed call, while the handler runs, a promise of the write made when the
+   * stream ends), so the write outlives the response where the platform would otherwise stop the request's
+   * work. Long-running servers (Node, Bun, Deno) need none.
    */
   waitUntil?: (promise: Promise<unknown>) => void;
 };
@@ -152,8 +152,8 @@ class FetchExchange implements SessionTransport {
 }
 
 /**
- * tRPC's `fetchRequestHandler` with sessions, for every fetch runtime: the Next.js app router, Hono, Bun,
- * Deno, Cloudflare Workers. `ctx.session` is added to the context; the cookie goes out through the
+ * tRPC's `fetchRequestHandler` with sessions, for fetch servers on a Node-compatible runtime: the Next.js
+ * app router (Node.js runtime, not edge), Bun, Deno, `@hono/node-server`. `ctx.session` is added to the context; the cookie goes out through the
  * response's headers; the session is written after the `Response` is produced (handed to `waitUntil` when
  * given), or before it is returned in `'before-response'` mode. For streamed calls (`httpBatchStreamLink`,
  * SSE subscriptions) it is written once the stream ends; they use existing sessions but cannot start one.
