@@ -17,6 +17,7 @@ const shown = [
   'examples/next/app/basket-client.tsx',
   'examples/runtimes/bun-serve.ts',
   'examples/runtimes/deno-serve.ts',
+  'examples/runtimes/deno-serve-export.ts',
   'examples/runtimes/node-http.ts',
 ];
 

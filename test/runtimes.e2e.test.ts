@@ -52,6 +52,12 @@ const forms: Form[] = [
   { name: `Bun ${bun}: node:http`, runtime: bun, command: join(BIN, 'bun'), args: ['run', 'node-http.ts'] },
   { name: `Deno ${deno}: Deno.serve`, runtime: deno, command: join(BIN, 'deno'), args: ['run', ...DENO_FLAGS, 'deno-serve.ts'] },
   { name: `Deno ${deno}: node:http`, runtime: deno, command: join(BIN, 'deno'), args: ['run', ...DENO_FLAGS, 'node-http.ts'] },
+  {
+    name: `Deno ${deno}: deno serve`,
+    runtime: deno,
+    command: join(BIN, 'deno'),
+    args: ['serve', ...DENO_FLAGS, '--host', '127.0.0.1', '--port', '0', 'deno-serve-export.ts'],
+  },
 ];
 
 interface Basket {
@@ -112,15 +118,17 @@ async function startApp(form: Form): Promise<App> {
   });
   running.add(child);
   const output: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => output.push(line));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   void exited.then(() => running.delete(child));
   const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    // The examples print `listening on <url>/trpc`; `deno serve` prints `Listening on <url>/` to stderr.
+    const onLine = (line: string) => {
       output.push(line);
-      const match = /^listening on (\S+)/.exec(line);
-      if (match) resolve(match[1]!);
-    });
+      const match = /listening on (\S+)/i.exec(line);
+      if (match) resolve(new URL('/trpc', match[1]!).href);
+    };
+    createInterface({ input: child.stdout! }).on('line', onLine);
+    createInterface({ input: child.stderr! }).on('line', onLine);
     void exited.then((code) => reject(new Error(`${form.name} exited with ${code} before listening:\n${output.join('\n')}`)));
   });
   return {
