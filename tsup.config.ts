@@ -6,6 +6,7 @@ export default defineConfig({
     index: 'src/index.ts',
     fastify: 'src/adapters/fastify.ts',
     fetch: 'src/adapters/fetch.ts',
+    next: 'src/adapters/next.ts',
     ws: 'src/adapters/ws.ts',
   },
   format: ['esm', 'cjs'],

@@ -1,4 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * Files that build (tsup, `next build`, tsc over packed consumers, typedoc) and start other runtimes: CPU-heavy for a minute or two. They run
+ * after the rest of the suite, so they never slow its timing-sensitive tests (outages, load) on a small host.
+ */
+const BUILDS = ['test/next.e2e.test.ts', 'test/runtimes.e2e.test.ts', 'test/package.test.ts', 'test/docs.test.ts'];
 
 /**
  * `TRPC_SESSION_IOREDIS=6` runs the suite against ioredis 6 (the `ioredis6` alias dev dependency) in place of
@@ -9,9 +15,20 @@ const ioredis6 = process.env['TRPC_SESSION_IOREDIS'] === '6';
 export default defineConfig({
   resolve: ioredis6 ? { alias: { ioredis: 'ioredis6' } } : {},
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'suite',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...BUILDS],
+          globalSetup: ['test/global-setup.ts'],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      { extends: true, test: { name: 'builds', include: BUILDS, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

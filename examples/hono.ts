@@ -22,8 +22,7 @@ const router = t.router({
 });
 
 const app = new Hono();
-// On Node no `waitUntil` is needed: the process outlives the response. On Cloudflare Workers pass
-// `waitUntil: (promise) => c.executionCtx.waitUntil(promise)`, so the session write outlives it.
+// On Node no `waitUntil` is needed: the process outlives the response.
 app.all('/trpc/*', (c) => fetchSessionHandler(sessions, { endpoint: '/trpc', req: c.req.raw, router }));
 
 serve({ fetch: app.fetch, hostname: '127.0.0.1', port: Number(process.env.PORT ?? 3000) });

@@ -58,6 +58,8 @@ export interface SessionManager<S extends SessionSchema> {
    * Resolves to how many sessions were ended. A session bound while this runs may survive it.
    */
   revokeUser(userId: string): Promise<number>;
+  /** The session cookie's name, for reading it where you pass the cookie yourself (`cookies().get(…)`). */
+  readonly cookieName: string;
   /** Closes what the store opened (a Redis client it created from a factory). */
   close(): Promise<void>;
 }
@@ -85,6 +87,7 @@ export function createSessionManager<S extends SessionSchema>(
     procedure: sessionProcedure<S>(),
     userSessions: (userId) => userSessions(runtime, userId),
     revokeUser: (userId) => revokeUser(runtime, userId),
+    cookieName: runtime.cookie.name,
     close: () => closeStore(runtime),
   };
   attachRuntime(manager, runtime);

@@ -45,7 +45,7 @@ afterAll(() => rmSync(consumer, { recursive: true, force: true }));
 
 test('the tarball holds the build and the README, not the sources or tests', () => {
   const files = readdirSync(join(consumer, 'node_modules', 'trpc-session'), { recursive: true }) as string[];
-  const entries = ['index', 'fastify', 'fetch', 'ws'].flatMap((name) => ['js', 'cjs', 'd.ts', 'd.cts'].map((ext) => join('dist', `${name}.${ext}`)));
+  const entries = ['index', 'fastify', 'fetch', 'next', 'ws'].flatMap((name) => ['js', 'cjs', 'd.ts', 'd.cts'].map((ext) => join('dist', `${name}.${ext}`)));
   expect(files).toEqual(expect.arrayContaining(['README.md', 'package.json', ...entries]));
   expect(files.some((file) => file.startsWith('src') || file.startsWith('test'))).toBe(false);
 });

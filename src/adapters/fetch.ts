@@ -33,10 +33,10 @@ export type FetchSessionHandlerOptions<TRouter extends AnyTRPCRouter, S extends 
     /** The path the router is served at, such as `/trpc`. */
     endpoint: string;
     /**
-     * The platform's way to keep work running after the response is returned: Next.js `after`,
-     * Cloudflare's `ctx.waitUntil`, Vercel's `waitUntil`. It receives the session write, so the write
-     * outlives the response where the platform would otherwise stop the request's work. Long-running servers
-     * (Node, Bun, Deno) need none.
+     * The platform's way to keep work running after the response is returned: Next.js `after`. It receives
+     * the session write (for a streamed call, while the handler runs, a promise of the write made when the
+     * stream ends), so the write outlives the response where the platform would otherwise stop the request's
+     * work. Long-running servers (Node, Bun, Deno) need none.
      */
     waitUntil?: (promise: Promise<unknown>) => void;
   };
@@ -50,10 +50,12 @@ class FetchExchange implements SessionTransport {
   readonly #req: Request;
   readonly #resHeaders: Headers;
   readonly #streaming: boolean;
-  readonly #waitUntil: ((promise: Promise<unknown>) => void) | undefined;
+  #waitUntil: ((promise: Promise<unknown>) => void) | undefined;
   #released = false;
   #ended = false;
   #listener: (() => Promise<void>) | undefined;
+  /** For a streamed response: settles what `waitUntil` was handed while the handler ran, once the write is done. */
+  #streamWritten: (() => void) | undefined;
 
   constructor(runtime: SessionRuntime, { req, resHeaders, info }: FetchCreateContextFnOptions, waitUntil: ((promise: Promise<unknown>) => void) | undefined) {
     this.#runtime = runtime;
@@ -92,12 +94,16 @@ class FetchExchange implements SessionTransport {
   end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    if (this.#listener !== undefined) this.#run(this.#listener);
+    const written = this.#listener === undefined ? Promise.resolve() : this.#run(this.#listener);
+    const streamWritten = this.#streamWritten;
+    this.#streamWritten = undefined;
+    if (streamWritten !== undefined) void written.then(streamWritten);
   }
 
-  #run(listener: () => Promise<void>): void {
+  #run(listener: () => Promise<void>): Promise<void> {
     const done = listener();
     this.#waitUntil?.(done);
+    return done;
   }
 
   /** The Response tRPC produced, with its end reported: at once, or once a streamed body is done. */
@@ -107,6 +113,11 @@ class FetchExchange implements SessionTransport {
       this.end();
       return response;
     }
+    // A platform's waitUntil (Next.js `after`) may only be called while the handler runs, not from the
+    // stream's pull(): it gets now the promise of the write that the stream's end will make.
+    const waitUntil = this.#waitUntil;
+    this.#waitUntil = undefined;
+    waitUntil?.(new Promise<void>((resolve) => (this.#streamWritten = resolve)));
     const reader = response.body.getReader();
     const end = () => this.end();
     const body = new ReadableStream<Uint8Array>({
@@ -132,8 +143,8 @@ class FetchExchange implements SessionTransport {
 }
 
 /**
- * tRPC's `fetchRequestHandler` with sessions, for every fetch runtime: the Next.js app router, Hono, Bun,
- * Deno, Cloudflare Workers. `ctx.session` is added to the context; the cookie goes out through the
+ * tRPC's `fetchRequestHandler` with sessions, for fetch-based servers on a Node-compatible runtime: the
+ * Next.js app router, Hono, Bun, Deno. `ctx.session` is added to the context; the cookie goes out through the
  * response's headers; the session is written after the `Response` is produced (handed to `waitUntil` when
  * given), or before the calls answer in `'before-response'` mode. For streamed calls (`httpBatchStreamLink`,
  * SSE subscriptions) it is written once the stream ends; they use existing sessions but cannot start one.

@@ -1,0 +1,75 @@
+import { parseSetCookie } from 'cookie';
+import type { SessionManager } from '../manager.js';
+import type { SessionSchema } from '../schema.js';
+import type { SessionContext } from '../session-api.js';
+import { createCallerContext } from './caller.js';
+
+/**
+ * What this module uses of Next.js's cookie store, `await cookies()` from `next/headers`. Described here so
+ * the library does not depend on Next.js.
+ */
+export interface NextCookieStore {
+  get(name: string): { value: string } | undefined;
+  set(cookie: {
+    name: string;
+    value: string;
+    maxAge?: number;
+    expires?: Date;
+    domain?: string;
+    path?: string;
+    secure?: boolean;
+    httpOnly?: boolean;
+    sameSite?: 'lax' | 'strict' | 'none';
+    priority?: 'low' | 'medium' | 'high';
+    partitioned?: boolean;
+  }): unknown;
+}
+
+/**
+ * A `setCookie` for {@link createCallerContext} that sets the session cookie through Next.js's cookie store,
+ * where Next.js lets it be set: a server action or a route handler (a server component cannot set cookies).
+ */
+export function nextCookieSetter(store: NextCookieStore): (header: string) => void {
+  return (header) => {
+    const { name, value = '', maxAge, expires, domain, path, secure, httpOnly, sameSite, priority, partitioned } = parseSetCookie(header);
+    store.set({
+      name,
+      value,
+      ...(maxAge === undefined ? {} : { maxAge }),
+      ...(expires === undefined ? {} : { expires }),
+      ...(domain === undefined ? {} : { domain }),
+      ...(path === undefined ? {} : { path }),
+      ...(secure === undefined ? {} : { secure }),
+      ...(httpOnly === undefined ? {} : { httpOnly }),
+      ...(sameSite === undefined || typeof sameSite === 'boolean' ? {} : { sameSite }),
+      ...(priority === undefined ? {} : { priority }),
+      ...(partitioned === undefined ? {} : { partitioned }),
+    });
+  };
+}
+
+/**
+ * The context of a server-side caller inside a Next.js server action (or route handler): the session named
+ * by the request's cookie, which `start()`, `regenerate()` and `destroy()` replace through `cookies().set`.
+ * Procedures need `sessions.procedure`; each call's write is done before the call returns, so the next tRPC
+ * request sees it.
+ *
+ * @example
+ * 'use server';
+ * const caller = router.createCaller(nextActionContext(sessions, await cookies()));
+ */
+export function nextActionContext<S extends SessionSchema>(sessions: SessionManager<S>, store: NextCookieStore): SessionContext<S> {
+  return createCallerContext(sessions, { cookie: store.get(sessions.cookieName)?.value, setCookie: nextCookieSetter(store) });
+}
+
+/**
+ * The context of a server-side caller inside a Next.js server component. A render cannot set cookies, so it
+ * reads and changes an existing session, while `start()`, `regenerate()` and `destroy()` throw
+ * `SessionUnavailableError`.
+ *
+ * @example
+ * const caller = router.createCaller(nextRenderContext(sessions, await cookies()));
+ */
+export function nextRenderContext<S extends SessionSchema>(sessions: SessionManager<S>, store: NextCookieStore): SessionContext<S> {
+  return createCallerContext(sessions, { cookie: store.get(sessions.cookieName)?.value });
+}

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { redisStore } from '../src/index.js';
+import { nextActionContext, nextRenderContext, type NextCookieStore } from '../src/adapters/next.js';
+import { router, testManager, type TestRouter } from './helpers/app.js';
+import { CookieJar, trpcClient, type Served } from './helpers/http.js';
+import { serveNodeHTTP } from './helpers/servers.js';
+import { useRedis } from './helpers/transport-contract.js';
+
+// The README's rule for Next.js: a render extends the record but cannot refresh the cookie; a server action
+// (or any response that can carry a cookie) refreshes both.
+
+const redis = useRedis();
+let sessions: ReturnType<typeof testManager>['sessions'];
+let served: Served;
+beforeAll(async () => {
+  ({ sessions } = testManager(redisStore({ redis: redis.client }), { cookie: { lifespan: 60 }, touchAfter: 1 }));
+  served = await serveNodeHTTP(sessions);
+});
+afterAll(() => served.close());
+
+/** Next.js's cookie store as a server component or action sees it: the request's cookie, and what was set. */
+function cookieStore(sid: string) {
+  const set: Parameters<NextCookieStore['set']>[0][] = [];
+  const store: NextCookieStore = { get: (name) => (name === 'sid' ? { value: sid } : undefined), set: (cookie) => set.push(cookie) };
+  return { store, set };
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+test('a render extends the record without the cookie; a server action refreshes the cookie, with its attributes', async () => {
+  const jar = new CookieJar();
+  await trpcClient<TestRouter>(served.url, jar).increment.mutate();
+  const sid = jar.cookies.get('sid')!;
+  await expect.poll(() => redis.inspect.exists(`session:${sid}`)).toBe(1);
+
+  await pause(1_100); // past touchAfter: the next read refreshes the expiry
+  const before = await redis.inspect.pttl(`session:${sid}`);
+  const render = cookieStore(sid);
+  expect((await router.createCaller(nextRenderContext(sessions, render.store)).peek())?.data.counter).toBe(1);
+  expect(await redis.inspect.pttl(`session:${sid}`)).toBeGreaterThan(before);
+  expect(render.set, 'a render sets no cookie').toEqual([]);
+
+  await pause(1_100);
+  const action = cookieStore(sid);
+  expect(await router.createCaller(nextActionContext(sessions, action.store)).increment()).toBe(2);
+  expect(action.set).toEqual([{ name: 'sid', value: sid, maxAge: 60, path: '/', httpOnly: true, sameSite: 'lax' }]);
+});
+
+test("a server action's start, regenerate and destroy set the cookie through Next's store; a render's fail", async () => {
+  const none: NextCookieStore = { get: () => undefined, set: () => expect.unreachable('a render sets no cookie') };
+  await expect(router.createCaller(nextRenderContext(sessions, none)).increment()).rejects.toMatchObject({ name: 'SessionUnavailableError' });
+
+  const start = cookieStore('');
+  expect(await router.createCaller(nextActionContext(sessions, { get: () => undefined, set: start.store.set })).increment()).toBe(1);
+  expect(start.set).toEqual([{ name: 'sid', value: expect.any(String), maxAge: 60, path: '/', httpOnly: true, sameSite: 'lax' }]);
+  const guest = start.set[0]!.value;
+  expect(await redis.inspect.exists(`session:${guest}`)).toBe(1);
+
+  const login = cookieStore(guest);
+  await router.createCaller(nextActionContext(sessions, login.store)).login('ada');
+  const user = login.set.at(-1)!.value;
+  expect(user).not.toBe(guest);
+  expect(await redis.inspect.exists(`session:${guest}`)).toBe(0);
+  expect(await redis.inspect.exists(`session:${user}`)).toBe(1);
+
+  const logout = cookieStore(user);
+  await router.createCaller(nextActionContext(sessions, logout.store)).logout();
+  expect(logout.set).toEqual([expect.objectContaining({ name: 'sid', value: '', maxAge: 0 })]);
+  expect(await redis.inspect.exists(`session:${user}`)).toBe(0);
+});

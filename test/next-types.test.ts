@@ -1,0 +1,20 @@
+import type { cookies } from 'next/headers.js';
+import { expectTypeOf, test } from 'vitest';
+import * as z from 'zod';
+import { createSessionManager, memoryStore, type SessionContext } from '../src/index.js';
+import { nextActionContext, nextRenderContext, type NextCookieStore } from '../src/adapters/next.js';
+
+const schema = z.object({ n: z.number().default(0) });
+const sessions = createSessionManager({ schema, store: memoryStore(), cookie: { name: 'dmsession' } });
+
+test("Next.js's cookie store, as `await cookies()` gives it, is what the Next.js helpers take", () => {
+  expectTypeOf<Awaited<ReturnType<typeof cookies>>>().toExtend<NextCookieStore>();
+  expectTypeOf(nextActionContext<typeof schema>).parameters.toEqualTypeOf<[typeof sessions, NextCookieStore]>();
+  expectTypeOf(nextActionContext<typeof schema>).returns.toEqualTypeOf<SessionContext<typeof schema>>();
+  expectTypeOf(nextRenderContext<typeof schema>).returns.toEqualTypeOf<SessionContext<typeof schema>>();
+});
+
+test('the manager names its cookie', () => {
+  expectTypeOf(sessions.cookieName).toEqualTypeOf<string>();
+  if (sessions.cookieName !== 'dmsession') throw new Error(`cookieName is ${sessions.cookieName}`);
+});

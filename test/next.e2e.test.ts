@@ -1,0 +1,233 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Redis } from 'ioredis';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import { installPackedLibrary, ROOT } from './helpers/packed-library.js';
+import { freePort, startRedis, type RedisServer } from './helpers/redis-server.js';
+
+/**
+ * examples/next, the Next.js app the README shows, as its users run it: `next build` (once per test run) and
+ * `next start`, over the packed library and a real redis-server, driven in Debian's Chromium.
+ */
+
+const APP = join(ROOT, 'examples', 'next');
+const NEXT = join(ROOT, 'node_modules', '.bin', 'next');
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+/** As in the demo's browser test: skipped with a notice without Chromium, except in CI, which installs it. */
+const runBrowser = existsSync(CHROMIUM) || Boolean(process.env['CI']);
+if (!runBrowser) console.warn(`\n!!! SKIPPING the Next.js browser tests: ${CHROMIUM} is missing (apt-get install chromium)\n`);
+const browserTest = runBrowser ? test : test.skip;
+const COOKIE = 'basket_sid';
+const ENV = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' };
+
+let redis: RedisServer;
+let inspect: Redis;
+let server: ChildProcess | undefined;
+let url: string;
+let browser: Browser;
+/** What `next start` printed; checked for errors after each test. */
+const serverOutput: string[] = [];
+let problems: string[] = [];
+const contexts: BrowserContext[] = [];
+
+/** Runs `next` with `args` in the app's folder; resolves to its output, rejects with it on failure. */
+function next(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(NEXT, args, { cwd: APP, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+    child.once('exit', (code) => (code === 0 ? resolve(output) : reject(new Error(`next ${args.join(' ')} exited with ${code}:\n${output}`))));
+  });
+}
+
+beforeAll(async () => {
+  if (!runBrowser) return;
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing; install Debian's package: apt-get install chromium`);
+  redis = await startRedis();
+  inspect = redis.client({ connectionName: 'inspect' });
+  await installPackedLibrary(APP);
+  const started = performance.now();
+  await next(['build']);
+  console.log(`next build of examples/next took ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  const child = spawn(NEXT, ['start', '-H', '127.0.0.1', '-p', String(port)], {
+    cwd: APP,
+    env: { ...ENV, REDIS_URL: redis.url },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  server = child;
+  createInterface({ input: child.stderr! }).on('line', (line) => serverOutput.push(line));
+  await new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      serverOutput.push(line);
+      if (/Ready/.test(line)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`next start exited with ${code}:\n${serverOutput.join('\n')}`)));
+  });
+  serverOutput.length = 0;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}, 600_000);
+
+afterEach(async () => {
+  if (!runBrowser) return;
+  await Promise.all(contexts.splice(0).map((context) => context.close()));
+  const seen = problems;
+  problems = [];
+  expect(seen, 'console errors and page errors').toEqual([]);
+  expect(serverOutput.splice(0).filter((line) => /error/i.test(line)), "next start's errors").toEqual([]);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server!.once('exit', resolve));
+    server.kill('SIGTERM');
+    await exited;
+  }
+  inspect?.disconnect();
+  await redis?.stop(true);
+});
+
+async function open(): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext();
+  contexts.push(context);
+  context.setDefaultTimeout(15_000);
+  const page = await context.newPage();
+  // Chromium's own console line for a failed response names no URL: responses are checked below instead.
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => problems.push(`page: ${error.message}`));
+  page.on('response', (response) => {
+    if (response.status() >= 400 && new URL(response.url()).pathname !== '/favicon.ico') problems.push(`response: ${response.status()} ${response.url()}`);
+  });
+  // net::ERR_ABORTED is the router dropping a request it no longer needs; anything else is a broken response.
+  page.on('requestfailed', (request) => {
+    if (request.failure()?.errorText !== 'net::ERR_ABORTED') problems.push(`request: ${request.url()} ${request.failure()?.errorText}`);
+  });
+  await page.goto(url);
+  return { context, page };
+}
+
+async function textIs(locator: Locator, text: string): Promise<void> {
+  await locator.filter({ hasText: new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }).waitFor();
+}
+
+const quantity = (page: Page, productId: string) => page.getByTestId(`line-${productId}`).getByTestId('quantity');
+const sessionCookie = async (context: BrowserContext) => (await context.cookies()).find((cookie) => cookie.name === COOKIE);
+const add = (page: Page, productId: string) => page.getByRole('button', { name: `Add ${productId}` }).click();
+
+browserTest('a server action starts the session: an HttpOnly, SameSite=Lax cookie, and the basket survives reloads', async () => {
+  const { context, page } = await open();
+  await textIs(page.getByTestId('user'), 'Guest');
+  await textIs(page.getByTestId('ref'), 'none');
+  expect(await sessionCookie(context), 'rendering the page creates no session').toBeUndefined();
+
+  await add(page, 'beans');
+  await textIs(quantity(page, 'beans'), '1');
+  await add(page, 'beans');
+  await textIs(quantity(page, 'beans'), '2');
+  const cookie = await sessionCookie(context);
+  expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/', secure: false });
+  expect(cookie!.expires - Date.now() / 1000).toBeGreaterThan(86_000);
+  expect(await inspect.exists(`session:${cookie!.value}`)).toBe(1);
+
+  await page.reload();
+  await textIs(quantity(page, 'beans'), '2');
+});
+
+browserTest('a mutation over httpBatchStreamLink, with `after`, is what the server component renders next', async () => {
+  const { context, page } = await open();
+  await add(page, 'mug');
+  await textIs(quantity(page, 'mug'), '1');
+
+  await page.getByRole('button', { name: 'One more mug' }).click();
+  await textIs(quantity(page, 'mug'), '2');
+  await page.getByRole('button', { name: 'One more mug' }).click();
+  await textIs(quantity(page, 'mug'), '3');
+  await page.reload();
+  await textIs(quantity(page, 'mug'), '3');
+  // A query over the stream link reads the same session.
+  await page.getByRole('button', { name: 'Load from the API' }).click();
+  await textIs(page.getByTestId('api-basket'), 'mug×3');
+  expect((await sessionCookie(context))?.value).toBeDefined();
+});
+
+browserTest("a server action's change is visible to the next tRPC call, and to the Pages Router API route", async () => {
+  const { context, page } = await open();
+  await add(page, 'grinder');
+  await textIs(quantity(page, 'grinder'), '1');
+  await page.getByRole('button', { name: 'Load from the API' }).click();
+  await textIs(page.getByTestId('api-basket'), 'grinder×1');
+
+  await add(page, 'beans');
+  await textIs(quantity(page, 'beans'), '1');
+  await page.getByRole('button', { name: 'Load from the API' }).click();
+  await textIs(page.getByTestId('api-basket'), 'grinder×1, beans×1');
+
+  // pages/api/pages-trpc/[trpc].ts, with the browser's cookies.
+  const response = await context.request.get(`${url}/api/pages-trpc/basket`);
+  expect(response.status()).toBe(200);
+  const { result } = (await response.json()) as { result: { data: { json: { items: unknown[] } } } };
+  expect(result.data.json.items).toEqual([
+    { productId: 'grinder', quantity: 1 },
+    { productId: 'beans', quantity: 1 },
+  ]);
+});
+
+browserTest('logging in through a server action regenerates the session and keeps the basket; logging out ends it', async () => {
+  const { context, page } = await open();
+  await add(page, 'beans');
+  await textIs(quantity(page, 'beans'), '1');
+  const guest = (await sessionCookie(context))!.value;
+  const guestRef = await page.getByTestId('ref').textContent();
+
+  await page.getByLabel('Name').fill('Ada');
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await textIs(page.getByTestId('user'), 'Signed in as Ada');
+  const user = (await sessionCookie(context))!.value;
+  expect(user).not.toBe(guest);
+  expect(await page.getByTestId('ref').textContent()).not.toBe(guestRef);
+  expect(await inspect.exists(`session:${guest}`), 'the old ID is gone').toBe(0);
+  expect(await inspect.exists(`session:${user}`)).toBe(1);
+  await textIs(quantity(page, 'beans'), '1');
+
+  await page.getByRole('button', { name: 'One more beans' }).click();
+  await textIs(quantity(page, 'beans'), '2');
+
+  await page.getByRole('button', { name: 'Log out' }).click();
+  await textIs(page.getByTestId('user'), 'Guest');
+  await textIs(page.getByTestId('ref'), 'none');
+  expect(await sessionCookie(context)).toBeUndefined();
+  expect(await inspect.exists(`session:${user}`)).toBe(0);
+  expect(await page.getByTestId('basket').getByRole('listitem').count()).toBe(0);
+});
+
+browserTest('the route handler, the page and the Pages Router API route share one manager: one Redis connection', async () => {
+  const { context, page } = await open();
+  await add(page, 'mug');
+  await textIs(quantity(page, 'mug'), '1');
+  await page.getByRole('button', { name: 'Load from the API' }).click();
+  await textIs(page.getByTestId('api-basket'), 'mug×1');
+  expect((await context.request.get(`${url}/api/pages-trpc/basket`)).status()).toBe(200);
+
+  const clients = (await inspect.client('LIST')) as string;
+  const app = clients.split('\n').filter((line) => line.includes(' cmd=') && !line.includes(' name=inspect '));
+  expect(app).toHaveLength(1);
+});
