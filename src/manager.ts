@@ -6,6 +6,7 @@ import type { SessionError } from './errors.js';
 import { FieldLocks } from './field-locks.js';
 import { SessionHandle } from './handle.js';
 import { CookieValueCodec, sessionRef } from './id.js';
+import { assertManagerOptions } from './option-checks.js';
 import { FieldSchemas, type RequireOptionalFields, type SessionSchema } from './schema.js';
 import type { ExpiryPolicy, SessionStore } from './stores/store.js';
 import type { SessionTransport } from './transport.js';
@@ -163,6 +164,7 @@ function defaultOnError(error: SessionError): void {
 export function createSessionManager<S extends SessionSchema>(
   options: SessionManagerOptions<S> & { schema: S & RequireOptionalFields<S> },
 ): SessionManager<S> {
+  assertManagerOptions(options);
   const cookie = resolveCookieConfig(options.cookie);
   const idleSeconds = cookie.lifespanSeconds;
   const absoluteSeconds = options.absoluteLifetime === undefined ? null : seconds('absoluteLifetime', options.absoluteLifetime, 0);

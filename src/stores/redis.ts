@@ -37,7 +37,8 @@ export interface RedisStoreOptions {
   redis: RedisClient | (() => RedisClient) | SharedRedisConnection;
   /**
    * Prepended to the session ID to make the Redis key. Each session is one hash at `prefix + id`; the
-   * sessions bound to a user are indexed in a sorted set at `prefix + 'user:{' + userId + '}'`.
+   * sessions bound to a user are indexed in a sorted set at `prefix + 'user:{' + userId + '}'`. Must not
+   * be empty (a `TypeError` at start-up): keys without it would share their names with the rest of the database.
    * @default 'session:'
    */
   prefix?: string;
@@ -135,6 +136,8 @@ function parseRecord(hash: SessionHash): { record: StoredRecord; expiresAt: numb
  */
 export function redisStore(options: RedisStoreOptions): SessionStore {
   const prefix = options.prefix ?? 'session:';
+  // An empty prefix would make every key in the database a possible session: a cookie could name any of them.
+  if (typeof prefix !== 'string' || prefix === '') throw new TypeError('trpc-session: redisStore `prefix` must be a non-empty string, such as "session:"');
   const commandTimeout = options.commandTimeout ?? 1000;
   if (!(commandTimeout > 0)) throw new TypeError('trpc-session: commandTimeout must be a positive number of milliseconds');
   const owned = typeof options.redis === 'function';
