@@ -91,15 +91,18 @@ export class SessionConflictError extends SessionError {
 }
 
 /**
- * Reported through `onError`, never thrown: the stored record could not be read at all (wrong Redis type,
- * missing metadata). It was removed and the request got a fresh session.
+ * Reported through `onError`, never thrown: the key a cookie names could not be read as a session. A record
+ * of this library's whose metadata is broken was removed; a key that is not recognisably one of its records
+ * (another Redis type, a hash with fields of other names: the prefix is shared with other data) was left
+ * alone. Either way the request had no session from it, and `start()` gives a fresh one.
  */
 export class SessionCorruptError extends SessionError {
   constructor(
     readonly session: string,
-    reason: string,
+    /** What was wrong, and whether the record was removed or the key left alone. Never the key's content. */
+    readonly reason: string,
   ) {
-    super('INTERNAL_SERVER_ERROR', `Session ${session} is corrupt (${reason}); it was removed and a fresh session started`);
+    super('INTERNAL_SERVER_ERROR', `Session ${session} could not be read: ${reason}`);
   }
 }
 

@@ -105,25 +105,36 @@ const NOT_A_HASH: unique symbol = Symbol('not a hash');
 /** A number stored in the hash by this store, or NaN when absent or garbled. */
 const storedNumber = (bytes: Buffer | undefined) => (bytes === undefined ? Number.NaN : Number(bytes.toString()));
 
+/** The names of the metadata fields this store writes in every record it creates. */
+const METADATA_FIELDS = new Set([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER]);
+
 /**
  * The record in a session's hash, with its expiry (ms, NaN when the hash has none) as last refreshed; null
- * for an empty hash, which is how HGETALL reads a key that does not exist (or has expired).
+ * for an empty hash, which is how HGETALL reads a key that does not exist (or has expired); `'foreign'` for a
+ * hash that is not recognisably one of this store's records: one with a field of another name, or without
+ * any of the metadata fields every record is created with.
  */
-function parseRecord(hash: SessionHash): { record: StoredRecord; expiresAt: number } | null {
+function parseRecord(hash: SessionHash): { record: StoredRecord; expiresAt: number } | null | 'foreign' {
   const record: StoredRecord = { fields: new Map(), createdAt: Number.NaN, lastUsedAt: 0, schemaVersion: 0, userId: null, ttlMs: 0, refreshed: false };
   let expiresAt = Number.NaN;
   let empty = true;
+  let metadata = false;
   for (const name in hash) {
     empty = false;
     const value = hash[name]!;
     if (name.startsWith(DATA_PREFIX)) record.fields.set(name.slice(DATA_PREFIX.length), value);
-    else if (name === CREATED_AT) record.createdAt = storedNumber(value);
-    else if (name === LAST_USED_AT) record.lastUsedAt = storedNumber(value);
-    else if (name === EXPIRES_AT) expiresAt = storedNumber(value);
-    else if (name === SCHEMA_VERSION) record.schemaVersion = storedNumber(value);
-    else if (name === USER) record.userId = value.toString();
+    else if (!METADATA_FIELDS.has(name)) return 'foreign';
+    else {
+      metadata = true;
+      if (name === CREATED_AT) record.createdAt = storedNumber(value);
+      else if (name === LAST_USED_AT) record.lastUsedAt = storedNumber(value);
+      else if (name === EXPIRES_AT) expiresAt = storedNumber(value);
+      else if (name === SCHEMA_VERSION) record.schemaVersion = storedNumber(value);
+      else record.userId = value.toString();
+    }
   }
-  return empty ? null : { record, expiresAt };
+  if (empty) return null;
+  return metadata ? { record, expiresAt } : 'foreign';
 }
 
 /**
@@ -196,11 +207,16 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   // The hash tag puts every command on a user's index in one Cluster slot, whatever the user ID.
   const userKey = (userId: string) => `${prefix}user:{${userId}}`;
 
-  /** Removes a record that cannot be read, so that its ID is never used again. */
+  /** Removes a record of this store's that cannot be read, so that its ID is never used again. */
   const removeCorrupt = async (id: string, reason: string): Promise<LoadResult> => {
     await run((redis) => redis.del(key(id)));
-    return { status: 'corrupt', reason };
+    return { status: 'corrupt', reason: `${reason}; the record was removed` };
   };
+  /**
+   * A key at a session's name that is not one of this store's records (the prefix is shared with other data):
+   * never deleted nor changed, and read as no session. The reason says nothing of what the key holds.
+   */
+  const foreign: LoadResult = { status: 'corrupt', reason: 'the key is not a session record (is the prefix shared with other data?); it was left alone' };
 
   /** Adds or pushes back a session's entry in its user's index; done before the session names the user. */
   const index = (id: string, userId: string, expiresAt: number) =>
@@ -214,9 +230,10 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
           throw error;
         }),
       );
-      if (hash === NOT_A_HASH) return removeCorrupt(id, `a Redis ${await run((redis) => redis.type(key(id)))} instead of a hash`);
+      if (hash === NOT_A_HASH) return foreign;
       const parsed = parseRecord(hash);
       if (parsed === null) return { status: 'missing' };
+      if (parsed === 'foreign') return foreign;
       const { record, expiresAt } = parsed;
       if (!(record.createdAt > 0)) return removeCorrupt(id, 'no creation time');
       const expiry = expiryAtLoad(policy, record.createdAt, expiresAt, now);

@@ -64,7 +64,11 @@ export interface StoredRecord {
 export type LoadResult =
   | { status: 'found'; record: StoredRecord }
   | { status: 'missing' }
-  /** Unreadable; the store has removed it. */
+  /**
+   * Unreadable. A record of this store's (corrupt metadata) has been removed; a key the store does not
+   * recognise as one of its records is left alone, never deleted. `reason` says which, and never quotes the
+   * key's content.
+   */
   | { status: 'corrupt'; reason: string };
 
 export interface RecordWrite {

@@ -4,7 +4,7 @@ import { decodeValue, findUnstorable } from '../../src/codec.js';
 import { redisStore, SessionCorruptError, SessionFieldDroppedError, type SessionStore, type SessionCommit, type SessionTransport } from '../../src/index.js';
 import { schema, testManager } from '../helpers/app.js';
 import { eventually, redisFixture, type Fixture } from '../helpers/fixture.js';
-import { breaksRecord, corruptions, WITNESS, writeCorruption, type Corruption } from './support/corrupt-records.js';
+import { breaksRecord, corruptions, isForeign, WITNESS, writeCorruption, type Corruption } from './support/corrupt-records.js';
 import { forEachConcurrently, logFigures, scaled } from './support/figures.js';
 import { get } from './support/raw-http.js';
 import { unknownId } from './support/cookie-cases.js';
@@ -20,6 +20,14 @@ beforeAll(async () => {
   store = redisStore({ redis: fx.client });
 });
 afterAll(() => fx.close());
+
+/** The keys' serialized contents (DUMP, without the TTL), to show a key was left exactly as it was. */
+async function dumps(keys: string[]): Promise<(string | null)[]> {
+  const pipeline = fx.inspect.pipeline();
+  for (const key of keys) pipeline.dumpBuffer(key);
+  const results = (await pipeline.exec()) ?? [];
+  return results.map(([, value]) => (value === null ? null : (value as Buffer).toString('hex')));
+}
 
 /** What a load must make of a field's bytes: the schema-valid value it decodes to, or `dropped`. */
 function expectedField(corruption: Corruption & { field: string; bytes: Uint8Array }): { kept: unknown } | 'dropped' {
@@ -49,7 +57,7 @@ function requestFor(id: string) {
   return { transport, commit: () => Promise.all(commits.map((commit) => commit())) };
 }
 
-const tally = () => ({ cases: 0, 'fresh sessions': 0, 'fields dropped': 0, 'fields kept (valid after all)': 0, 'reported via onError': 0 });
+const tally = () => ({ cases: 0, 'fresh sessions': 0, 'foreign keys left alone': 0, 'fields dropped': 0, 'fields kept (valid after all)': 0, 'reported via onError': 0 });
 
 /** The figures, with the cases neither kept nor reported (every assertion passed, so failures are 0). */
 const summary = (figures: ReturnType<typeof tally>) => ({
@@ -67,6 +75,7 @@ test(`${DIRECT_CASES} corrupt records loaded through the handle: a fresh session
     const setup = fx.inspect.pipeline();
     for (const [id, corruption] of batch) writeCorruption(setup, `session:${id}`, corruption, Date.now());
     await setup.exec();
+    const before = await dumps(batch.map(([id]) => `session:${id}`));
 
     await Promise.all(
       batch.map(async ([id, corruption]) => {
@@ -87,7 +96,13 @@ test(`${DIRECT_CASES} corrupt records loaded through the handle: a fresh session
           expect(session.id).not.toBe(id);
           expect(errors).toHaveLength(1);
           expect(errors[0]).toBeInstanceOf(SessionCorruptError);
-          expect(await fx.inspect.exists(key)).toBe(0);
+          if (isForeign(corruption)) {
+            // Not recognisably the library's: never deleted nor changed.
+            expect((await dumps([key]))[0]).toEqual(before[batch.findIndex(([other]) => other === id)]);
+            figures['foreign keys left alone']++;
+          } else {
+            expect(await fx.inspect.exists(key)).toBe(0);
+          }
           figures['fresh sessions']++;
           figures['reported via onError']++;
           return;
@@ -137,6 +152,8 @@ test(`${HTTP_CASES} corrupt records over real HTTP: every answer is a tRPC succe
     if (breaksRecord(corruption)) {
       expect(result.data.id).not.toBe(id);
       expect(newReports.map((error) => error.name)).toEqual(['SessionCorruptError']);
+      expect(await fx.inspect.exists(`session:${id}`)).toBe(isForeign(corruption) ? 1 : 0);
+      if (isForeign(corruption)) figures['foreign keys left alone']++;
       figures['fresh sessions']++;
     } else {
       expect(result.data.id).toBe(id);
@@ -154,4 +171,44 @@ test(`${HTTP_CASES} corrupt records over real HTTP: every answer is a tRPC succe
   await eventually(() => expect(fx.errors.every((error) => error instanceof SessionCorruptError || error instanceof SessionFieldDroppedError)).toBe(true));
   expect((await get(`${fx.served.url}/ping`, {})).status).toBe(200);
   logFigures('corrupt store data (HTTP)', summary(figures));
+}, 300_000);
+
+test('a key that is not recognisably a session record is never deleted or changed, whatever a cookie makes the library do with it', async () => {
+  // The worst case: signing off and a prefix other data shares, so any cookie can name any of that data.
+  const prefix = 'app:';
+  const shared = redisStore({ redis: fx.client, prefix });
+  const cases = fc.sample(
+    fc.tuple(
+      unknownId,
+      corruptions.filter(isForeign),
+      fc.constantFrom('load', 'start and write', 'regenerate', 'destroy', 'update'),
+    ),
+    { numRuns: scaled(600, 6_000), seed: 7_007 },
+  );
+  const figures = { cases: 0, 'keys left alone': 0, 'reported via onError': 0 };
+  await forEachConcurrently(cases, 8, async ([id, corruption, action]) => {
+    figures.cases++;
+    const key = prefix + id;
+    const setup = fx.inspect.pipeline();
+    writeCorruption(setup, key, corruption, Date.now());
+    await setup.exec();
+    const [before] = await dumps([key]);
+    const ttlBefore = await fx.inspect.pttl(key);
+    const { sessions, errors } = testManager(shared);
+    const request = requestFor(id);
+    const handle = sessions.handle(request.transport);
+    if (action === 'load') expect(await handle.load()).toBeNull();
+    if (action === 'start and write') (await handle.start()).data.put('counter', 1);
+    if (action === 'regenerate') await handle.regenerate();
+    if (action === 'destroy') await handle.destroy();
+    if (action === 'update') await (await handle.start()).data.update('counter', (count) => count + 1);
+    await request.commit();
+    expect((await dumps([key]))[0]).toEqual(before);
+    expect(Math.abs((await fx.inspect.pttl(key)) - ttlBefore)).toBeLessThan(60_000);
+    figures['keys left alone']++;
+    expect(errors.map((error) => error.name)).toEqual(['SessionCorruptError']);
+    expect(errors[0]!.message).toMatch(/left alone/);
+    figures['reported via onError']++;
+  });
+  logFigures('foreign keys under a shared prefix', { ...figures, failures: 0 });
 }, 300_000);
