@@ -179,7 +179,7 @@ export function createSessionManager<S extends SessionSchema>(
   const onError = options.onError ?? defaultOnError;
 
   const runtime: SessionRuntime = {
-    fields: new FieldSchemas(options.schema),
+    fields: new FieldSchemas(options.schema, maxSize),
     store: options.store,
     cookie,
     cookieValues: new CookieValueCodec(options.secrets),
