@@ -53,9 +53,33 @@ export class SessionTooLargeError extends SessionError {
 
 /** The session store did not answer in time or failed. The server recovers when the store does. */
 export class SessionStoreUnavailableError extends SessionError {
-  constructor(reason: string, cause?: unknown) {
-    super('INTERNAL_SERVER_ERROR', `Session store unavailable: ${reason}`, cause);
+  /** `cause`: what the store's client threw, which a store passes through {@link redactedCause}. */
+  constructor(reason: string, cause?: Error) {
+    super('INTERNAL_SERVER_ERROR', `Session store unavailable: ${redactIds(reason)}`, cause);
   }
+}
+
+/** Anything shaped like a session ID (32 or more base64url characters) in a driver's message. */
+const ID_LIKE = /[A-Za-z0-9_-]{32,}/g;
+
+/** A message with every ID-like run shortened as `redactSessionId` would, for text the library did not write. */
+export function redactIds(text: string): string {
+  return text.replace(ID_LIKE, (id) => `${id.slice(0, 6)}…`);
+}
+
+/**
+ * What a store driver threw, kept as a `cause` that carries nothing but its kind and message: ioredis puts the
+ * command on its errors (`command.args`: the key, which holds the session ID, and the values written), which
+ * any logger that follows `cause` would record. Its own `cause`, if any, is redacted the same way.
+ */
+export function redactedCause(error: unknown, depth = 0): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  const inner = error instanceof Error && error.cause !== undefined && depth < 4 ? redactedCause(error.cause, depth + 1) : undefined;
+  const redacted = new Error(redactIds(message), inner === undefined ? undefined : { cause: inner });
+  redacted.name = error instanceof Error ? error.name : 'Error';
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' || typeof code === 'number') Object.assign(redacted, { code });
+  return redacted;
 }
 
 /**
@@ -113,11 +137,16 @@ export class SessionCorruptError extends SessionError {
  * was kept.
  */
 export class SessionFieldDroppedError extends SessionError {
+  /** The field's name; `…` for a name no schema would have (a field found in the record, not in the schema), which may be data. */
+  readonly field: string;
+
   constructor(
     readonly session: string,
-    readonly field: string,
+    field: string,
     reason: string,
   ) {
-    super('INTERNAL_SERVER_ERROR', `Session ${session}: stored field "${field}" was dropped: ${reason}`);
+    const shown = /^[\w$-]{1,64}$/.test(field) ? field : '…';
+    super('INTERNAL_SERVER_ERROR', `Session ${session}: stored field "${shown}" was dropped: ${reason}`);
+    this.field = shown;
   }
 }

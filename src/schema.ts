@@ -1,5 +1,5 @@
 import type * as z from 'zod';
-import { findUnwalkable, type UnstorablePart } from './codec.js';
+import { findUnwalkable, shownKey, type UnstorablePart } from './codec.js';
 
 /** A zod object schema describing a session's fields. Each field must accept absence (`.optional()`,
  * `.default(…)` or `.catch(…)`), because every session starts empty. */
@@ -21,9 +21,22 @@ export type RequireOptionalFields<S extends SessionSchema> = false extends {
 /** A failed parse; `unstorable` when the value was refused before validation, as too costly to walk or store. */
 export type FieldParseResult = { ok: true; value: unknown } | { ok: false; issues: string; unstorable?: UnstorablePart };
 
+/**
+ * The issues by code and path, never by zod's message: a message can quote the data (an unrecognized key that
+ * is an e-mail address), and paths show only indexes and identifier-like keys (see `shownKey`).
+ */
 function describeIssues(error: z.ZodError): string {
   return error.issues
-    .map((issue) => (issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message))
+    .map((issue) => {
+      const expected = issue.code === 'invalid_type' ? ` (expected ${issue.expected})` : '';
+      const path = issue.path
+        .map((key) => {
+          const shown = shownKey(key);
+          return typeof key === 'number' || shown === '…' ? `[${shown}]` : `.${shown}`;
+        })
+        .join('');
+      return `${path === '' ? 'the value' : path.replace(/^\./, '')}: ${issue.code}${expected}`;
+    })
     .join('; ');
 }
 

@@ -53,9 +53,15 @@ test('defaults are fresh copies, so one session cannot change another one\'s def
   expect(fields.defaultOf('cart')).toEqual([]);
 });
 
-test('validation reports each issue with its path', () => {
-  const fields = new FieldSchemas(z.object({ cart: z.array(z.object({ id: z.string() })).default([]) }), 65_536);
-  expect(fields.parse('cart', [{ id: 1 }])).toEqual({ ok: false, issues: '0.id: Invalid input: expected string, received number' });
+test('validation reports each issue by its code and path, never by a message that could quote the data', () => {
+  const fields = new FieldSchemas(
+    z.object({ cart: z.array(z.object({ id: z.string() })).default([]), profile: z.strictObject({ name: z.string() }).optional(), tags: z.record(z.string(), z.number()).optional() }),
+    65_536,
+  );
+  expect(fields.parse('cart', [{ id: 1 }])).toEqual({ ok: false, issues: '[0].id: invalid_type (expected string)' });
+  expect(fields.parse('profile', { name: 'Ada', 'ada@example.com': 'secret' })).toEqual({ ok: false, issues: 'the value: unrecognized_keys' });
+  // A record's keys are data: only identifier-like ones are shown.
+  expect(fields.parse('tags', { 'ada@example.com': 'x', plain: 'y' })).toEqual({ ok: false, issues: '[…]: invalid_type (expected number); plain: invalid_type (expected number)' });
 });
 
 test('manager options are checked at start-up', () => {

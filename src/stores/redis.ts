@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { SessionStoreUnavailableError } from '../errors.js';
+import { redactedCause, SessionStoreUnavailableError } from '../errors.js';
 import type { SharedRedisConnection } from '../redis-connections.js';
 import {
   BIND_USER_SCRIPT,
@@ -182,7 +182,8 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       const ready = connection();
       pending = ready instanceof Promise ? ready.then(send) : send(ready);
     } catch (error) {
-      return Promise.reject(new SessionStoreUnavailableError((error as Error).message, error));
+      const cause = redactedCause(error);
+      return Promise.reject(new SessionStoreUnavailableError(cause.message, cause));
     }
     const timeout = new Promise<never>((_, reject) => {
       const giveUp = () => reject(new SessionStoreUnavailableError(`no answer within ${commandTimeout} ms`));
@@ -198,7 +199,9 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       (error: unknown) => {
         clearTimeout(timer);
         if (error instanceof SessionStoreUnavailableError) throw error;
-        throw new SessionStoreUnavailableError((error as Error).message, error);
+        // Never ioredis's error itself: its `command.args` hold the key (the session ID) and the values written.
+        const cause = redactedCause(error);
+        throw new SessionStoreUnavailableError(cause.message, cause);
       },
     );
   };
