@@ -114,7 +114,8 @@ test(`${DIRECT_CASES} corrupt records loaded through the handle: a fresh session
         if (expected === 'dropped') {
           expect(errors).toHaveLength(1);
           expect(errors[0]).toBeInstanceOf(SessionFieldDroppedError);
-          expect((errors[0] as SessionFieldDroppedError).field).toBe(field.field);
+          // A name no schema would have may be data: reported as '…'.
+          expect((errors[0] as SessionFieldDroppedError).field).toBe(/^[\w$-]{1,64}$/.test(field.field) ? field.field : '…');
           if (Object.hasOwn(schema.shape, field.field)) {
             expect(session.data.has(field.field as keyof typeof schema.shape)).toBe(false);
           }
