@@ -246,7 +246,10 @@ export class SessionData<S extends SessionSchema> {
   /** Validates a value for a field `#field` has already accepted. */
   #validate(key: string, value: unknown): unknown {
     const parsed = this.#runtime.fields.parse(key, value);
-    if (!parsed.ok) throw parsed.unstorable ? new SessionSerializationError(key, parsed.unstorable.path, parsed.unstorable.reason) : new SessionValidationError(key, parsed.issues);
+    if (!parsed.ok) {
+      const { unstorable } = parsed;
+      throw unstorable ? new SessionSerializationError(key, unstorable.path, unstorable.reason) : new SessionValidationError(key, parsed.issues);
+    }
     const unstorable = findUnstorable(parsed.value, key);
     if (unstorable !== null) throw new SessionSerializationError(key, unstorable.path, unstorable.reason);
     return unshared(parsed.value);
