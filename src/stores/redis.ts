@@ -150,7 +150,10 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   // An empty prefix would make every key in the database a possible session: a cookie could name any of them.
   if (typeof prefix !== 'string' || prefix === '') throw new TypeError('trpc-session: redisStore `prefix` must be a non-empty string, such as "session:"');
   const commandTimeout = options.commandTimeout ?? 1000;
-  if (!(commandTimeout > 0)) throw new TypeError('trpc-session: commandTimeout must be a positive number of milliseconds');
+  // Past 2^31 - 1 ms, setTimeout fires at once: every command would time out.
+  if (!(commandTimeout > 0 && commandTimeout <= 2 ** 31 - 1)) {
+    throw new TypeError('trpc-session: redisStore `commandTimeout` must be a positive number of milliseconds, at most 2147483647');
+  }
   const owned = typeof options.redis === 'function';
   let client: (RedisClient & SessionCommands) | undefined;
   let sharing: Promise<RedisClient & SessionCommands> | undefined;

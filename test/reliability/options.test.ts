@@ -133,6 +133,8 @@ test('a missing store, a Redis client given as the store, or an empty key prefix
       [() => createSessionManager({ schema, store: { load: () => undefined } as unknown as SessionStore }), 'lacks write'],
       [() => redisStore({ redis: client, prefix: '' }), 'prefix'],
       [() => redisStore({ redis: client, prefix: 7 as unknown as string }), 'prefix'],
+      [() => redisStore({ redis: client, commandTimeout: Number.POSITIVE_INFINITY }), 'commandTimeout'],
+      [() => redisStore({ redis: client, commandTimeout: 0 }), 'commandTimeout'],
       [() => createSessionManager(undefined as never), 'options'],
       [() => createSessionManager({ schema, store: memoryStore(), secrets: 'a-secret-of-more-than-32-characters!' as never }), 'secrets'],
       [() => createSessionManager({ schema, store: memoryStore(), trustProxy: 'yes' as never }), 'trustProxy'],
