@@ -63,6 +63,12 @@ function copyPlain(value: object, copies: Map<object, unknown>): unknown {
   return copy;
 }
 
+/**
+ * How deeply a session value may nest. Every walk over a value (msgpackr's, zod's, the checks here) recurses,
+ * so a deeper value is refused with a clear error rather than overflowing the stack or taking seconds.
+ */
+export const MAX_DEPTH = 64;
+
 /** Where a value that msgpackr would not read back as itself was found, and why. */
 export interface UnstorablePart {
   path: string;
@@ -70,29 +76,57 @@ export interface UnstorablePart {
 }
 
 /**
+ * A key as a path shows it. Keys are the value's own data (a record keyed by e-mail address), so only a number
+ * or a short identifier-like key is shown, any other as `…`: errors never quote data.
+ */
+export function shownKey(key: unknown): string {
+  if (typeof key === 'number') return String(key);
+  return typeof key === 'string' && /^[A-Za-z_$][\w$]{0,31}$/.test(key) ? key : '…';
+}
+
+/** A step of a path into a value: `[0]` into an array, `.name` into an object, `.get(name)` into a Map. */
+type Step = { index: number } | { property: unknown } | { mapKey: unknown } | '<key>' | '<entry>';
+
+function rendered(step: Step): string {
+  if (typeof step === 'string') return step;
+  if ('index' in step) return `[${step.index}]`;
+  if ('mapKey' in step) return `.get(${shownKey(step.mapKey)})`;
+  const shown = shownKey(step.property);
+  return shown === '…' ? '[…]' : `.${shown}`;
+}
+
+/**
  * Finds the first part of `value` that would not survive a round trip through the codec: msgpackr writes a
  * function as nothing and a class instance as a plain object, so they are refused here instead of being
- * silently changed. Returns `null` when everything is storable.
+ * silently changed; a cycle, and nesting deeper than {@link MAX_DEPTH}, are refused too. Returns `null` when
+ * everything is storable. Linear in the value's size: an object reached again through a shared reference is
+ * not walked again.
  */
 export function findUnstorable(value: unknown, path: string): UnstorablePart | null {
-  const found = unstorableIn(value, []);
+  const found = unstorableIn(value, { ancestors: new Set(), checked: new Set() }, 0);
   return found && { path: path + found.steps.reverse().join(''), reason: found.reason };
 }
 
 type Unstorable = { steps: string[]; reason: string };
 
 /** A refusal found inside a container, with the container's step to it added to the path. */
-function via(found: Unstorable, step: string): Unstorable {
-  found.steps.push(step);
+function via(found: Unstorable, step: Step): Unstorable {
+  found.steps.push(rendered(step));
   return found;
+}
+
+interface UnstorableWalk {
+  /** The containers on the way to the current one: reaching one again is a cycle. */
+  ancestors: Set<object>;
+  /** Containers already found storable, reached again through a shared reference. */
+  checked: Set<object>;
 }
 
 /**
  * The walk behind `findUnstorable`. It runs on every load and put of an object field, so a path is built
- * only for a value it refuses (its steps collected innermost first on the way out), and `ancestors` is one
- * stack for the whole walk rather than a copy per level.
+ * only for a value it refuses (its steps collected innermost first on the way out).
  */
-function unstorableIn(value: unknown, ancestors: unknown[]): Unstorable | null {
+function unstorableIn(value: unknown, walk: UnstorableWalk, depth: number): Unstorable | null {
   switch (typeof value) {
     case 'string':
     case 'number':
@@ -106,43 +140,116 @@ function unstorableIn(value: unknown, ancestors: unknown[]): Unstorable | null {
       return { steps: [], reason: 'a symbol' };
   }
   if (value === null || value instanceof Date || value instanceof Uint8Array) return null;
-  if (ancestors.includes(value)) return { steps: [], reason: 'a circular reference' };
-  ancestors.push(value);
-  try {
-    if (Array.isArray(value)) {
-      for (let index = 0; index < value.length; index++) {
-        const found = unstorableIn(value[index], ancestors);
-        if (found) return via(found, `[${index}]`);
-      }
-      return null;
-    }
-    if (value instanceof Map) {
-      for (const [key, entry] of value) {
-        const inKey = unstorableIn(key, ancestors);
-        if (inKey) return via(inKey, '<key>');
-        const inEntry = unstorableIn(entry, ancestors);
-        if (inEntry) return via(inEntry, `.get(${String(key)})`);
-      }
-      return null;
-    }
-    if (value instanceof Set) {
-      for (const entry of value) {
-        const found = unstorableIn(entry, ancestors);
-        if (found) return via(found, '<entry>');
-      }
-      return null;
-    }
-    const prototype = Object.getPrototypeOf(value);
-    if (prototype !== Object.prototype && prototype !== null) {
-      return { steps: [], reason: `an instance of ${prototype?.constructor?.name ?? 'a class'}` };
-    }
-    if (Object.getOwnPropertySymbols(value).length > 0) return { steps: [], reason: 'a symbol-keyed property' };
-    for (const key of Object.keys(value as object)) {
-      const found = unstorableIn((value as Record<string, unknown>)[key], ancestors);
-      if (found) return via(found, `.${key}`);
+  const container = value as object;
+  if (walk.checked.has(container)) return null;
+  if (walk.ancestors.has(container)) return { steps: [], reason: 'a circular reference' };
+  if (depth >= MAX_DEPTH) return { steps: [], reason: `nesting deeper than ${MAX_DEPTH} levels` };
+  walk.ancestors.add(container);
+  const found = containerUnstorable(container, walk, depth + 1);
+  walk.ancestors.delete(container);
+  if (found === null) walk.checked.add(container);
+  return found;
+}
+
+function containerUnstorable(value: object, walk: UnstorableWalk, depth: number): Unstorable | null {
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length; index++) {
+      const found = unstorableIn(value[index], walk, depth);
+      if (found) return via(found, { index });
     }
     return null;
-  } finally {
-    ancestors.pop();
   }
+  if (value instanceof Map) {
+    for (const [key, entry] of value) {
+      const inKey = unstorableIn(key, walk, depth);
+      if (inKey) return via(inKey, '<key>');
+      const inEntry = unstorableIn(entry, walk, depth);
+      if (inEntry) return via(inEntry, { mapKey: key });
+    }
+    return null;
+  }
+  if (value instanceof Set) {
+    for (const entry of value) {
+      const found = unstorableIn(entry, walk, depth);
+      if (found) return via(found, '<entry>');
+    }
+    return null;
+  }
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) {
+    return { steps: [], reason: `an instance of ${prototype?.constructor?.name ?? 'a class'}` };
+  }
+  if (Object.getOwnPropertySymbols(value).length > 0) return { steps: [], reason: 'a symbol-keyed property' };
+  for (const key of Object.keys(value)) {
+    const found = unstorableIn((value as Record<string, unknown>)[key], walk, depth);
+    if (found) return via(found, { property: key });
+  }
+  return null;
+}
+
+/** The size and height of a container's tree expansion, as `treeShape` remembers them. */
+interface Shape {
+  parts: number;
+  height: number;
+}
+
+/** Marks a container whose shape is being measured: reaching it again is a cycle. */
+const MEASURING: Shape = { parts: Number.POSITIVE_INFINITY, height: Number.POSITIVE_INFINITY };
+
+/**
+ * Finds why a value is too costly to walk as a tree, as zod's parse and a JSON serializer do: more than
+ * `maxParts` parts once each shared reference is counted at every place it appears (`[x, x]` nested 26 deep
+ * is 344 bytes of msgpack and 67 million parts), nesting deeper than {@link MAX_DEPTH}, or a cycle. Returns
+ * `null` when the value is fine. The measure itself is linear in the value's size: each container is measured
+ * once and its shape remembered.
+ */
+export function findUnwalkable(value: unknown, path: string, maxParts: number): UnstorablePart | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const shapes = new Map<object, Shape>();
+  const found = shapeOf(value, shapes, 0, maxParts);
+  if ('reason' in found) return { path: path + found.steps.reverse().join(''), reason: found.reason };
+  if (found.parts > maxParts) {
+    return { path, reason: `more than ${maxParts} parts, counting a shared object at every place it appears (it could not be stored or read in reasonable time)` };
+  }
+  return null;
+}
+
+function shapeOf(value: object, shapes: Map<object, Shape>, depth: number, maxParts: number): Shape | Unstorable {
+  const known = shapes.get(value);
+  if (known === MEASURING) return { steps: [], reason: 'a circular reference' };
+  if (known !== undefined) {
+    return depth + known.height > MAX_DEPTH ? { steps: [], reason: `nesting deeper than ${MAX_DEPTH} levels` } : known;
+  }
+  if (depth >= MAX_DEPTH) return { steps: [], reason: `nesting deeper than ${MAX_DEPTH} levels` };
+  shapes.set(value, MEASURING);
+  const shape: Shape = { parts: 1, height: 1 };
+  /** Adds a child's shape; false once the parts are over budget, so the walk stops early. */
+  const add = (child: unknown, step: Step): Unstorable | boolean => {
+    if (typeof child !== 'object' || child === null || child instanceof Date || ArrayBuffer.isView(child)) {
+      shape.parts++;
+      return shape.parts <= maxParts;
+    }
+    const inner = shapeOf(child, shapes, depth + 1, maxParts);
+    if ('reason' in inner) return via(inner, step);
+    shape.parts += inner.parts;
+    shape.height = Math.max(shape.height, inner.height + 1);
+    return shape.parts <= maxParts;
+  };
+  let result: Unstorable | boolean = true;
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length && result === true; index++) result = add(value[index], { index });
+  } else if (value instanceof Map) {
+    for (const [key, entry] of value) {
+      result = add(key, '<key>');
+      if (result === true) result = add(entry, { mapKey: key });
+      if (result !== true) break;
+    }
+  } else if (value instanceof Set) {
+    for (const entry of value) if ((result = add(entry, '<entry>')) !== true) break;
+  } else {
+    for (const key of Object.keys(value)) if ((result = add((value as Record<string, unknown>)[key], { property: key })) !== true) break;
+  }
+  if (typeof result === 'object') return result;
+  shapes.set(value, shape);
+  return shape;
 }

@@ -4,7 +4,8 @@ import { parseCookie, stringifySetCookie } from 'cookie';
 export interface SessionCookieOptions {
   /**
    * The cookie's name. A `__Host-` prefix makes the browser pin the cookie to this host over HTTPS; it
-   * requires `Secure`, `Path=/` and no `Domain`, which is enforced here.
+   * requires `Secure`, `Path=/` and no `Domain`, which is enforced here. Prefixes are matched
+   * case-insensitively (`__host-` too), as RFC 6265bis says browsers do.
    * @default 'sid'
    */
   name?: string;
@@ -14,11 +15,11 @@ export interface SessionCookieOptions {
    * @default 86400
    */
   lifespan?: number;
-  /** @default '/' */
+  /** Must start with `/`; printable ASCII without `;`. @default '/' */
   path?: string;
-  /** Omitted by default, so the cookie is sent to this host only. */
+  /** A host name (`example.com`, `.example.com`). Omitted by default, so the cookie is sent to this host only. */
   domain?: string;
-  /** @default 'lax' */
+  /** Matched case-insensitively, as browsers do. @default 'lax' */
   sameSite?: 'lax' | 'strict' | 'none';
   /**
    * `'auto'` sets `Secure` when the request came over HTTPS (or, with `trustProxy`, when
@@ -47,30 +48,71 @@ export interface CookieConfig {
   readonly priority: 'low' | 'medium' | 'high' | undefined;
 }
 
-export function resolveCookieConfig(options: SessionCookieOptions = {}): CookieConfig {
-  const config: CookieConfig = {
-    name: options.name ?? 'sid',
-    lifespanSeconds: options.lifespan ?? 86_400,
-    path: options.path ?? '/',
-    domain: options.domain,
-    sameSite: options.sameSite ?? 'lax',
-    secure: options.secure ?? 'auto',
-    httpOnly: options.httpOnly ?? true,
-    partitioned: options.partitioned ?? false,
-    priority: options.priority,
-  };
-  const fail = (why: string) => {
-    throw new TypeError(`trpc-session: cookie ${JSON.stringify(config.name)}: ${why}`);
-  };
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(config.name)) fail('the name is not a valid cookie name');
-  if (!Number.isInteger(config.lifespanSeconds) || config.lifespanSeconds < 1) fail('lifespan must be a whole number of seconds, at least 1');
-  const prefixed = config.name.startsWith('__Host-') || config.name.startsWith('__Secure-');
-  if (prefixed && config.secure === false) fail('a __Host- or __Secure- cookie must be Secure');
-  if (config.name.startsWith('__Host-') && (config.path !== '/' || config.domain !== undefined)) {
-    fail('a __Host- cookie must have Path=/ and no Domain');
+/**
+ * The attribute values a `Set-Cookie` header can carry, as the `cookie` package checks them when it writes
+ * one (RFC 6265 section 4.1.1): checked here, at start-up, rather than by every request's header.
+ */
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const DOMAIN_VALUE = /^([.]?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)([.][a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+/** Printable ASCII without `;`, starting with `/`: a path that does not start with one is ignored by browsers. */
+const PATH_VALUE = /^\/[\u0020-\u003A\u003D-\u007E]*$/;
+
+/** A `TypeError` naming the cookie option; the value is quoted as JSON, so a control character shows as an escape. */
+function optionError(option: string, why: string): TypeError {
+  return new TypeError(`trpc-session: cookie.${option} ${why}`);
+}
+
+/** One of `allowed`, matched case-insensitively as browsers and the `cookie` package do; lower-cased. */
+function oneOf<T extends string>(option: string, value: unknown, allowed: readonly T[]): T {
+  const lowered = typeof value === 'string' ? value.toLowerCase() : value;
+  if (!allowed.includes(lowered as T)) {
+    throw optionError(option, `must be ${allowed.map((one) => `'${one}'`).join(', ')} (got ${JSON.stringify(value) ?? String(value)})`);
   }
-  if (config.sameSite === 'none' && config.secure === false) fail('SameSite=None requires Secure');
-  if (config.partitioned && config.secure === false) fail('Partitioned requires Secure');
+  return lowered as T;
+}
+
+function booleanOption(option: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw optionError(option, `must be true or false (got ${JSON.stringify(value) ?? String(value)})`);
+  return value;
+}
+
+/** Whether the name has the prefix, compared case-insensitively as RFC 6265bis section 4.1.3 says browsers do. */
+const hasPrefix = (name: string, prefix: string) => name.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase();
+
+export function resolveCookieConfig(options: SessionCookieOptions = {}): CookieConfig {
+  if (typeof options !== 'object' || options === null) throw new TypeError('trpc-session: cookie must be an object of cookie options');
+  const name = options.name ?? 'sid';
+  if (typeof name !== 'string' || !COOKIE_NAME.test(name)) throw optionError('name', `is not a valid cookie name (got ${JSON.stringify(name) ?? String(name)})`);
+  const lifespanSeconds = options.lifespan ?? 86_400;
+  if (!Number.isSafeInteger(lifespanSeconds) || lifespanSeconds < 1) throw optionError('lifespan', 'must be a whole number of seconds, at least 1');
+  const path = options.path ?? '/';
+  if (typeof path !== 'string' || !PATH_VALUE.test(path)) {
+    throw optionError('path', `must start with "/" and hold only printable ASCII characters other than ";" (got ${JSON.stringify(path) ?? String(path)})`);
+  }
+  const domain = options.domain;
+  if (domain !== undefined && (typeof domain !== 'string' || !DOMAIN_VALUE.test(domain))) {
+    throw optionError('domain', `must be a host name such as "example.com" (got ${JSON.stringify(domain) ?? String(domain)})`);
+  }
+  const secure = options.secure ?? 'auto';
+  if (secure !== true && secure !== false && secure !== 'auto') throw optionError('secure', `must be true, false or 'auto' (got ${JSON.stringify(secure) ?? String(secure)})`);
+  const config: CookieConfig = {
+    name,
+    lifespanSeconds,
+    path,
+    domain,
+    sameSite: oneOf<'lax' | 'strict' | 'none'>('sameSite', options.sameSite ?? 'lax', ['lax', 'strict', 'none']),
+    secure,
+    httpOnly: booleanOption('httpOnly', options.httpOnly, true),
+    partitioned: booleanOption('partitioned', options.partitioned, false),
+    priority: options.priority === undefined ? undefined : oneOf<'low' | 'medium' | 'high'>('priority', options.priority, ['low', 'medium', 'high']),
+  };
+  const prefixed = hasPrefix(name, '__Host-') || hasPrefix(name, '__Secure-');
+  if (prefixed && secure === false) throw optionError('secure', 'cannot be false: a __Host- or __Secure- cookie must be Secure');
+  if (hasPrefix(name, '__Host-') && path !== '/') throw optionError('path', 'must be "/": a __Host- cookie must have Path=/ and no Domain');
+  if (hasPrefix(name, '__Host-') && domain !== undefined) throw optionError('domain', 'must be omitted: a __Host- cookie must have Path=/ and no Domain');
+  if (config.sameSite === 'none' && secure === false) throw optionError('sameSite', "cannot be 'none' with secure: false: SameSite=None requires Secure");
+  if (config.partitioned && secure === false) throw optionError('partitioned', 'cannot be true with secure: false: Partitioned requires Secure');
   return config;
 }
 
@@ -83,7 +125,7 @@ export function readCookie(cookieHeader: string | undefined, name: string): stri
 function isSecure(config: CookieConfig, requestIsHttps: boolean): boolean {
   if (config.secure !== 'auto') return config.secure;
   // Prefixed names and SameSite=None are only accepted by browsers with Secure.
-  return requestIsHttps || config.name.startsWith('__') || config.sameSite === 'none' || config.partitioned;
+  return requestIsHttps || hasPrefix(config.name, '__Host-') || hasPrefix(config.name, '__Secure-') || config.sameSite === 'none' || config.partitioned;
 }
 
 /**

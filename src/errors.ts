@@ -58,9 +58,33 @@ export class SessionTooLargeError extends SessionError {
  * `onError` once, with the same message, when it begins; its end is reported as a {@link SessionStoreRecoveredError}.
  */
 export class SessionStoreUnavailableError extends SessionError {
-  constructor(reason: string, cause?: unknown) {
-    super('INTERNAL_SERVER_ERROR', `Session store unavailable: ${reason}`, cause);
+  /** `cause`: what the store's client threw, which a store passes through {@link redactedCause}. */
+  constructor(reason: string, cause?: Error) {
+    super('INTERNAL_SERVER_ERROR', `Session store unavailable: ${redactIds(reason)}`, cause);
   }
+}
+
+/** Anything shaped like a session ID (32 or more base64url characters) in a driver's message. */
+const ID_LIKE = /[A-Za-z0-9_-]{32,}/g;
+
+/** A message with every ID-like run shortened as `redactSessionId` would, for text the library did not write. */
+export function redactIds(text: string): string {
+  return text.replace(ID_LIKE, (id) => `${id.slice(0, 6)}…`);
+}
+
+/**
+ * What a store driver threw, kept as a `cause` that carries nothing but its kind and message: ioredis puts the
+ * command on its errors (`command.args`: the key, which holds the session ID, and the values written), which
+ * any logger that follows `cause` would record. Its own `cause`, if any, is redacted the same way.
+ */
+export function redactedCause(error: unknown, depth = 0): Error {
+  const message = error instanceof Error ? error.message : String(error);
+  const inner = error instanceof Error && error.cause !== undefined && depth < 4 ? redactedCause(error.cause, depth + 1) : undefined;
+  const redacted = new Error(redactIds(message), inner === undefined ? undefined : { cause: inner });
+  redacted.name = error instanceof Error ? error.name : 'Error';
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' || typeof code === 'number') Object.assign(redacted, { code });
+  return redacted;
 }
 
 /**
@@ -111,15 +135,18 @@ export class SessionConflictError extends SessionError {
 }
 
 /**
- * Reported through `onError`, never thrown: the stored record could not be read at all (wrong Redis type,
- * missing metadata). It was removed and the request got a fresh session.
+ * Reported through `onError`, never thrown: the key a cookie names could not be read as a session. A record
+ * of this library's whose metadata is broken was removed; a key that is not recognisably one of its records
+ * (another Redis type, a hash with fields of other names: the prefix is shared with other data) was left
+ * alone. Either way the request had no session from it, and `start()` gives a fresh one.
  */
 export class SessionCorruptError extends SessionError {
   constructor(
     readonly session: string,
-    reason: string,
+    /** What was wrong, and whether the record was removed or the key left alone. Never the key's content. */
+    readonly reason: string,
   ) {
-    super('INTERNAL_SERVER_ERROR', `Session ${session} is corrupt (${reason}); it was removed and a fresh session started`);
+    super('INTERNAL_SERVER_ERROR', `Session ${session} could not be read: ${reason}`);
   }
 }
 
@@ -130,11 +157,16 @@ export class SessionCorruptError extends SessionError {
  * was kept.
  */
 export class SessionFieldDroppedError extends SessionError {
+  /** The field's name; `…` for a name no schema would have (a field found in the record, not in the schema), which may be data. */
+  readonly field: string;
+
   constructor(
     readonly session: string,
-    readonly field: string,
+    field: string,
     reason: string,
   ) {
-    super('INTERNAL_SERVER_ERROR', `Session ${session}: stored field "${field}" was dropped: ${reason}`);
+    const shown = /^[\w$-]{1,64}$/.test(field) ? field : '…';
+    super('INTERNAL_SERVER_ERROR', `Session ${session}: stored field "${shown}" was dropped: ${reason}`);
+    this.field = shown;
   }
 }

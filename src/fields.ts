@@ -119,7 +119,10 @@ export class FieldTable {
   /** Validates a value for the field: throws `SessionValidationError` or `SessionSerializationError`. */
   validate(key: string, value: unknown): unknown {
     const parsed = this.#runtime.fields.parse(key, value);
-    if (!parsed.ok) throw new SessionValidationError(key, parsed.issues);
+    if (!parsed.ok) {
+      const { unstorable } = parsed;
+      throw unstorable ? new SessionSerializationError(key, unstorable.path, unstorable.reason) : new SessionValidationError(key, parsed.issues);
+    }
     const unstorable = findUnstorable(parsed.value, key);
     if (unstorable !== null) throw new SessionSerializationError(key, unstorable.path, unstorable.reason);
     return unshared(parsed.value);

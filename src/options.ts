@@ -4,6 +4,7 @@ import { FieldLocks } from './field-locks.js';
 import { CookieValueCodec } from './id.js';
 import { FieldSchemas, type SessionSchema } from './schema.js';
 import type { ExpiryPolicy, SessionStore } from './stores/store.js';
+import { assertManagerOptions } from './option-checks.js';
 
 /** When the changes of a request are written. */
 export type PersistMode = 'after-response' | 'before-response';
@@ -106,6 +107,7 @@ function defaultOnError(error: SessionError): void {
  * start-up with a `TypeError` naming the option.
  */
 export function resolveOptions<S extends SessionSchema>(options: SessionManagerOptions<S>): SessionRuntime {
+  assertManagerOptions(options);
   const cookie = resolveCookieConfig(options.cookie);
   const idleSeconds = cookie.lifespanSeconds;
   const absoluteSeconds = options.absoluteLifetime === undefined ? null : seconds('absoluteLifetime', options.absoluteLifetime, 0);
@@ -120,7 +122,7 @@ export function resolveOptions<S extends SessionSchema>(options: SessionManagerO
   const onError = options.onError ?? defaultOnError;
 
   return {
-    fields: new FieldSchemas(options.schema),
+    fields: new FieldSchemas(options.schema, maxSize),
     store: options.store,
     cookie,
     cookieValues: new CookieValueCodec(options.secrets),

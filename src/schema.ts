@@ -1,4 +1,5 @@
 import type * as z from 'zod';
+import { findUnwalkable, shownKey, type UnstorablePart } from './codec.js';
 
 /** A zod object schema describing a session's fields. Each field must accept absence (`.optional()`,
  * `.default(…)` or `.catch(…)`), because every session starts empty. */
@@ -17,11 +18,25 @@ export type RequireOptionalFields<S extends SessionSchema> = false extends {
   ? { 'every session field needs .optional(), .default() or .catch(), since a new session starts empty': never }
   : unknown;
 
-export type FieldParseResult = { ok: true; value: unknown } | { ok: false; issues: string };
+/** A failed parse; `unstorable` when the value was refused before validation, as too costly to walk or store. */
+export type FieldParseResult = { ok: true; value: unknown } | { ok: false; issues: string; unstorable?: UnstorablePart };
 
+/**
+ * The issues by code and path, never by zod's message: a message can quote the data (an unrecognized key that
+ * is an e-mail address), and paths show only indexes and identifier-like keys (see `shownKey`).
+ */
 function describeIssues(error: z.ZodError): string {
   return error.issues
-    .map((issue) => (issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ${issue.message}` : issue.message))
+    .map((issue) => {
+      const expected = issue.code === 'invalid_type' ? ` (expected ${issue.expected})` : '';
+      const path = issue.path
+        .map((key) => {
+          const shown = shownKey(key);
+          return typeof key === 'number' || shown === '…' ? `[${shown}]` : `.${shown}`;
+        })
+        .join('');
+      return `${path === '' ? 'the value' : path.replace(/^\./, '')}: ${issue.code}${expected}`;
+    })
     .join('; ');
 }
 
@@ -49,8 +64,12 @@ function containsTransform(schema: unknown, seen = new Set<unknown>()): boolean 
 export class FieldSchemas {
   readonly keys: readonly string[];
   readonly #fields: ReadonlyMap<string, z.ZodType>;
+  /** The most parts a value may have, counted as zod walks it (a shared object at every place it appears). */
+  readonly #maxParts: number;
 
-  constructor(schema: SessionSchema) {
+  /** `maxParts`: the session's `maxSize`, as a value of more parts could not be written in fewer bytes without sharing. */
+  constructor(schema: SessionSchema, maxParts: number) {
+    this.#maxParts = maxParts;
     if (!schema || typeof schema !== 'object' || !('shape' in schema)) {
       throw new TypeError('trpc-session: `schema` must be a zod object schema, such as z.object({ ... })');
     }
@@ -79,6 +98,9 @@ export class FieldSchemas {
    * the schema, not in the data: it throws a TypeError rather than reporting the value invalid, so stored
    * data is never dropped for it. */
   parse(key: string, value: unknown): FieldParseResult {
+    // zod walks a value as a tree: one with shared references, nested deep, could take it minutes. Measured first, linearly.
+    const unwalkable = findUnwalkable(value, key, this.#maxParts);
+    if (unwalkable !== null) return { ok: false, issues: `${unwalkable.reason} at ${unwalkable.path}`, unstorable: unwalkable };
     let result: z.ZodSafeParseResult<unknown>;
     try {
       result = this.#fields.get(key)!.safeParse(value);

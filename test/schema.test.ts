@@ -4,14 +4,14 @@ import { FieldSchemas } from '../src/schema.js';
 import { createSessionManager, memoryStore } from '../src/index.js';
 
 test('a field a new session would lack is refused at start-up, naming it', () => {
-  expect(() => new FieldSchemas(z.object({ ok: z.string().optional(), cart: z.array(z.string()) }))).toThrow(
+  expect(() => new FieldSchemas(z.object({ ok: z.string().optional(), cart: z.array(z.string()) }), 65_536)).toThrow(
     /session field "cart" must accept absence/,
   );
-  expect(() => new FieldSchemas('nope' as never)).toThrow(/must be a zod object schema/);
+  expect(() => new FieldSchemas('nope' as never, 65_536)).toThrow(/must be a zod object schema/);
 });
 
 test('a bare .catch() field accepts absence: a new session gets its fallback', () => {
-  const fields = new FieldSchemas(z.object({ locale: z.enum(['en', 'fr']).catch('en') }));
+  const fields = new FieldSchemas(z.object({ locale: z.enum(['en', 'fr']).catch('en') }), 65_536);
   expect(fields.defaultOf('locale')).toBe('en');
 });
 
@@ -23,7 +23,7 @@ test('a field with a transform is refused at start-up: its stored output would b
     nested: z.array(z.object({ sku: z.string().transform((value) => value.toUpperCase()) })).default([]),
   };
   for (const [key, field] of Object.entries(refused)) {
-    expect(() => new FieldSchemas(z.object({ [key]: field }))).toThrow(new RegExp(`session field "${key}" has a transform`));
+    expect(() => new FieldSchemas(z.object({ [key]: field }), 65_536)).toThrow(new RegExp(`session field "${key}" has a transform`));
   }
   interface Node {
     name: string;
@@ -37,25 +37,31 @@ test('a field with a transform is refused at start-up: its stored output would b
     locale: z.enum(['en', 'fr']).catch('en'),
     plain: z.string().pipe(z.string().min(1)).optional(),
   });
-  expect(new FieldSchemas(accepted).keys).toEqual(['tree', 'email', 'tags', 'locale', 'plain']);
+  expect(new FieldSchemas(accepted, 65_536).keys).toEqual(['tree', 'email', 'tags', 'locale', 'plain']);
 });
 
 test('a schema that throws while validating (an async refinement) is a TypeError naming the field, not an invalid value', () => {
-  const fields = new FieldSchemas(z.object({ name: z.string().refine(async (name) => name !== '').optional() }));
+  const fields = new FieldSchemas(z.object({ name: z.string().refine(async (name) => name !== '').optional() }), 65_536);
   expect(() => fields.parse('name', 'ada')).toThrow(/validating session field "name" threw: .*async refinements are not supported/);
   expect(() => fields.parse('name', 'ada')).toThrow(TypeError);
 });
 
 test('defaults are fresh copies, so one session cannot change another one\'s default', () => {
-  const fields = new FieldSchemas(z.object({ cart: z.array(z.string()).default([]) }));
+  const fields = new FieldSchemas(z.object({ cart: z.array(z.string()).default([]) }), 65_536);
   const first = fields.defaultOf('cart') as string[];
   first.push('x');
   expect(fields.defaultOf('cart')).toEqual([]);
 });
 
-test('validation reports each issue with its path', () => {
-  const fields = new FieldSchemas(z.object({ cart: z.array(z.object({ id: z.string() })).default([]) }));
-  expect(fields.parse('cart', [{ id: 1 }])).toEqual({ ok: false, issues: '0.id: Invalid input: expected string, received number' });
+test('validation reports each issue by its code and path, never by a message that could quote the data', () => {
+  const fields = new FieldSchemas(
+    z.object({ cart: z.array(z.object({ id: z.string() })).default([]), profile: z.strictObject({ name: z.string() }).optional(), tags: z.record(z.string(), z.number()).optional() }),
+    65_536,
+  );
+  expect(fields.parse('cart', [{ id: 1 }])).toEqual({ ok: false, issues: '[0].id: invalid_type (expected string)' });
+  expect(fields.parse('profile', { name: 'Ada', 'ada@example.com': 'secret' })).toEqual({ ok: false, issues: 'the value: unrecognized_keys' });
+  // A record's keys are data: only identifier-like ones are shown.
+  expect(fields.parse('tags', { 'ada@example.com': 'x', plain: 'y' })).toEqual({ ok: false, issues: '[…]: invalid_type (expected number); plain: invalid_type (expected number)' });
 });
 
 test('manager options are checked at start-up', () => {

@@ -18,7 +18,20 @@ export interface MemoryStoreOptions {
    * @default 10000
    */
   maxSessions?: number;
+  /**
+   * The most bytes of session data kept at once: every stored field's name and encoded value, and each
+   * session's ID and user ID, plus a fixed allowance per session for its metadata. Past it, the least
+   * recently used sessions are evicted until the rest fit; the session being written is never the one
+   * evicted. At the defaults, 10,000 sessions of up to `maxSize` (64 KiB) could otherwise hold 650 MB.
+   * @default 67108864 (64 MiB)
+   */
+  maxBytes?: number;
 }
+
+/** What a record costs beyond its fields' bytes (its metadata, its Maps), counted against `maxBytes`. */
+const RECORD_OVERHEAD_BYTES = 200;
+/** What each field costs beyond its name and value (its Map entry, its Uint8Array). */
+const FIELD_OVERHEAD_BYTES = 80;
 
 interface MemoryRecord {
   fields: Map<string, Uint8Array>;
@@ -27,16 +40,23 @@ interface MemoryRecord {
   schemaVersion: number;
   userId: string | null;
   expiresAt: number;
+  /** What the record counts against `maxBytes`. */
+  bytes: number;
 }
 
 /**
  * The embedded store: sessions in this process's memory, with the same semantics as Redis (expiry, field-level
  * writes, no resurrection). For development and the demo: sessions are lost on restart and not shared
- * between processes.
+ * between processes. Bounded by count (`maxSessions`) and by bytes (`maxBytes`, 64 MiB by default), evicting
+ * the least recently used sessions past either.
  */
 export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   const maxSessions = options.maxSessions ?? 10_000;
-  if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new TypeError('trpc-session: maxSessions must be a positive integer');
+  if (!Number.isInteger(maxSessions) || maxSessions < 1) throw new TypeError('trpc-session: memoryStore `maxSessions` must be a positive integer');
+  const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) throw new TypeError('trpc-session: memoryStore `maxBytes` must be a positive whole number of bytes');
+  /** The sum of every record's `bytes`. */
+  let totalBytes = 0;
   // A Map iterates in insertion order; re-inserting on use keeps the least recently used first.
   const records = new Map<string, MemoryRecord>();
   /** Per user, the IDs of the records bound to it (an expired record's entry stays until it is next read). */
@@ -44,9 +64,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
   /** Removes a record and its entry in its user's index. */
   const remove = (id: string) => {
-    const userId = records.get(id)?.userId;
+    const record = records.get(id);
+    if (record === undefined) return;
+    const userId = record.userId;
+    totalBytes -= record.bytes;
     records.delete(id);
-    if (userId === null || userId === undefined) return;
+    if (userId === null) return;
     const ids = users.get(userId);
     ids?.delete(id);
     if (ids?.size === 0) users.delete(userId);
@@ -75,6 +98,23 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     for (const oldest of records.keys()) {
       remove(oldest);
       if (++evicted === evictionBatch) break;
+    }
+  };
+
+  /** The bytes a record counts, recomputed after a change to its fields or user. */
+  const recount = (id: string, record: MemoryRecord) => {
+    let bytes = RECORD_OVERHEAD_BYTES + id.length * 2 + (record.userId === null ? 0 : record.userId.length * 2);
+    for (const [field, value] of record.fields) bytes += FIELD_OVERHEAD_BYTES + field.length * 2 + value.byteLength;
+    totalBytes += bytes - record.bytes;
+    record.bytes = bytes;
+  };
+
+  /** Evicts the least recently used records until the total fits `maxBytes`, sparing `keep` (the one just written). */
+  const fitBytes = (keep: string) => {
+    if (totalBytes <= maxBytes) return;
+    for (const oldest of records.keys()) {
+      if (totalBytes <= maxBytes) break;
+      if (oldest !== keep) remove(oldest);
     }
   };
 
@@ -128,7 +168,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       let record = live(id, change.now);
       if (change.create) {
         if (record !== undefined) return 'exists';
-        record = { fields: new Map(), createdAt: change.createdAt, lastUsedAt: change.now, schemaVersion: change.schemaVersion, userId: change.userId, expiresAt: 0 };
+        record = { fields: new Map(), createdAt: change.createdAt, lastUsedAt: change.now, schemaVersion: change.schemaVersion, userId: change.userId, expiresAt: 0, bytes: 0 };
         insert(id, record);
         if (change.userId !== null) index(id, change.userId, change.now);
       } else if (record === undefined) {
@@ -139,6 +179,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       record.lastUsedAt = change.now;
       record.schemaVersion = change.schemaVersion;
       if (change.create) record.expiresAt = change.now + change.ttlMs;
+      recount(id, record);
+      fitBytes(id);
       return 'ok';
     },
 
@@ -150,6 +192,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       if (!matches) return { status: 'conflict', current };
       record.fields.set(swap.field, copy(swap.next));
       record.lastUsedAt = swap.now;
+      recount(id, record);
+      fitBytes(id);
       return { status: 'ok' };
     },
 
@@ -163,6 +207,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       if (record === undefined) return 'gone';
       record.userId = userId;
       index(id, userId, now);
+      recount(id, record);
+      fitBytes(id);
       return 'ok';
     },
 
@@ -187,6 +233,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     async close(): Promise<void> {
       records.clear();
       users.clear();
+      totalBytes = 0;
     },
   };
 }

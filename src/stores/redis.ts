@@ -1,4 +1,4 @@
-import { SessionStoreUnavailableError } from '../errors.js';
+import { redactedCause, SessionStoreUnavailableError } from '../errors.js';
 import type { RedisClient } from '../redis-client.js';
 import type { SharedRedisConnection } from '../redis-connections.js';
 import { StoreHealth, takeCharge, TIMED_OUT, type Destination } from './redis-health.js';
@@ -39,7 +39,8 @@ export interface RedisStoreOptions {
   redis: RedisClient | (() => RedisClient) | SharedRedisConnection;
   /**
    * Prepended to the session ID to make the Redis key. Each session is one hash at `prefix + id`; the
-   * sessions bound to a user are indexed in a sorted set at `prefix + 'user:{' + userId + '}'`.
+   * sessions bound to a user are indexed in a sorted set at `prefix + 'user:{' + userId + '}'`. Must not
+   * be empty (a `TypeError` at start-up): keys without it would share their names with the rest of the database.
    * @default 'session:'
    */
   prefix?: string;
@@ -106,25 +107,36 @@ const NOT_A_HASH: unique symbol = Symbol('not a hash');
 /** A number stored in the hash by this store, or NaN when absent or garbled. */
 const storedNumber = (bytes: Buffer | undefined) => (bytes === undefined ? Number.NaN : Number(bytes.toString()));
 
+/** The names of the metadata fields this store writes in every record it creates. */
+const METADATA_FIELDS = new Set([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER]);
+
 /**
  * The record in a session's hash, with its expiry (ms, NaN when the hash has none) as last refreshed; null
- * for an empty hash, which is how HGETALL reads a key that does not exist (or has expired).
+ * for an empty hash, which is how HGETALL reads a key that does not exist (or has expired); `'foreign'` for a
+ * hash that is not recognisably one of this store's records: one with a field of another name, or without
+ * any of the metadata fields every record is created with.
  */
-function parseRecord(hash: SessionHash): { record: StoredRecord; expiresAt: number } | null {
+function parseRecord(hash: SessionHash): { record: StoredRecord; expiresAt: number } | null | 'foreign' {
   const record: StoredRecord = { fields: new Map(), createdAt: Number.NaN, lastUsedAt: 0, schemaVersion: 0, userId: null, ttlMs: 0, refreshed: false };
   let expiresAt = Number.NaN;
   let empty = true;
+  let metadata = false;
   for (const name in hash) {
     empty = false;
     const value = hash[name]!;
     if (name.startsWith(DATA_PREFIX)) record.fields.set(name.slice(DATA_PREFIX.length), value);
-    else if (name === CREATED_AT) record.createdAt = storedNumber(value);
-    else if (name === LAST_USED_AT) record.lastUsedAt = storedNumber(value);
-    else if (name === EXPIRES_AT) expiresAt = storedNumber(value);
-    else if (name === SCHEMA_VERSION) record.schemaVersion = storedNumber(value);
-    else if (name === USER) record.userId = value.toString();
+    else if (!METADATA_FIELDS.has(name)) return 'foreign';
+    else {
+      metadata = true;
+      if (name === CREATED_AT) record.createdAt = storedNumber(value);
+      else if (name === LAST_USED_AT) record.lastUsedAt = storedNumber(value);
+      else if (name === EXPIRES_AT) expiresAt = storedNumber(value);
+      else if (name === SCHEMA_VERSION) record.schemaVersion = storedNumber(value);
+      else record.userId = value.toString();
+    }
   }
-  return empty ? null : { record, expiresAt };
+  if (empty) return null;
+  return metadata ? { record, expiresAt } : 'foreign';
 }
 
 /**
@@ -137,8 +149,13 @@ function parseRecord(hash: SessionHash): { record: StoredRecord; expiresAt: numb
  */
 export function redisStore(options: RedisStoreOptions): SessionStore {
   const prefix = options.prefix ?? 'session:';
+  // An empty prefix would make every key in the database a possible session: a cookie could name any of them.
+  if (typeof prefix !== 'string' || prefix === '') throw new TypeError('trpc-session: redisStore `prefix` must be a non-empty string, such as "session:"');
   const commandTimeout = options.commandTimeout ?? 1000;
-  if (!(commandTimeout > 0)) throw new TypeError('trpc-session: commandTimeout must be a positive number of milliseconds');
+  // Past 2^31 - 1 ms, setTimeout fires at once: every command would time out.
+  if (!(commandTimeout > 0 && commandTimeout <= 2 ** 31 - 1)) {
+    throw new TypeError('trpc-session: redisStore `commandTimeout` must be a positive number of milliseconds, at most 2147483647');
+  }
   const owned = typeof options.redis === 'function';
   let client: (RedisClient & SessionCommands) | undefined;
   let sharing: Promise<RedisClient & SessionCommands> | undefined;
@@ -185,7 +202,8 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       const ready = connection();
       pending = ready instanceof Promise ? ready.then(sendNoting) : sendNoting(ready);
     } catch (error) {
-      return Promise.reject(new SessionStoreUnavailableError((error as Error).message, error));
+      const cause = redactedCause(error);
+      return Promise.reject(new SessionStoreUnavailableError(cause.message, cause));
     }
     const timeout = new Promise<never>((_, reject) => {
       const giveUp = () => reject(TIMED_OUT);
@@ -206,7 +224,9 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         const unavailable = destination === undefined ? undefined : health.unavailable(destination, error, commandTimeout);
         if (unavailable !== undefined) throw unavailable;
         if (error === TIMED_OUT) throw new SessionStoreUnavailableError(`no answer within ${commandTimeout} ms`);
-        throw new SessionStoreUnavailableError((error as Error).message, error);
+        // Never ioredis's error itself: its `command.args` hold the key (the session ID) and the values written.
+        const cause = redactedCause(error);
+        throw new SessionStoreUnavailableError(cause.message, cause);
       },
     );
   };
@@ -215,11 +235,16 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   // The hash tag puts every command on a user's index in one Cluster slot, whatever the user ID.
   const userKey = (userId: string) => `${prefix}user:{${userId}}`;
 
-  /** Removes a record that cannot be read, so that its ID is never used again. */
+  /** Removes a record of this store's that cannot be read, so that its ID is never used again. */
   const removeCorrupt = async (id: string, reason: string): Promise<LoadResult> => {
     await run((redis) => redis.del(key(id)));
-    return { status: 'corrupt', reason };
+    return { status: 'corrupt', reason: `${reason}; the record was removed` };
   };
+  /**
+   * A key at a session's name that is not one of this store's records (the prefix is shared with other data):
+   * never deleted nor changed, and read as no session. The reason says nothing of what the key holds.
+   */
+  const foreign: LoadResult = { status: 'corrupt', reason: 'the key is not a session record (is the prefix shared with other data?); it was left alone' };
 
   /** Adds or pushes back a session's entry in its user's index; done before the session names the user. */
   const index = (id: string, userId: string, expiresAt: number) =>
@@ -233,9 +258,10 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
           throw error;
         }),
       );
-      if (hash === NOT_A_HASH) return removeCorrupt(id, `a Redis ${await run((redis) => redis.type(key(id)))} instead of a hash`);
+      if (hash === NOT_A_HASH) return foreign;
       const parsed = parseRecord(hash);
       if (parsed === null) return { status: 'missing' };
+      if (parsed === 'foreign') return foreign;
       const { record, expiresAt } = parsed;
       if (!(record.createdAt > 0)) return removeCorrupt(id, 'no creation time');
       const expiry = expiryAtLoad(policy, record.createdAt, expiresAt, now);

@@ -72,7 +72,11 @@ export interface StoredRecord {
 export type LoadResult =
   | { status: 'found'; record: StoredRecord }
   | { status: 'missing' }
-  /** Unreadable; the store has removed it. */
+  /**
+   * Unreadable. A record of this store's (corrupt metadata) has been removed; a key the store does not
+   * recognise as one of its records is left alone, never deleted. `reason` says which, and never quotes the
+   * key's content.
+   */
   | { status: 'corrupt'; reason: string };
 
 export interface RecordWrite {
@@ -132,4 +136,24 @@ export function expiryAtLoad(policy: ExpiryPolicy, createdAt: number, expiresAt:
   if (remaining <= 0) return 'ended';
   const ttlMs = expiresAt - now;
   return { ttlMs, refreshTo: Number.isNaN(ttlMs) || remaining - ttlMs >= policy.touchAfterMs ? remaining : null };
+}
+
+/** The methods every {@link SessionStore} has. */
+const STORE_METHODS = ['load', 'write', 'compareAndSet', 'destroy', 'bindUser', 'unbindUser', 'userSessions', 'revokeUser', 'close'] as const;
+
+/**
+ * Throws a `TypeError` naming `store` unless `value` is a session store, so a missing store, or a Redis client
+ * given where its store belongs, fails at start-up rather than at the first request.
+ */
+export function assertSessionStore(value: unknown): asserts value is SessionStore {
+  if (typeof value !== 'object' || value === null) {
+    throw new TypeError('trpc-session: `store` is required: redisStore({ redis }) or memoryStore()');
+  }
+  if ('defineCommand' in value || 'sendCommand' in value) {
+    throw new TypeError('trpc-session: `store` is a Redis client, not a session store: pass redisStore({ redis: client })');
+  }
+  const missing = STORE_METHODS.filter((method) => typeof (value as Record<string, unknown>)[method] !== 'function');
+  if (missing.length > 0) {
+    throw new TypeError(`trpc-session: \`store\` is not a session store (it lacks ${missing.join(', ')}): use redisStore({ redis }) or memoryStore()`);
+  }
 }

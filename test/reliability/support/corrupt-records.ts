@@ -13,8 +13,9 @@ export type Corruption =
   | { kind: 'random bytes' | 'wrong shape' | 'truncated' | 'unknown field'; field: string; bytes: Uint8Array }
   /** The hash lacks a readable creation time: the record is removed and a fresh session started. */
   | { kind: 'missing metadata'; createdAt: string | null; field: string; bytes: Uint8Array }
-  /** The key holds another Redis type: the record is removed and a fresh session started. */
-  | { kind: 'wrong type'; type: 'string' | 'list' | 'set' | 'zset'; members: Buffer[] };
+  /** The key is not one of the library's records (another type, a hash of other fields): left alone, no session. */
+  | { kind: 'wrong type'; type: 'string' | 'list' | 'set' | 'zset'; members: Buffer[] }
+  | { kind: 'foreign hash'; entries: [string, Buffer][] };
 
 const field = fc.constantFrom(...FIELDS);
 const bytes = fc.uint8Array({ maxLength: 64 }).map((array) => Buffer.from(array));
@@ -49,10 +50,31 @@ export const corruptions: fc.Arbitrary<Corruption> = fc.oneof(
   fc.tuple(fc.constantFrom('string' as const, 'list' as const, 'set' as const, 'zset' as const), fc.array(bytes, { minLength: 1, maxLength: 4 })).map(
     ([type, members]) => ({ kind: 'wrong type' as const, type, members }),
   ),
+  // Another app's hash under a shared prefix: fields of its own (some named like ours), or data fields without metadata.
+  fc
+    .tuple(
+      fc.uniqueArray(fc.oneof(fc.constantFrom('email', 'name', 'm:x', 'meta', 'd', 'm:c:', 'M:C'), fc.string({ minLength: 1, maxLength: 8 })), { minLength: 1, maxLength: 4 }),
+      fc.array(bytes, { minLength: 4, maxLength: 4 }),
+      fc.boolean(),
+    )
+    .map(([names, values, withOurs]) => {
+      const entries = names.map((name, index) => [name, values[index]!] as [string, Buffer]);
+      // A foreign hash may also hold fields named as ours; one field that is not makes it foreign.
+      if (withOurs) entries.push(['m:c', Buffer.from(String(Date.now()))], [`d:${WITNESS.field}`, Buffer.from(encodeValue(WITNESS.value))]);
+      return { kind: 'foreign hash' as const, entries };
+    })
+    .filter(({ entries }) => entries.some(([name]) => !name.startsWith('d:') && !['m:c', 'm:u', 'm:e', 'm:v', 'm:user'].includes(name))),
+  fc.array(fc.tuple(field, bytes), { minLength: 1, maxLength: 3 }).map((pairs) => ({
+    kind: 'foreign hash' as const,
+    entries: pairs.map(([name, value]) => [`d:${name}`, value] as [string, Buffer]),
+  })),
 );
 
-/** Whether the load must discard the whole record (rather than at most one field). */
-export const breaksRecord = (corruption: Corruption) => corruption.kind === 'missing metadata' || corruption.kind === 'wrong type';
+/** Whether the load must give no session for the key (rather than drop at most one field). */
+export const breaksRecord = (corruption: Corruption) => corruption.kind === 'missing metadata' || isForeign(corruption);
+
+/** Whether the key is not recognisably one of the library's records, so that it must be left exactly as it was. */
+export const isForeign = (corruption: Corruption) => corruption.kind === 'wrong type' || corruption.kind === 'foreign hash';
 
 /** Queues the commands that write `corruption` at `key` (a day's TTL, metadata as the store writes it). */
 export function writeCorruption(pipeline: ReturnType<Redis['pipeline']>, key: string, corruption: Corruption, now: number): void {
@@ -66,6 +88,9 @@ export function writeCorruption(pipeline: ReturnType<Redis['pipeline']>, key: st
       else pipeline.zadd(key, ...members.flatMap((member, index) => [index, member]));
       break;
     }
+    case 'foreign hash':
+      pipeline.hset(key, ...corruption.entries.flat());
+      break;
     case 'missing metadata': {
       const metadata = corruption.createdAt === null ? [] : ['m:c', corruption.createdAt];
       pipeline.hset(key, `d:${corruption.field}`, Buffer.from(corruption.bytes), 'm:u', now, 'm:v', 1, ...metadata);
