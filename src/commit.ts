@@ -31,7 +31,14 @@ interface CallScope {
 /** A middleware's result, as far as the commit needs it. */
 export type CallResult = { ok: true; data: unknown } | { ok: false };
 
-const scopes = new WeakMap<object, CallScope>();
+/**
+ * Where the `ctx.session` of a context that needs `sessions.procedure` keeps its scope: a registered symbol,
+ * since the handle may come from another copy of this package than the middleware (Next.js bundles routes
+ * separately).
+ */
+const SCOPE = Symbol.for('trpc-session.call-scope');
+
+const attachScope = (guard: object, scope: CallScope) => Object.defineProperty(guard, SCOPE, { value: scope });
 
 const BEFORE_RESPONSE_NEEDS_PROCEDURE =
   "With persist: 'before-response', a procedure that uses the session must be built on `sessions.procedure`, " +
@@ -89,7 +96,7 @@ function settle(runtime: SessionRuntime, write: Promise<void>): Promise<SessionE
 export function httpSession<S extends SessionSchema>(runtime: SessionRuntime, transport: SessionTransport | null): SessionHandle<S> {
   if (runtime.persistMode === 'before-response' && transport !== null) {
     const guard = new MissingProcedure(BEFORE_RESPONSE_NEEDS_PROCEDURE);
-    scopes.set(guard, new SharedWrite(runtime, new RequestHandle<SessionSchema>(runtime, transport)));
+    attachScope(guard, new SharedWrite(runtime, new RequestHandle<SessionSchema>(runtime, transport)));
     return guard;
   }
   return new RequestHandle<S, SessionTransport>(runtime, transport, writeAfterResponse);
@@ -109,7 +116,7 @@ function writeAfterResponse(handle: RequestHandle<SessionSchema, SessionTranspor
  */
 export function perCallSession<S extends SessionSchema>(runtime: SessionRuntime, client: SessionClient, holdsResult: boolean): SessionHandle<S> {
   const guard = new MissingProcedure(PER_CALL_NEEDS_PROCEDURE);
-  scopes.set(guard, new OwnWrite(runtime, client, holdsResult));
+  attachScope(guard, new OwnWrite(runtime, client, holdsResult));
   return guard;
 }
 
@@ -122,7 +129,7 @@ export function runSessionCall<R extends CallResult>(
   next: (session: SessionHandle<SessionSchema> | undefined) => Promise<R>,
   signal: AbortSignal | undefined,
 ): Promise<R> {
-  const scope = scopes.get(ctxSession);
+  const scope = (ctxSession as { [SCOPE]?: CallScope })[SCOPE];
   return scope === undefined ? next(undefined) : scope.run(next, signal);
 }
 

@@ -146,16 +146,21 @@ export function resolveOptions<S extends SessionSchema>(options: SessionManagerO
   };
 }
 
-const runtimes = new WeakMap<object, SessionRuntime>();
+/**
+ * Where a manager keeps its configuration: a registered symbol, not a module-level WeakMap, because a
+ * bundler may load this package more than once in one process (Next.js bundles each route with its own copy)
+ * while a manager made by one copy is used by the adapters of another.
+ */
+const RUNTIME = Symbol.for('trpc-session.runtime');
 
 /** Records the configuration behind a session manager, for the adapters; users never see it. */
 export function attachRuntime(manager: object, runtime: SessionRuntime): void {
-  runtimes.set(manager, runtime);
+  Object.defineProperty(manager, RUNTIME, { value: runtime });
 }
 
 /** The configuration behind a session manager made by `createSessionManager`. */
 export function runtimeOf(manager: object): SessionRuntime {
-  const runtime = runtimes.get(manager);
+  const runtime = (manager as { [RUNTIME]?: SessionRuntime })[RUNTIME];
   if (runtime === undefined) throw new TypeError('trpc-session: expected a session manager made by createSessionManager');
   return runtime;
 }
