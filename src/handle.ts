@@ -115,12 +115,13 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     const identity = this.#runtime.cookieValues.decode(value);
     if (identity === null) return null;
     this.#open();
-    const loaded = await loadSession<S>(this.#runtime, identity.id);
+    const canSetCookie = client.cookieBlockedReason === null;
+    const loaded = await loadSession<S>(this.#runtime, identity.id, canSetCookie);
     if (loaded === null) return null;
     // The record's expiry was extended (or the cookie is signed with an old secret): the cookie follows now,
     // while headers can still be set, or the browser would drop it while the record lives on.
     const cookieStale = loaded.refreshed || !identity.current;
-    if (cookieStale && client.cookieBlockedReason === null) this.#setSessionCookie(loaded.session);
+    if (cookieStale && canSetCookie) this.#setSessionCookie(loaded.session);
     return loaded.session;
   }
 

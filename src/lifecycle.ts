@@ -6,7 +6,7 @@ import { redactSessionId, sessionRef } from './id.js';
 import type { SessionRuntime } from './options.js';
 import type { SessionSchema } from './schema.js';
 import type { Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue, UserSessionInfo } from './session-api.js';
-import { remainingLifetime, type StoredRecord } from './stores/store.js';
+import { remainingLifetime, type ExpiryPolicy, type StoredRecord } from './stores/store.js';
 
 /** `update` retries this many times when other requests keep changing the same field. */
 const MAX_UPDATE_ATTEMPTS = 50;
@@ -253,15 +253,22 @@ class FieldAccess<S extends SessionSchema> implements SessionData<S> {
   }
 }
 
+/** The expiry policy of a load whose response cannot carry a cookie: it never extends the record. */
+const NEVER_REFRESH = (policy: ExpiryPolicy): ExpiryPolicy => ({ ...policy, touchAfterMs: Number.POSITIVE_INFINITY });
+
 /**
  * The client's session as the store has it, and whether this load extended its expiry (so the cookie must
- * follow); `null` when it is missing, or corrupt (reported, and removed by the store).
+ * follow); `null` when it is missing, or corrupt (reported, and removed by the store). With `canSetCookie`
+ * false (a render, a stream, a WebSocket) the expiry is left as it is: the record and the cookie expire
+ * together, never the record outliving the cookie that names it.
  */
 export async function loadSession<S extends SessionSchema>(
   runtime: SessionRuntime,
   id: string,
+  canSetCookie: boolean,
 ): Promise<{ session: SessionLifecycle<S>; refreshed: boolean } | null> {
-  const result = await runtime.store.load(id, runtime.policy, Date.now());
+  const policy = canSetCookie ? runtime.policy : NEVER_REFRESH(runtime.policy);
+  const result = await runtime.store.load(id, policy, Date.now());
   if (result.status === 'corrupt') {
     runtime.report(new SessionCorruptError(redactSessionId(id), result.reason));
     return null;

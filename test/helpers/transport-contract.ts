@@ -126,11 +126,14 @@ export function httpTransportContract(serve: Serve, redis = useRedis()): void {
     expect(jar.received).toHaveLength(1);
   });
 
-  test('httpBatchStreamLink refreshes the TTL of an existing session', async () => {
+  test('httpBatchStreamLink leaves the expiry alone: it cannot refresh the cookie, so record and cookie end together', async () => {
     const server = await start({ touchAfter: 0 });
-    const { stream, key } = await withSession(server.url);
+    const { stream, batch, key } = await withSession(server.url);
     await redis.inspect.pexpire(key, 60_000);
     expect((await stream.read.query()).counter).toBe(1);
+    expect(await redis.inspect.pttl(key)).toBeLessThanOrEqual(60_000);
+    // A call whose response can carry the cookie refreshes both.
+    expect((await batch.read.query()).counter).toBe(1);
     expect(await redis.inspect.pttl(key)).toBeGreaterThan(60_000);
   });
 
