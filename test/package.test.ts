@@ -85,6 +85,33 @@ ${usage}`,
   expect(run('node', ['cjs.cjs']).trim()).toBe('SessionUnavailableError true PRECONDITION_FAILED');
 });
 
+// The ESM and CommonJS builds are two copies of the library in one process, as a bundler that gives each route
+// its own copy makes (Next.js): a manager made by one must work with the other's adapters and procedure.
+test('a manager made by one copy of the package works with the adapters of another', () => {
+  writeFileSync(
+    join(consumer, 'two-copies.mjs'),
+    `import { createRequire } from 'node:module';
+import { initTRPC } from '@trpc/server';
+import { createSessionManager, memoryStore } from 'trpc-session';
+import * as z from 'zod';
+const other = createRequire(import.meta.url)('trpc-session');
+const sessions = createSessionManager({ schema: z.object({ n: z.number().default(0) }), store: memoryStore() });
+const t = initTRPC.context().create();
+const procedure = t.procedure.concat(sessions.procedure);
+const router = t.router({
+  bump: procedure.mutation(async ({ ctx }) => {
+    const session = await ctx.session.start();
+    session.data.put('n', session.data.get('n') + 1);
+    return session.data.get('n');
+  }),
+});
+let cookie;
+const call = () => router.createCaller(other.createCallerContext(sessions, { cookie, setCookie: (header) => (cookie = header.split(';')[0].split('=')[1]) })).bump();
+console.log(await call(), await call());`,
+  );
+  expect(run('node', ['two-copies.mjs']).trim()).toBe('1 2');
+});
+
 // The main entry's types name no optional framework (fastify, ws): a consumer without them type-checks.
 test('ships types that infer the session from the schema, for ESM and CommonJS consumers', () => {
   const source = `
