@@ -58,7 +58,7 @@ export class SessionTooLargeError extends SessionError {
  * `onError` once, with the same message, when it begins; its end is reported as a {@link SessionStoreRecoveredError}.
  */
 export class SessionStoreUnavailableError extends SessionError {
-  /** `cause`: what the store's client threw, which a store passes through {@link redactedCause}. */
+  /** `cause`: what the store's client threw, which a store passes through its redaction (name, message and code only). */
   constructor(reason: string, cause?: Error) {
     super('INTERNAL_SERVER_ERROR', `Session store unavailable: ${redactIds(reason)}`, cause);
   }

@@ -28,7 +28,7 @@ test('every example is shown in the README', () => {
   const shown = blocks.map((block) => block.marker).filter((marker) => marker?.startsWith('example: ')).map((marker) => marker!.slice('example: '.length));
   // examples/next and examples/runtimes are apps of their own, shown file by file; their tests run them whole.
   const files = (readdirSync(resolve(root, 'examples'), { recursive: true }) as string[])
-    .filter((file) => /\.tsx?$/.test(file) && !file.includes('node_modules') && !file.includes('.next'))
+    .filter((file) => /\.tsx?$/.test(file) && !file.endsWith('.d.ts') && !file.includes('node_modules') && !file.includes('.next'))
     .map((file) => `examples/${file}`);
   // Boilerplate the README describes in words rather than shows.
   const described = ['examples/next/next.config.ts', 'examples/next/app/layout.tsx', 'examples/runtimes/app.ts'];
