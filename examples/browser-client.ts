@@ -11,8 +11,7 @@ export const api = createTRPCClient<AppRouter>({
   ],
 });
 
-// One HTTP request for both calls: the server loads the session once.
-export async function showCart() {
-  const [cart] = await Promise.all([api.cart.query(), api.addToCart.mutate({ productId: 'beans', quantity: 1 })]);
-  return cart;
+export async function buyBeans() {
+  await api.addToCart.mutate({ productId: 'beans', quantity: 1 }); // the first call sets the session cookie
+  return api.cart.query(); // the browser sends it back with every later call
 }
