@@ -85,8 +85,11 @@ export function createSessionManager<S extends SessionSchema, K extends string =
   const runtime = resolveOptions(options);
   runtime.store.reportTo?.(runtime.report);
   const manager: SessionManager<S, K> = {
-    createContext: (opts) =>
-      runtime.context(httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null)) as SessionContext<S, K>,
+    // The default key as a literal: the context of every request, touched or not, is built as before.
+    createContext:
+      runtime.contextKey === 'session'
+        ? (opts) => ({ session: httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null) }) as SessionContext<S, K>
+        : (opts) => runtime.context(httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null)) as SessionContext<S, K>,
     procedure: sessionProcedure<S, K>(runtime),
     userSessions: (userId) => userSessions(runtime, userId),
     revokeUser: (userId) => revokeUser(runtime, userId),
