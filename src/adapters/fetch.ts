@@ -148,7 +148,8 @@ class FetchExchange implements SessionTransport {
 
 /**
  * tRPC's `fetchRequestHandler` with sessions, for fetch-based servers on a Node-compatible runtime: the
- * Next.js app router, Hono, Bun, Deno. `ctx.session` is added to the context; the cookie goes out through the
+ * Next.js app router, Hono, Bun, Deno. `ctx.session` (or the manager's `contextKey`) is added to the context,
+ * over what your `createContext` returns; the cookie goes out through the
  * response's headers; the session is written after the `Response` is produced (handed to `waitUntil` when
  * given), or before the calls answer in `'before-response'` mode. For streamed calls (`httpBatchStreamLink`,
  * SSE subscriptions) it is written once the stream ends; they use existing sessions but cannot start one.
