@@ -4,9 +4,9 @@ import type { TRPCRequestInfo } from '@trpc/server/http';
 import { nodeHTTPTransport } from './adapters/node-http.js';
 import { httpSession, runSessionCall } from './commit.js';
 import { closeStore, revokeUser, userSessions } from './lifecycle.js';
-import { attachRuntime, resolveOptions, type ReservedContextKey, type SessionManagerOptions, type SessionRuntime } from './options.js';
+import { attachRuntime, resolveOptions, type ReservedContextKey, type SessionManagerOptions } from './options.js';
 import type { RequireOptionalFields, SessionSchema } from './schema.js';
-import type { SessionContext, UserSessionInfo } from './session-api.js';
+import type { SessionContext, SessionHandle, UserSessionInfo } from './session-api.js';
 
 /** The options tRPC's node-http adapters (standalone, Express, Next.js pages) pass to `createContext`. */
 export interface NodeHTTPContextOptions {
@@ -21,13 +21,13 @@ export interface NodeHTTPContextOptions {
  */
 export type SessionProcedure<S extends SessionSchema, K extends string = 'session'> = ReturnType<typeof sessionProcedure<S, K>>;
 
-function sessionProcedure<S extends SessionSchema, K extends string>(runtime: SessionRuntime) {
+/** `key` and `context`: the manager's context key, and how its contexts are built (`contextKey`). */
+function sessionProcedure<S extends SessionSchema, K extends string>(key: string, context: (handle: SessionHandle<SessionSchema>) => object) {
   const t = initTRPC.context<SessionContext<S, K>>().create();
-  const key = runtime.contextKey;
   return t.procedure.use((opts) =>
     runSessionCall(
       (opts.ctx as Record<string, object>)[key]!,
-      (session) => (session === undefined ? opts.next() : opts.next({ ctx: runtime.context(session) as SessionContext<S, K> })),
+      (session) => (session === undefined ? opts.next() : opts.next({ ctx: context(session) as SessionContext<S, K> })),
       opts.signal,
     ),
   );
@@ -90,7 +90,7 @@ export function createSessionManager<S extends SessionSchema, K extends string =
       runtime.contextKey === 'session'
         ? (opts) => ({ session: httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null) }) as SessionContext<S, K>
         : (opts) => runtime.context(httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null)) as SessionContext<S, K>,
-    procedure: sessionProcedure<S, K>(runtime),
+    procedure: sessionProcedure<S, K>(runtime.contextKey, runtime.context),
     userSessions: (userId) => userSessions(runtime, userId),
     revokeUser: (userId) => revokeUser(runtime, userId),
     cookieName: runtime.cookie.name,
