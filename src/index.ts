@@ -1,6 +1,6 @@
 export { createSessionManager } from './manager.js';
 export type { NodeHTTPContextOptions, SessionManager, SessionProcedure } from './manager.js';
-export type { PersistMode, SessionManagerOptions } from './options.js';
+export type { PersistMode, ReservedContextKey, SessionManagerOptions } from './options.js';
 export type {
   Session,
   SessionContext,

@@ -4,7 +4,7 @@ import type { TRPCRequestInfo } from '@trpc/server/http';
 import { nodeHTTPTransport } from './adapters/node-http.js';
 import { httpSession, runSessionCall } from './commit.js';
 import { closeStore, revokeUser, userSessions } from './lifecycle.js';
-import { attachRuntime, resolveOptions, type SessionManagerOptions } from './options.js';
+import { attachRuntime, resolveOptions, type ReservedContextKey, type SessionManagerOptions } from './options.js';
 import type { RequireOptionalFields, SessionSchema } from './schema.js';
 import type { SessionContext, SessionHandle, UserSessionInfo } from './session-api.js';
 
@@ -19,27 +19,31 @@ export interface NodeHTTPContextOptions {
  * A partial procedure that carries the session's middleware, for `t.procedure.concat(sessions.procedure)`.
  * @see SessionManager.procedure
  */
-export type SessionProcedure<S extends SessionSchema> = ReturnType<typeof sessionProcedure<S>>;
+export type SessionProcedure<S extends SessionSchema, K extends string = 'session'> = ReturnType<typeof sessionProcedure<S, K>>;
 
-function sessionProcedure<S extends SessionSchema>() {
-  const t = initTRPC.context<SessionContext<S>>().create();
+/** `key` and `context`: the manager's context key, and how its contexts are built (`contextKey`). */
+function sessionProcedure<S extends SessionSchema, K extends string>(key: string, context: (handle: SessionHandle<SessionSchema>) => object) {
+  const t = initTRPC.context<SessionContext<S, K>>().create();
   return t.procedure.use((opts) =>
     runSessionCall(
-      opts.ctx.session,
-      (session) => (session === undefined ? opts.next() : opts.next({ ctx: { session: session as SessionHandle<S> } })),
+      (opts.ctx as Record<string, object>)[key]!,
+      (session) => (session === undefined ? opts.next() : opts.next({ ctx: context(session) as SessionContext<S, K> })),
       opts.signal,
     ),
   );
 }
 
-/** Created once per app by {@link createSessionManager}; hands a session handle to every tRPC call. */
-export interface SessionManager<S extends SessionSchema> {
+/**
+ * Created once per app by {@link createSessionManager}; hands a session handle to every tRPC call, under the
+ * context key `K` (`contextKey`, `'session'` by default).
+ */
+export interface SessionManager<S extends SessionSchema, K extends string = 'session'> {
   /**
    * `createContext` for tRPC's node-http adapters (`createHTTPServer`, `createExpressMiddleware`,
    * `createNextApiHandler`). Does no I/O. Called without options (a server-side caller), it gives a handle
    * whose `start()` throws `SessionUnavailableError`.
    */
-  createContext(opts?: NodeHTTPContextOptions): SessionContext<S>;
+  createContext(opts?: NodeHTTPContextOptions): SessionContext<S, K>;
   /**
    * The session's part of your procedures: `const procedure = t.procedure.concat(sessions.procedure)`.
    * Required where a context serves many calls (WebSocket, server-side callers: each call gets its own
@@ -47,7 +51,7 @@ export interface SessionManager<S extends SessionSchema> {
    * a failed write fails it through tRPC's own error handling). Elsewhere it does nothing, so it can sit on
    * every procedure. Put it first, before middlewares that use the session.
    */
-  readonly procedure: SessionProcedure<S>;
+  readonly procedure: SessionProcedure<S, K>;
   /**
    * The live sessions bound to the user by `session.bindUser`, most recently used first: for a "your
    * devices" page. Never includes session IDs.
@@ -75,16 +79,18 @@ export interface SessionManager<S extends SessionSchema> {
  * });
  * createHTTPServer({ router, createContext: sessions.createContext });
  */
-export function createSessionManager<S extends SessionSchema>(
-  options: SessionManagerOptions<S> & { schema: S & RequireOptionalFields<S> },
-): SessionManager<S> {
+export function createSessionManager<S extends SessionSchema, K extends string = 'session'>(
+  options: SessionManagerOptions<S, K> & { schema: S & RequireOptionalFields<S>; contextKey?: Exclude<K, ReservedContextKey> },
+): SessionManager<S, K> {
   const runtime = resolveOptions(options);
   runtime.store.reportTo?.(runtime.report);
-  const manager: SessionManager<S> = {
-    createContext: (opts) => ({
-      session: httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null),
-    }),
-    procedure: sessionProcedure<S>(),
+  const manager: SessionManager<S, K> = {
+    // The default key as a literal: the context of every request, touched or not, is built as before.
+    createContext:
+      runtime.contextKey === 'session'
+        ? (opts) => ({ session: httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null) }) as SessionContext<S, K>
+        : (opts) => runtime.context(httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null)) as SessionContext<S, K>,
+    procedure: sessionProcedure<S, K>(runtime.contextKey, runtime.context),
     userSessions: (userId) => userSessions(runtime, userId),
     revokeUser: (userId) => revokeUser(runtime, userId),
     cookieName: runtime.cookie.name,

@@ -3,14 +3,23 @@ import type { SessionError } from './errors.js';
 import { FieldLocks } from './field-locks.js';
 import { CookieValueCodec } from './id.js';
 import { FieldSchemas, type SessionSchema } from './schema.js';
+import type { SessionContext, SessionHandle } from './session-api.js';
 import type { ExpiryPolicy, SessionStore } from './stores/store.js';
 import { assertManagerOptions } from './option-checks.js';
 
 /** When the changes of a request are written. */
 export type PersistMode = 'after-response' | 'before-response';
 
+/**
+ * Names a `contextKey` may not take: the options tRPC hands the adapters' `createContext` (`req`, `res`,
+ * `resHeaders`, `info`), which `fetchSessionHandler` passes on to yours beside the handle.
+ */
+export type ReservedContextKey = 'req' | 'res' | 'resHeaders' | 'info';
+
+const RESERVED_CONTEXT_KEYS: readonly string[] = ['req', 'res', 'resHeaders', 'info'] satisfies ReservedContextKey[];
+
 /** Options of `createSessionManager`. */
-export interface SessionManagerOptions<S extends SessionSchema> {
+export interface SessionManagerOptions<S extends SessionSchema, K extends string = 'session'> {
   /**
    * The zod object schema of the session's data. Every field needs `.optional()` or `.default(…)`, since a
    * new session starts empty. Values are validated on `put` and when read back from the store.
@@ -73,6 +82,14 @@ export interface SessionManagerOptions<S extends SessionSchema> {
    * @default logs the message (with a shortened session ID, never data) to stderr
    */
   onError?: (error: SessionError) => void;
+  /**
+   * The context key the session handle lives under, in every adapter's context and in `sessions.procedure`:
+   * `contextKey: 'basket'` gives `ctx.basket.start()`, leaving `ctx.session` to the app (create-t3-app's
+   * NextAuth session). Its literal type flows into `SessionContext`, `sessions.procedure` and the adapters.
+   * A non-empty string other than `req`, `res`, `resHeaders`, `info` and the names of `Object.prototype`.
+   * @default 'session'
+   */
+  contextKey?: K;
 }
 
 /** The resolved configuration every other module works with, checked once at start-up. @internal */
@@ -87,6 +104,10 @@ export interface SessionRuntime {
   readonly trustProxy: boolean;
   readonly schemaVersion: number;
   readonly fieldLocks: FieldLocks;
+  /** The context key of the session handle (`contextKey`). */
+  readonly contextKey: string;
+  /** The context that holds `handle` under the context key: one object, of one shape per manager. */
+  context<S extends SessionSchema>(handle: SessionHandle<S>): SessionContext<S, string>;
   /** Hands an error to `onError`; a throwing `onError` is contained. */
   report(error: SessionError): void;
 }
@@ -95,6 +116,22 @@ function seconds(name: string, value: number | undefined, fallback: number): num
   const resolved = value ?? fallback;
   if (!(resolved > 0) || !Number.isFinite(resolved)) throw new TypeError(`trpc-session: ${name} must be a positive number of seconds`);
   return resolved;
+}
+
+function checkContextKey(key: unknown): string {
+  if (typeof key !== 'string' || key === '') throw new TypeError('trpc-session: contextKey must be a non-empty string');
+  if (RESERVED_CONTEXT_KEYS.includes(key) || key in Object.prototype) {
+    throw new TypeError(
+      `trpc-session: contextKey '${key}' would collide with ${key in Object.prototype ? 'a name every object has' : "the options tRPC passes to createContext"}: choose another name`,
+    );
+  }
+  return key;
+}
+
+/** `(handle) => ({ [key]: handle })`, with the default key written out: a literal V8 builds fastest. */
+function contextFactory(key: string): SessionRuntime['context'] {
+  if (key === 'session') return (session) => ({ session });
+  return (handle) => ({ [key]: handle });
 }
 
 function defaultOnError(error: SessionError): void {
@@ -106,7 +143,7 @@ function defaultOnError(error: SessionError): void {
  * (or in the resolver of its own part: cookie, schema, secrets), so that a misconfiguration fails at
  * start-up with a `TypeError` naming the option.
  */
-export function resolveOptions<S extends SessionSchema>(options: SessionManagerOptions<S>): SessionRuntime {
+export function resolveOptions<S extends SessionSchema, K extends string>(options: SessionManagerOptions<S, K>): SessionRuntime {
   assertManagerOptions(options);
   const cookie = resolveCookieConfig(options.cookie);
   const idleSeconds = cookie.lifespanSeconds;
@@ -120,6 +157,7 @@ export function resolveOptions<S extends SessionSchema>(options: SessionManagerO
     throw new TypeError("trpc-session: persist must be 'after-response' or 'before-response'");
   }
   const onError = options.onError ?? defaultOnError;
+  const contextKey = options.contextKey === undefined ? 'session' : checkContextKey(options.contextKey);
 
   return {
     fields: new FieldSchemas(options.schema, maxSize),
@@ -136,6 +174,8 @@ export function resolveOptions<S extends SessionSchema>(options: SessionManagerO
     trustProxy: options.trustProxy ?? false,
     schemaVersion: options.schemaVersion ?? 1,
     fieldLocks: new FieldLocks(),
+    contextKey,
+    context: contextFactory(contextKey),
     report(error) {
       try {
         onError(error);

@@ -103,10 +103,11 @@ export interface SessionHandle<S extends SessionSchema> {
   destroy(): Promise<void>;
 }
 
-/** The context `createContext` returns: spread it into your own. */
-export interface SessionContext<S extends SessionSchema> {
-  session: SessionHandle<S>;
-}
+/**
+ * The context `createContext` returns: the session handle under the manager's `contextKey` (`session` by
+ * default, so `ctx.session`). Spread it into your own.
+ */
+export type SessionContext<S extends SessionSchema, K extends string = 'session'> = { [P in K]: SessionHandle<S> };
 
 /** One of a user's sessions, as `sessions.userSessions` lists it: nothing in it opens the session. */
 export interface UserSessionInfo {

@@ -1,7 +1,7 @@
 import type { cookies } from 'next/headers.js';
 import { expectTypeOf, test } from 'vitest';
 import * as z from 'zod';
-import { createSessionManager, memoryStore, type SessionContext } from '../src/index.js';
+import { createSessionManager, memoryStore, type SessionContext, type SessionHandle } from '../src/index.js';
 import { nextActionContext, nextRenderContext, type NextCookieStore } from '../src/adapters/next.js';
 
 const schema = z.object({ n: z.number().default(0) });
@@ -17,4 +17,13 @@ test("Next.js's cookie store, as `await cookies()` gives it, is what the Next.js
 test('the manager names its cookie', () => {
   expectTypeOf(sessions.cookieName).toEqualTypeOf<string>();
   if (sessions.cookieName !== 'dmsession') throw new Error(`cookieName is ${sessions.cookieName}`);
+});
+
+test('with contextKey, the Next.js helpers put the handle under that key', () => {
+  const basketSessions = createSessionManager({ schema, store: memoryStore(), contextKey: 'basket' });
+  const action = (store: NextCookieStore) => nextActionContext(basketSessions, store);
+  const render = (store: NextCookieStore) => nextRenderContext(basketSessions, store);
+  expectTypeOf(action).returns.toEqualTypeOf<SessionContext<typeof schema, 'basket'>>();
+  expectTypeOf(render).returns.toEqualTypeOf<SessionContext<typeof schema, 'basket'>>();
+  expectTypeOf(action).returns.toEqualTypeOf<{ basket: SessionHandle<typeof schema> }>();
 });

@@ -177,3 +177,76 @@ export const notConstructible = () => [
   // @ts-expect-error SessionData is a type
   new SessionData(),
 ];
+
+// ---- contextKey: the handle under a key of the app's choosing (checked by tsc) ----
+
+/** The app's own `ctx.session`, as create-t3-app's NextAuth session. */
+type Auth = { user: { id: string; name: string } } | null;
+const auth = { user: { id: 'u1', name: 'Ada' } } as Auth;
+const basketSessions = createSessionManager({ schema, store: memoryStore(), contextKey: 'basket' });
+type BasketContext = SessionContext<typeof schema, 'basket'>;
+const withAuth = initTRPC.context<BasketContext & { session: Auth }>().create();
+const authProcedure = withAuth.procedure.concat(basketSessions.procedure);
+export const authRouter = withAuth.router({
+  add: authProcedure.mutation(async ({ ctx }) => {
+    // concat reads the handle under `basket`, and keeps the app's `session` as it is.
+    expectTypeOf(ctx.basket).toEqualTypeOf<SessionHandle<typeof schema>>();
+    expectTypeOf(ctx.session).toEqualTypeOf<Auth>();
+    const basket = await ctx.basket.start();
+    expectTypeOf(basket).toEqualTypeOf<Session<typeof schema>>();
+    expectTypeOf(basket.data.get('cart')).toEqualTypeOf<{ productId: string; quantity: number }[]>();
+    return ctx.session?.user.name ?? null;
+  }),
+});
+const basketOnly = initTRPC.context<BasketContext>().create();
+export const basketOnlyRouter = basketOnly.router({ read: basketOnly.procedure.concat(basketSessions.procedure).query(({ ctx }) => ctx.basket.load()) });
+
+export const invalidContextKeys = () => [
+  // @ts-expect-error a procedure built for `basket` does not fit a context whose handle is under `session`
+  withDb.procedure.concat(basketSessions.procedure),
+  // @ts-expect-error `req` is what tRPC passes to createContext
+  createSessionManager({ schema, store: memoryStore(), contextKey: 'req' }),
+  // @ts-expect-error a string, not a number
+  createSessionManager({ schema, store: memoryStore(), contextKey: 1 }),
+];
+
+export const basketFetchHandlers = (req: Request) => [
+  fetchSessionHandler(basketSessions, {
+    endpoint: '/trpc',
+    req,
+    router: authRouter,
+    // Your createContext gets the handle under `basket`, and returns the rest: the app's own `session`.
+    createContext: ({ basket, req: request }) => {
+      expectTypeOf(basket).toEqualTypeOf<SessionHandle<typeof schema>>();
+      expectTypeOf(request).toEqualTypeOf<Request>();
+      return { session: auth };
+    },
+  }),
+  // A router that needs nothing but the handle needs no createContext.
+  fetchSessionHandler(basketSessions, { endpoint: '/trpc', req, router: basketOnlyRouter }),
+  // @ts-expect-error the router needs `session` (the app's): createContext is required
+  fetchSessionHandler(basketSessions, { endpoint: '/trpc', req, router: authRouter }),
+  fetchSessionHandler(basketSessions, {
+    endpoint: '/trpc',
+    req,
+    router: authRouter,
+    // @ts-expect-error the handle is the library's to add: createContext returns the app's `session`
+    createContext: ({ basket }) => ({ basket }),
+  }),
+];
+
+export const basketNodeHTTPServer = () =>
+  createHTTPServer({ router: authRouter, createContext: (opts: CreateHTTPContextOptions) => ({ ...basketSessions.createContext(opts), session: auth }) });
+export const basketFastifyContext = (opts: CreateFastifyContextOptions) => ({ ...createFastifyContext(basketSessions)(opts), session: auth });
+export const basketWSContext = (opts: CreateWSSContextFnOptions) => ({ ...createWSContext(basketSessions)(opts), session: auth });
+export const basketCallerOf = () => authRouter.createCaller({ ...createCallerContext(basketSessions, { cookie: undefined }), session: auth });
+
+test('contextKey puts the handle under its key on every adapter, leaving `session` to the app (checked by tsc)', () => {
+  expectTypeOf(basketSessions.createContext).returns.toEqualTypeOf<{ basket: SessionHandle<typeof schema> }>();
+  expectTypeOf(basketSessions.createContext).returns.toEqualTypeOf<BasketContext>();
+  expectTypeOf(basketFastifyContext).returns.toEqualTypeOf<{ session: Auth; basket: SessionHandle<typeof schema> }>();
+  expectTypeOf(basketWSContext).returns.toEqualTypeOf<{ session: Auth; basket: SessionHandle<typeof schema> }>();
+  expectTypeOf(basketCallerOf().add).returns.resolves.toEqualTypeOf<string | null>();
+  // The default stays `session`.
+  expectTypeOf(sessions.createContext).returns.toEqualTypeOf<SessionContext<typeof schema>>();
+});

@@ -40,7 +40,10 @@ const NO_SET_COOKIE_REASON =
  * const caller = createCaller(createCallerContext(sessions, { cookie: (await cookies()).get('sid')?.value }));
  * const cart = await caller.cart.list();
  */
-export function createCallerContext<S extends SessionSchema>(sessions: SessionManager<S>, options: CallerSessionOptions): SessionContext<S> {
+export function createCallerContext<S extends SessionSchema, K extends string = 'session'>(
+  sessions: SessionManager<S, K>,
+  options: CallerSessionOptions,
+): SessionContext<S, K> {
   const runtime = runtimeOf(sessions);
   const { setCookie } = options;
   const client = {
@@ -54,5 +57,5 @@ export function createCallerContext<S extends SessionSchema>(sessions: SessionMa
       }),
   };
   // The caller awaits its call, and a server function may stop right after it: the write comes first.
-  return { session: perCallSession<S>(runtime, client, true) };
+  return runtime.context(perCallSession<S>(runtime, client, true)) as SessionContext<S, K>;
 }

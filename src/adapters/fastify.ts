@@ -20,9 +20,9 @@ import { webSocketSessionContext } from './ws.js';
  * const sessionContext = createFastifyContext(sessions);
  * app.register(fastifyTRPCPlugin, { prefix: '/trpc', trpcOptions: { router, createContext: sessionContext } });
  */
-export function createFastifyContext<S extends SessionSchema>(
-  sessions: SessionManager<S>,
-): (opts: CreateFastifyContextOptions) => SessionContext<S> {
+export function createFastifyContext<S extends SessionSchema, K extends string = 'session'>(
+  sessions: SessionManager<S, K>,
+): (opts: CreateFastifyContextOptions) => SessionContext<S, K> {
   const runtime = runtimeOf(sessions);
   return ({ req, res, info }) => {
     // With `useWSS`, a WebSocket connection gets the same createContext with Node's upgrade request as `req`
@@ -34,6 +34,6 @@ export function createFastifyContext<S extends SessionSchema>(
       res.removeHeader('set-cookie');
       res.header('set-cookie', cookies);
     });
-    return { session: httpSession<S>(runtime, transport) };
+    return runtime.context(httpSession<S>(runtime, transport)) as SessionContext<S, K>;
   };
 }

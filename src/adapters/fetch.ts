@@ -12,23 +12,27 @@ import type { SessionSchema } from '../schema.js';
 import type { SessionContext } from '../session-api.js';
 import { isForwardedHttps, isStreamingRequest, replaceSetCookie, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
 
-/** What your context adds to `session`. */
-type OwnContext<TRouter extends AnyTRPCRouter> = Omit<inferRouterContext<TRouter>, 'session'>;
+/** What your context adds to the session handle: the router's context without the key `K`. */
+type OwnContext<TRouter extends AnyTRPCRouter, K extends string> = Omit<inferRouterContext<TRouter>, K>;
 
 /**
- * Your own `createContext`: it gets tRPC's options and `session`, and `session` is added to what it returns.
+ * Your own `createContext`: it gets tRPC's options and the session handle under the manager's `contextKey`
+ * `K` (`session` by default), and the handle is added to what it returns under that key.
  */
-export type FetchSessionCreateContextFn<TRouter extends AnyTRPCRouter, S extends SessionSchema> = (
-  opts: FetchCreateContextFnOptions & SessionContext<S>,
-) => OwnContext<TRouter> | Promise<OwnContext<TRouter>>;
+export type FetchSessionCreateContextFn<TRouter extends AnyTRPCRouter, S extends SessionSchema, K extends string = 'session'> = (
+  opts: FetchCreateContextFnOptions & SessionContext<S, K>,
+) => OwnContext<TRouter, K> | Promise<OwnContext<TRouter, K>>;
 
 /**
  * Options of {@link fetchSessionHandler}: those of tRPC's `fetchRequestHandler`, and `waitUntil`.
- * `createContext` is required exactly when the router's context has more than `session`, as tRPC's own
- * adapters require theirs when the context is not empty.
+ * `createContext` is required exactly when the router's context has more than the session handle (`K`), as
+ * tRPC's own adapters require theirs when the context is not empty.
  */
-export type FetchSessionHandlerOptions<TRouter extends AnyTRPCRouter, S extends SessionSchema> = HTTPBaseHandlerOptions<TRouter, Request> &
-  CreateContextCallback<OwnContext<TRouter>, FetchSessionCreateContextFn<TRouter, S>> & {
+export type FetchSessionHandlerOptions<TRouter extends AnyTRPCRouter, S extends SessionSchema, K extends string = 'session'> = HTTPBaseHandlerOptions<
+  TRouter,
+  Request
+> &
+  CreateContextCallback<OwnContext<TRouter, K>, FetchSessionCreateContextFn<TRouter, S, K>> & {
     req: Request;
     /** The path the router is served at, such as `/trpc`. */
     endpoint: string;
@@ -144,7 +148,8 @@ class FetchExchange implements SessionTransport {
 
 /**
  * tRPC's `fetchRequestHandler` with sessions, for fetch-based servers on a Node-compatible runtime: the
- * Next.js app router, Hono, Bun, Deno. `ctx.session` is added to the context; the cookie goes out through the
+ * Next.js app router, Hono, Bun, Deno. `ctx.session` (or the manager's `contextKey`) is added to the context,
+ * over what your `createContext` returns; the cookie goes out through the
  * response's headers; the session is written after the `Response` is produced (handed to `waitUntil` when
  * given), or before the calls answer in `'before-response'` mode. For streamed calls (`httpBatchStreamLink`,
  * SSE subscriptions) it is written once the stream ends; they use existing sessions but cannot start one.
@@ -154,23 +159,26 @@ class FetchExchange implements SessionTransport {
  * const handler = (req: Request) => fetchSessionHandler(sessions, { endpoint: '/api/trpc', req, router, waitUntil: after });
  * export { handler as GET, handler as POST };
  */
-export async function fetchSessionHandler<TRouter extends AnyTRPCRouter, S extends SessionSchema>(
-  sessions: SessionManager<S>,
-  options: FetchSessionHandlerOptions<TRouter, S>,
+export async function fetchSessionHandler<TRouter extends AnyTRPCRouter, S extends SessionSchema, K extends string = 'session'>(
+  sessions: SessionManager<S, K>,
+  options: FetchSessionHandlerOptions<TRouter, S, K>,
 ): Promise<Response> {
   const runtime = runtimeOf(sessions);
-  const { createContext, waitUntil, ...handlerOptions } = options as FetchSessionHandlerOptions<TRouter, S> & {
-    createContext?: FetchSessionCreateContextFn<TRouter, S>;
+  // Your createContext as this function calls it: here the key is a value, known at run time.
+  const { createContext, waitUntil, ...handlerOptions } = options as Omit<FetchSessionHandlerOptions<TRouter, S, K>, 'createContext'> & {
+    createContext?: (opts: FetchCreateContextFnOptions & Record<string, unknown>) => object | Promise<object>;
   };
   let exchange: FetchExchange | undefined;
   const response = await fetchRequestHandler({
     ...handlerOptions,
     createContext: async (opts: FetchCreateContextFnOptions) => {
       exchange = new FetchExchange(runtime, opts, waitUntil);
-      const session = httpSession<S>(runtime, exchange);
-      return { ...(await createContext?.({ ...opts, session })), session };
+      const context = runtime.context(httpSession<S>(runtime, exchange));
+      if (createContext === undefined) return context;
+      // The handle goes last: under its key, the context holds the session whatever your createContext returned.
+      return { ...(await createContext({ ...opts, ...context })), ...context };
     },
-    // `session` and what your createContext returns make the router's context: the options' type says so.
+    // The handle and what your createContext returns make the router's context: the options' type says so.
   } as FetchHandlerRequestOptions<TRouter>);
   return exchange === undefined ? response : exchange.release(response);
 }

@@ -58,7 +58,10 @@ export function nextCookieSetter(store: NextCookieStore): (header: string) => vo
  * 'use server';
  * const caller = router.createCaller(nextActionContext(sessions, await cookies()));
  */
-export function nextActionContext<S extends SessionSchema>(sessions: SessionManager<S>, store: NextCookieStore): SessionContext<S> {
+export function nextActionContext<S extends SessionSchema, K extends string = 'session'>(
+  sessions: SessionManager<S, K>,
+  store: NextCookieStore,
+): SessionContext<S, K> {
   return createCallerContext(sessions, { cookie: store.get(sessions.cookieName)?.value, setCookie: nextCookieSetter(store) });
 }
 
@@ -70,6 +73,9 @@ export function nextActionContext<S extends SessionSchema>(sessions: SessionMana
  * @example
  * const caller = router.createCaller(nextRenderContext(sessions, await cookies()));
  */
-export function nextRenderContext<S extends SessionSchema>(sessions: SessionManager<S>, store: NextCookieStore): SessionContext<S> {
+export function nextRenderContext<S extends SessionSchema, K extends string = 'session'>(
+  sessions: SessionManager<S, K>,
+  store: NextCookieStore,
+): SessionContext<S, K> {
   return createCallerContext(sessions, { cookie: store.get(sessions.cookieName)?.value });
 }

@@ -18,7 +18,10 @@ const WEBSOCKET_COOKIE_REASON =
  * The session context of one WebSocket connection, named by the cookie of its upgrade request `req`.
  * @internal shared by `createWSContext` and fastify's `useWSS`
  */
-export function webSocketSessionContext<S extends SessionSchema>(sessions: SessionManager<S>, req: IncomingMessage): SessionContext<S> {
+export function webSocketSessionContext<S extends SessionSchema, K extends string>(
+  sessions: SessionManager<S, K>,
+  req: IncomingMessage,
+): SessionContext<S, K> {
   const runtime = runtimeOf(sessions);
   const client = {
     cookieHeader: req.headers.cookie,
@@ -29,7 +32,7 @@ export function webSocketSessionContext<S extends SessionSchema>(sessions: Sessi
     },
   };
   // As over HTTP: the result goes out first, unless the app asked for writes to land before it.
-  return { session: perCallSession<S>(runtime, client, runtime.persistMode === 'before-response') };
+  return runtime.context(perCallSession<S>(runtime, client, runtime.persistMode === 'before-response')) as SessionContext<S, K>;
 }
 
 /**
@@ -42,8 +45,8 @@ export function webSocketSessionContext<S extends SessionSchema>(sessions: Sessi
  * const procedure = t.procedure.concat(sessions.procedure);
  * applyWSSHandler({ wss, router, createContext: createWSContext(sessions) });
  */
-export function createWSContext<S extends SessionSchema>(
-  sessions: SessionManager<S>,
-): (opts: CreateWSSContextFnOptions) => SessionContext<S> {
+export function createWSContext<S extends SessionSchema, K extends string = 'session'>(
+  sessions: SessionManager<S, K>,
+): (opts: CreateWSSContextFnOptions) => SessionContext<S, K> {
   return ({ req }) => webSocketSessionContext(sessions, req);
 }
