@@ -277,7 +277,7 @@ browserTest('the session panel shows the session as the server holds it: ID pref
   await page.getByTestId('session-details').waitFor();
   const cookie = (await sessionCookie(context))!;
   await textIs(page.getByTestId('session-prefix'), `${cookie.value.slice(0, 6)}…`);
-  await textIs(page.getByTestId('session-fields'), 'basket: [\n  {"productId":"beans","quantity":1,"unitPriceCents":1850}\n]');
+  await textIs(page.getByTestId('session-fields'), 'basket: [\n{productId: "beans", quantity: 1, unitPriceCents: 1850}\n]');
   // A week unused; the countdown shows its two largest units.
   expect(await page.getByTestId('session-expiry').textContent()).toMatch(/^(7 d 0 h|6 d 23 h)$/);
 });

@@ -156,11 +156,11 @@ function renderSession(session: Outputs['session'], idPrefix: string | null) {
   expiresAt = session === null ? null : Date.parse(session.expiresAt);
   if (session === null) return;
   byTestId('session-prefix').textContent = `${idPrefix ?? ''}…`;
-  // One line a field, and one a basket line: compact enough to read at a glance.
+  // One line a field, and one a basket line, keys unquoted: compact enough to read at a glance, and to wrap
+  // between properties on a narrow screen.
+  const shown = (value: unknown) => JSON.stringify(value).replace(/"(\w+)":/g, '$1: ').replace(/,(?=\w+: )/g, ', ');
   byTestId('session-fields').textContent = Object.entries(session.fields)
-    .map(([key, value]) =>
-      Array.isArray(value) ? `${key}: [\n${value.map((entry) => `  ${JSON.stringify(entry)}`).join(',\n')}\n]` : `${key}: ${JSON.stringify(value)}`,
-    )
+    .map(([key, value]) => (Array.isArray(value) ? `${key}: [\n${value.map(shown).join(',\n')}\n]` : `${key}: ${shown(value)}`))
     .join('\n');
   renderExpiry();
 }
