@@ -155,7 +155,8 @@ async function underLoad(fault: () => Promise<void>): Promise<Tally> {
 
 /** Waits for the store to answer through the server again, then requires every call of every client to succeed. */
 async function expectFullRecovery(): Promise<Tally> {
-  await eventually(() => clients[0]!.user.client.read.query().then(() => undefined), 15_000);
+  // Every client answered once: the store reconnected and whatever queued during the fault has drained.
+  await eventually(() => Promise.all(clients.map((c) => c.user.client.read.query())).then(() => undefined), 15_000);
   const t = tally();
   await Promise.all(
     clients.map(async (c) => {
