@@ -141,14 +141,14 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
    */
   moveTo(id: string): Promise<void> {
     return this.#enqueue(async () => {
-      const [oldId, oldCreatedAt, wasPersisted] = [this.#id, this.#createdAt, this.#persisted];
+      const [oldId, wasPersisted] = [this.#id, this.#persisted];
+      // The creation time moves too: the absolute lifetime counts from the first record, not from each move.
       this.#id = id;
-      this.#createdAt = Date.now();
       this.#persisted = false;
       try {
         await this.#write();
       } catch (error) {
-        [this.#id, this.#createdAt, this.#persisted] = [oldId, oldCreatedAt, wasPersisted];
+        [this.#id, this.#persisted] = [oldId, wasPersisted];
         throw error;
       }
       if (!wasPersisted) return;
