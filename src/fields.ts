@@ -116,6 +116,27 @@ export class FieldTable {
     Object.assign(state, { value, present: true, stored: bytes, snapshot: bytes, changed: false, version: state.version + 1 });
   }
 
+  /**
+   * Takes `stored` as the record's fields now (a move took them out of the store): fields this request changed
+   * keep its changes, the others take the stored bytes. `stored` becomes this table's own.
+   */
+  rebase(stored: Map<string, Uint8Array>): void {
+    this.noteInPlaceChanges();
+    this.#unread.clear();
+    for (const [key, bytes] of stored) {
+      if (!this.#runtime.fields.has(key)) {
+        if (!this.#stale.has(key)) this.#drop(key, 'the schema has no such field');
+      } else if (!this.#fields.has(key)) this.#unread.set(key, bytes);
+      else if (!this.#fields.get(key)!.changed) this.storedElsewhere(key, bytes);
+    }
+    for (const [key, state] of this.#fields) if (!state.changed && !stored.has(key)) this.storedElsewhere(key, null);
+  }
+
+  /** Marks as changed the objects changed in place; throws as `put` would for a change that cannot be stored. */
+  noteInPlaceChanges(): void {
+    for (const [key, state] of this.#fields) if (this.#changedInPlace(key, state)) this.#changed(state, true);
+  }
+
   /** Validates a value for the field: throws `SessionValidationError` or `SessionSerializationError`. */
   validate(key: string, value: unknown): unknown {
     const parsed = this.#runtime.fields.parse(key, value);
@@ -146,12 +167,7 @@ export class FieldTable {
     const changes: ChangeSet = { set: new Map(), remove: [...this.#stale], size: 0, versions: new Map() };
     for (const unread of this.#unread.values()) changes.size += unread.length;
     for (const [key, state] of this.#fields) {
-      if (state.observed && !sameBytes(encodeValue(state.value), state.snapshot)) {
-        // An object read from the session was changed in place (after a put, delete or persist too): validate it
-        // as a put would have, keeping the object the procedure holds so that its later changes are seen too.
-        this.validate(key, state.value);
-        this.#changed(state, true);
-      }
+      if (this.#changedInPlace(key, state)) this.#changed(state, true);
       if (state.changed) {
         changes.versions.set(key, state.version);
         if (!state.present) {
@@ -182,6 +198,17 @@ export class FieldTable {
         Object.assign(state, { snapshot: bytes, changed: false });
       }
     }
+  }
+
+  /**
+   * Whether an object read from the session was changed in place (after a put, delete or persist too); such a
+   * change is validated as a put would have been, keeping the object the procedure holds so that its later
+   * changes are seen too.
+   */
+  #changedInPlace(key: string, state: FieldState): boolean {
+    if (!state.observed || sameBytes(encodeValue(state.value), state.snapshot)) return false;
+    this.validate(key, state.value);
+    return true;
   }
 
   /** Records a put or delete for the next write; the version lets that write mark clean only what it carried. */

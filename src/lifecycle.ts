@@ -136,12 +136,24 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
   }
 
   /**
-   * Moves the session to a new ID: a new record with all its data and its user, then the old record removed,
-   * so the old ID stops working at once.
+   * Moves the session to a new ID. The old record is first taken out in one atomic step that leaves it marked
+   * as moved (`moveOut`): writes other requests made to it before are carried over, merged under this
+   * request's own changes; later ones are refused with `SessionGoneError`. Then the new record is created.
+   * Should that fail, the old record is put back as it was taken, when the store allows.
    */
   moveTo(id: string): Promise<void> {
     return this.#enqueue(async () => {
       const [oldId, wasPersisted] = [this.#id, this.#persisted];
+      // Refuse an unstorable in-place change before the old record is touched.
+      this.#fields.noteInPlaceChanges();
+      let taken: StoredRecord | null = null;
+      if (wasPersisted) {
+        const moved = await this.#runtime.store.moveOut(oldId, Date.now());
+        if (moved.status === 'gone') throw new SessionGoneError(redactSessionId(oldId));
+        taken = moved.record;
+        this.#fields.rebase(taken.fields);
+        this.#userId = taken.userId;
+      }
       // The creation time moves too: the absolute lifetime counts from the first record, not from each move.
       this.#id = id;
       this.#persisted = false;
@@ -149,12 +161,33 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
         await this.#write();
       } catch (error) {
         [this.#id, this.#persisted] = [oldId, wasPersisted];
+        if (taken !== null) await this.#putBack(taken);
         throw error;
       }
       if (!wasPersisted) return;
-      await this.#runtime.store.destroy(oldId);
       if (this.#userId !== null) await this.#runtime.store.unbindUser(oldId, this.#userId);
     });
+  }
+
+  /** Restores a record taken out by a move that failed, exactly as taken; best effort (the store may be down). */
+  async #putBack(record: StoredRecord): Promise<void> {
+    const now = Date.now();
+    const write = {
+      create: true,
+      now,
+      ttlMs: record.ttlMs,
+      createdAt: record.createdAt,
+      userId: record.userId,
+      schemaVersion: record.schemaVersion,
+      set: record.fields,
+      remove: [],
+    };
+    try {
+      await this.#runtime.store.destroy(this.#id);
+      if (record.ttlMs > 0) await this.#runtime.store.write(this.#id, write);
+    } catch {
+      // The move's own error is the one to report; the session is lost with it.
+    }
   }
 
   /** Removes the record; later changes to this session are refused. */
@@ -255,18 +288,20 @@ class FieldAccess<S extends SessionSchema> implements SessionData<S> {
 
 /**
  * The client's session as the store has it, and whether this load extended its expiry (so the cookie must
- * follow); `null` when it is missing, or corrupt (reported, and removed by the store).
+ * follow); `null` when it is missing, or corrupt (reported, and removed by the store); `'moved'` when another
+ * request has just moved it to a new ID (`regenerate()`).
  */
 export async function loadSession<S extends SessionSchema>(
   runtime: SessionRuntime,
   id: string,
-): Promise<{ session: SessionLifecycle<S>; refreshed: boolean } | null> {
+): Promise<{ session: SessionLifecycle<S>; refreshed: boolean } | 'moved' | null> {
   const result = await runtime.store.load(id, runtime.policy, Date.now());
   if (result.status === 'corrupt') {
     runtime.report(new SessionCorruptError(redactSessionId(id), result.reason));
     return null;
   }
   if (result.status === 'missing') return null;
+  if (result.status === 'moved') return 'moved';
   return { session: new SessionLifecycle<S>(runtime, id, result.record), refreshed: result.record.refreshed };
 }
 

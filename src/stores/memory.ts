@@ -1,5 +1,7 @@
 import {
   expiryAtLoad,
+  MOVED_MARK_MS,
+  type MoveOutResult,
   type CompareAndSetResult,
   type ExpiryPolicy,
   type FieldSwap,
@@ -59,6 +61,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   let totalBytes = 0;
   // A Map iterates in insertion order; re-inserting on use keeps the least recently used first.
   const records = new Map<string, MemoryRecord>();
+  /**
+   * The IDs of records moved to a new ID, each until its mark expires. Marks are added in the order they
+   * expire, so the expired ones are always at the front.
+   */
+  const moved = new Map<string, number>();
   /** Per user, the IDs of the records bound to it (an expired record's entry stays until it is next read). */
   const users = new Map<string, Set<string>>();
 
@@ -139,7 +146,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   return {
     async load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult> {
       const record = live(id, now);
-      if (record === undefined) return { status: 'missing' };
+      if (record === undefined) return (moved.get(id) ?? 0) > now ? { status: 'moved' } : { status: 'missing' };
       const expiry = expiryAtLoad(policy, record.createdAt, record.expiresAt, now);
       if (expiry === 'ended') {
         remove(id);
@@ -197,8 +204,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       return { status: 'ok' };
     },
 
+    async moveOut(id: string, now: number): Promise<MoveOutResult> {
+      const record = live(id, now);
+      if (record === undefined) return { status: 'gone' };
+      remove(id);
+      for (const [marked, until] of moved) {
+        if (until > now) break;
+        moved.delete(marked);
+      }
+      moved.set(id, now + MOVED_MARK_MS);
+      const { fields, createdAt, lastUsedAt, schemaVersion, userId, expiresAt } = record;
+      return { status: 'found', record: { fields, createdAt, lastUsedAt, schemaVersion, userId, ttlMs: expiresAt - now, refreshed: false } };
+    },
+
     async destroy(id: string): Promise<void> {
       remove(id);
+      moved.delete(id);
     },
 
     async bindUser(id: string, userId: string): Promise<'ok' | 'gone'> {
@@ -232,6 +253,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
     async close(): Promise<void> {
       records.clear();
+      moved.clear();
       users.clear();
       totalBytes = 0;
     },

@@ -10,9 +10,28 @@
  * stamps its last use. A load sends it only when the expiry is due for a refresh. Returns 1 refreshed, 0 gone. */
 export const TOUCH_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('HSET', KEYS[1], 'm:u', ARGV[1], 'm:e', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
+`;
+
+/*
+ * A record moved to a new ID (MOVE_OUT_SCRIPT) is replaced by a string, the moved mark. Every script that
+ * writes a session starts with a hash command (HSET, HDEL, HGET) before any other write, so on the mark it
+ * fails with WRONGTYPE having changed nothing, which the store reads as 'gone': the plain paths pay no command
+ * for the check.
+ */
+
+/** KEYS: session. ARGV: mark, markMs. Returns the record's fields and values (HGETALL's reply) and leaves the
+ * moved mark in its place for markMs; nil when there is no record of this store's (none, already moved, or a
+ * key that is not a session record, which is left alone). */
+export const MOVE_OUT_SCRIPT = `
+local key = KEYS[1]
+if redis.call('TYPE', key).ok ~= 'hash' or redis.call('HEXISTS', key, 'm:c') == 0 then return false end
+local record = redis.call('HGETALL', key)
+redis.call('DEL', key)
+redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+return record
 `;
 
 /** KEYS: session. ARGV: 'c' (create) or 'u' (update), ttlMs, removeCount, fields to remove…, field/value pairs…
@@ -61,6 +80,7 @@ return 1
 
 /** KEYS: session. ARGV: userId. Removes the session if it is bound to that user; returns 1 removed, else 0. */
 export const REVOKE_USER_SESSION_SCRIPT = `
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
 if redis.call('HGET', KEYS[1], 'm:user') ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
 `;

@@ -18,6 +18,14 @@ export interface SessionStore {
   write(id: string, change: RecordWrite): Promise<WriteResult>;
   /** Sets one field only if it still holds `expected` (`null`: absent), leaving the expiry alone. Used by `data.update`. */
   compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult>;
+  /**
+   * Takes the record out for its move to a new ID (`regenerate()`), in one atomic step on the record: returns
+   * it as it is now and leaves in its place, for {@link MOVED_MARK_MS}, a mark that refuses every later write,
+   * compare-and-set and bind on the ID (`'gone'`), and that `load` reads as `'moved'`. So a write acknowledged
+   * on the ID before the move is in the record returned, and one after it is refused: none is acknowledged and
+   * then lost. `'gone'` when there is no record (removed, expired, or already moved).
+   */
+  moveOut(id: string, now: number): Promise<MoveOutResult>;
   /** Removes the record. Removing a missing record is not an error. */
   destroy(id: string): Promise<void>;
   /**
@@ -72,6 +80,8 @@ export interface StoredRecord {
 export type LoadResult =
   | { status: 'found'; record: StoredRecord }
   | { status: 'missing' }
+  /** The record was moved to a new ID (`moveOut`) moments ago: the client's cookie is older than its response. */
+  | { status: 'moved' }
   /**
    * Unreadable. A record of this store's (corrupt metadata) has been removed; a key the store does not
    * recognise as one of its records is left alone, never deleted. `reason` says which, and never quotes the
@@ -104,6 +114,15 @@ export interface UserRecordSummary {
 }
 
 export type WriteResult = 'ok' | 'gone' | 'exists';
+
+export type MoveOutResult = { status: 'found'; record: StoredRecord } | { status: 'gone' };
+
+/**
+ * How long a moved record's mark lasts: long enough for the requests in flight with the old cookie when the
+ * move happened to be told (`load` reads `'moved'`), short enough that a client that never got the new cookie
+ * soon starts afresh.
+ */
+export const MOVED_MARK_MS = 10_000;
 
 export interface FieldSwap {
   field: string;
@@ -139,7 +158,7 @@ export function expiryAtLoad(policy: ExpiryPolicy, createdAt: number, expiresAt:
 }
 
 /** The methods every {@link SessionStore} has. */
-const STORE_METHODS = ['load', 'write', 'compareAndSet', 'destroy', 'bindUser', 'unbindUser', 'userSessions', 'revokeUser', 'close'] as const;
+const STORE_METHODS = ['load', 'write', 'compareAndSet', 'moveOut', 'destroy', 'bindUser', 'unbindUser', 'userSessions', 'revokeUser', 'close'] as const;
 
 /**
  * Throws a `TypeError` naming `store` unless `value` is a session store, so a missing store, or a Redis client
