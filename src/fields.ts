@@ -1,6 +1,7 @@
 import { decodeValue, encodeValue, findUnstorable, storedCopy } from './codec.js';
-import { SessionFieldDroppedError, SessionSerializationError, SessionValidationError } from './errors.js';
+import { SessionFieldDroppedError, SessionSerializationError, SessionTooLargeError, SessionValidationError } from './errors.js';
 import type { SessionRuntime } from './options.js';
+import { exceedsMaxSize } from './stores/store.js';
 
 /** One field's state in this request. */
 interface FieldState {
@@ -13,6 +14,8 @@ interface FieldState {
   snapshot: Uint8Array | undefined;
   /** An object handed out by `get`, which may be changed in place. */
   observed: boolean;
+  /** The encoding of a `put` value, measured at `put`, until the field is read or changed again. */
+  encoded: Uint8Array | undefined;
   /** Bumped by every put or delete, so a write only marks clean what it actually wrote. */
   version: number;
   /** Put or deleted since the last write. */
@@ -77,14 +80,28 @@ export class FieldTable {
 
   get(key: string): unknown {
     const state = this.#field(key);
-    if (isObject(state.value)) state.observed = true;
+    if (isObject(state.value)) {
+      state.observed = true;
+      // It may now be changed in place: the write encodes it afresh.
+      state.encoded = undefined;
+    }
     return state.value;
   }
 
+  /**
+   * Validates and sets the value. Refused with `SessionTooLargeError`, leaving the session unchanged, when the
+   * session as this request knows it would break the size rule with it, so the call fails at once whatever the
+   * write mode.
+   */
   put(key: string, value: unknown): void {
     const state = this.#field(key);
-    state.value = this.validate(key, value);
+    const valid = this.validate(key, value);
+    const encoded = encodeValue(valid);
+    const size = this.#knownSize(key) + encoded.length;
+    if (exceedsMaxSize(this.storedSize(), size, this.#runtime.maxSize)) throw new SessionTooLargeError(size, this.#runtime.maxSize, this.#label());
+    state.value = valid;
     this.#changed(state, true);
+    state.encoded = encoded;
   }
 
   has(key: string): boolean {
@@ -157,6 +174,25 @@ export class FieldTable {
     return size;
   }
 
+  /** The bytes of data the store holds for this session, as far as this request knows. */
+  storedSize(): number {
+    let size = 0;
+    for (const state of this.#fields.values()) if (state.stored !== undefined) size += state.stored.length;
+    for (const unread of this.#unread.values()) size += unread.length;
+    return size;
+  }
+
+  /** The session's size with this request's changes, but for the field `except`. */
+  #knownSize(except: string): number {
+    let size = 0;
+    for (const [key, state] of this.#fields) {
+      if (key === except || !state.present) continue;
+      size += (state.changed ? (state.encoded?.length ?? encodeValue(state.value).length) : state.stored?.length) ?? 0;
+    }
+    for (const unread of this.#unread.values()) size += unread.length;
+    return size;
+  }
+
   /**
    * The changes since the last write: fields put or deleted, objects changed in place (validated now),
    * stale fields to remove. With `everything`, every present field, as a new record needs.
@@ -177,7 +213,7 @@ export class FieldTable {
         }
       }
       if (!state.present) continue;
-      const bytes = state.changed ? encodeValue(state.value) : state.stored!;
+      const bytes = state.changed ? (state.encoded ?? encodeValue(state.value)) : state.stored!;
       changes.size += bytes.length;
       if (everything || state.changed) changes.set.set(key, bytes);
     }
@@ -213,6 +249,7 @@ export class FieldTable {
 
   /** Records a put or delete for the next write; the version lets that write mark clean only what it carried. */
   #changed(state: FieldState, present: boolean): void {
+    state.encoded = undefined;
     state.present = present;
     state.changed = true;
     state.version++;
@@ -234,13 +271,13 @@ export class FieldTable {
     if (bytes !== null) {
       const value = this.#readStored(key, bytes);
       if (value !== undefined) {
-        return { value: value.parsed, present: true, stored: bytes, snapshot: bytes, observed: false, version: 0, changed: false };
+        return { value: value.parsed, present: true, stored: bytes, snapshot: bytes, observed: false, encoded: undefined, version: 0, changed: false };
       }
     }
     // Built property by property in the same order as above: a spread here made every field state a
     // slow-path object clone (a third of the CPU of a read of an unset field).
     const { value, snapshot } = this.#defaultOf(key);
-    return { value, present: false, stored: bytes ?? undefined, snapshot, observed: false, version: 0, changed: false };
+    return { value, present: false, stored: bytes ?? undefined, snapshot, observed: false, encoded: undefined, version: 0, changed: false };
   }
 
   /** The field's default, unshared, with its encoding to notice changes made to it in place. */

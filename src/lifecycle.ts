@@ -6,7 +6,7 @@ import { redactSessionId, sessionRef } from './id.js';
 import type { SessionRuntime } from './options.js';
 import type { SessionSchema } from './schema.js';
 import type { Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue, UserSessionInfo } from './session-api.js';
-import { remainingLifetime, type StoredRecord } from './stores/store.js';
+import { exceedsMaxSize, remainingLifetime, type StoredRecord } from './stores/store.js';
 
 /** `update` retries this many times when other requests keep changing the same field. */
 const MAX_UPDATE_ATTEMPTS = 50;
@@ -113,13 +113,15 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
           const current = fields.current(key);
           const next = fields.validate(key, fn(current.value as SessionValue<S, K>));
           const bytes = encodeValue(next);
-          this.#assertFits(fields.sizeWith(key, bytes));
+          this.#assertFits(fields.storedSize(), fields.sizeWith(key, bytes));
           const now = Date.now();
+          const maxSize = this.#runtime.maxSize;
           const result =
             this.ttlAt(now) <= 0
               ? ({ status: 'gone' } as const)
-              : await this.#runtime.store.compareAndSet(this.#id, { field: key, expected: current.stored, next: bytes, now });
+              : await this.#runtime.store.compareAndSet(this.#id, { field: key, expected: current.stored, next: bytes, now, maxSize });
           if (result.status === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
+          if (result.status === 'too large') throw this.#tooLarge(result.size);
           if (result.status === 'ok') {
             shared.latest = bytes;
             fields.swapped(key, next, bytes);
@@ -181,6 +183,8 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
       schemaVersion: record.schemaVersion,
       set: record.fields,
       remove: [],
+      // Exactly what was there: the size rule does not apply to putting it back.
+      maxSize: Number.MAX_SAFE_INTEGER,
     };
     try {
       await this.#runtime.store.destroy(this.#id);
@@ -206,15 +210,20 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     return run;
   }
 
-  #assertFits(size: number): void {
-    if (size > this.#runtime.maxSize) throw new SessionTooLargeError(size, this.#runtime.maxSize, redactSessionId(this.#id));
+  /** The store's size rule, checked first against what this request knows of the record. */
+  #assertFits(sizeBefore: number, sizeAfter: number): void {
+    if (exceedsMaxSize(sizeBefore, sizeAfter, this.#runtime.maxSize)) throw this.#tooLarge(sizeAfter);
+  }
+
+  #tooLarge(size: number): SessionTooLargeError {
+    return new SessionTooLargeError(size, this.#runtime.maxSize, redactSessionId(this.#id));
   }
 
   async #write(): Promise<void> {
     if (this.#destroyed) return;
     const changes = this.#fields.changes(!this.#persisted);
     if (this.#persisted && changes.set.size === 0 && changes.remove.length === 0) return;
-    this.#assertFits(changes.size);
+    this.#assertFits(this.#persisted ? this.#fields.storedSize() : 0, changes.size);
     const now = Date.now();
     const ttlMs = this.ttlAt(now);
     const result =
@@ -229,8 +238,10 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
             schemaVersion: this.#runtime.schemaVersion,
             set: changes.set,
             remove: this.#persisted ? changes.remove : [],
+            maxSize: this.#runtime.maxSize,
           });
     if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
+    if (typeof result === 'object') throw this.#tooLarge(result.size);
     if (result === 'exists') throw new SessionError('INTERNAL_SERVER_ERROR', 'A new session ID collided with an existing session');
     this.#persisted = true;
     this.#lastUsedAt = now;

@@ -1,4 +1,5 @@
 import {
+  exceedsMaxSize,
   expiryAtLoad,
   MOVED_MARK_MS,
   type MoveOutResult,
@@ -140,6 +141,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     users.set(userId, boundTo(userId, now).add(id));
   };
 
+  /** The record's data: the sum of its fields' encoded values. */
+  const dataSize = (fields: Map<string, Uint8Array>) => {
+    let size = 0;
+    for (const value of fields.values()) size += value.byteLength;
+    return size;
+  };
+
   // Values are copied in: msgpackr's output shares a larger buffer, which a long-lived record would pin.
   const copy = (bytes: Uint8Array) => new Uint8Array(bytes);
 
@@ -181,6 +189,14 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       } else if (record === undefined) {
         return 'gone';
       }
+      const before = change.create ? 0 : dataSize(record.fields);
+      let after = before;
+      for (const field of change.remove) after -= record.fields.get(field)?.byteLength ?? 0;
+      for (const [field, bytes] of change.set) after += bytes.byteLength - (change.remove.includes(field) ? 0 : (record.fields.get(field)?.byteLength ?? 0));
+      if (exceedsMaxSize(before, after, change.maxSize)) {
+        if (change.create) remove(id);
+        return { status: 'too large', size: after };
+      }
       for (const field of change.remove) record.fields.delete(field);
       for (const [field, bytes] of change.set) record.fields.set(field, copy(bytes));
       record.lastUsedAt = change.now;
@@ -197,6 +213,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       const current = record.fields.get(swap.field) ?? null;
       const matches = current === null || swap.expected === null ? current === swap.expected : Buffer.compare(current, swap.expected) === 0;
       if (!matches) return { status: 'conflict', current };
+      const before = dataSize(record.fields);
+      const after = before - (current?.byteLength ?? 0) + swap.next.byteLength;
+      if (exceedsMaxSize(before, after, swap.maxSize)) return { status: 'too large', size: after };
       record.fields.set(swap.field, copy(swap.next));
       record.lastUsedAt = swap.now;
       recount(id, record);

@@ -59,7 +59,7 @@ export interface RedisStoreOptions {
 /** The scripts as ioredis custom commands: ioredis sends EVALSHA and falls back to EVAL once per script. */
 interface SessionCommands {
   trpcSessionTouch(key: string, now: number, ttlMs: number, expiresAt: number): Promise<number>;
-  trpcSessionWrite(key: string, ...args: (string | number | Uint8Array)[]): Promise<number>;
+  trpcSessionWrite(key: string, ...args: (string | number | Uint8Array)[]): Promise<number | [3, number]>;
   trpcSessionSwapBuffer(key: string, ...args: (string | number | Uint8Array)[]): Promise<unknown[]>;
   trpcSessionBindUser(key: string, userId: string): Promise<number>;
   trpcSessionMoveOutBuffer(key: string, mark: string, markMs: number): Promise<Buffer[] | null>;
@@ -307,7 +307,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     },
 
     async write(id: string, change: RecordWrite): Promise<WriteResult> {
-      const args: (string | number | Uint8Array)[] = [change.create ? 'c' : 'u', change.ttlMs, change.remove.length];
+      const args: (string | number | Uint8Array)[] = [change.create ? 'c' : 'u', change.ttlMs, change.maxSize, change.remove.length];
       for (const field of change.remove) args.push(DATA_PREFIX + field);
       for (const [field, bytes] of change.set) args.push(DATA_PREFIX + field, asBuffer(bytes));
       args.push(LAST_USED_AT, change.now, SCHEMA_VERSION, change.schemaVersion);
@@ -317,6 +317,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         await index(id, change.userId, change.now + change.ttlMs);
       }
       const reply = await run((redis) => orGone(redis.trpcSessionWrite(key(id), ...args), 0));
+      if (Array.isArray(reply)) return { status: 'too large', size: Number(reply[1]) };
       return reply === 1 ? 'ok' : reply === 2 ? 'exists' : 'gone';
     },
 
@@ -330,12 +331,14 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
             swap.expected === null ? '' : asBuffer(swap.expected),
             asBuffer(swap.next),
             swap.now,
+            swap.maxSize,
           ),
           [0],
         ),
       );
       if (reply[0] === 1) return { status: 'ok' };
       if (reply[0] === 0) return { status: 'gone' };
+      if (reply[0] === 3) return { status: 'too large', size: Number(reply[1]) };
       return { status: 'conflict', current: (reply[1] as Buffer | null | undefined) ?? null };
     },
 

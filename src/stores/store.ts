@@ -13,10 +13,14 @@ export interface SessionStore {
    * Applies field changes atomically. With `create` the record must not exist yet (else `'exists'`);
    * without it the record must still exist (else `'gone'`), so a late write never revives a destroyed
    * session. Only a create sets the expiry: writes happen after the response, where no cookie can follow a
-   * longer expiry, so extending it is left to `load`.
+   * longer expiry, so extending it is left to `load`. Refused (`'too large'`, nothing written) when the
+   * record's data would exceed `maxSize` and grow: see {@link exceedsMaxSize}.
    */
   write(id: string, change: RecordWrite): Promise<WriteResult>;
-  /** Sets one field only if it still holds `expected` (`null`: absent), leaving the expiry alone. Used by `data.update`. */
+  /**
+   * Sets one field only if it still holds `expected` (`null`: absent), leaving the expiry alone, under the same
+   * size rule as `write`. Used by `data.update`.
+   */
   compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult>;
   /**
    * Takes the record out for its move to a new ID (`regenerate()`), in one atomic step on the record: returns
@@ -104,6 +108,8 @@ export interface RecordWrite {
   schemaVersion: number;
   set: ReadonlyMap<string, Uint8Array>;
   remove: readonly string[];
+  /** The most bytes of data (the sum of the fields' encoded values) the record may hold; see {@link exceedsMaxSize}. */
+  maxSize: number;
 }
 
 /** A record bound to a user, as `userSessions` lists it. */
@@ -113,7 +119,23 @@ export interface UserRecordSummary {
   lastUsedAt: number;
 }
 
-export type WriteResult = 'ok' | 'gone' | 'exists';
+/** A write refused by the size rule; `size` is what the record's data would have been. */
+export interface TooLarge {
+  status: 'too large';
+  size: number;
+}
+
+export type WriteResult = 'ok' | 'gone' | 'exists' | TooLarge;
+
+/**
+ * The size rule, the same in every store and checked in the same atomic step as the write: a write is refused
+ * when the record's data (the sum of its fields' encoded values) would be over `maxSize` and larger than it is
+ * now. So concurrent writes can never take a record past the limit, and a record already over it (a smaller
+ * `maxSize` since it was written) may still shrink or stay the same: deletes and smaller values pass.
+ */
+export function exceedsMaxSize(sizeBefore: number, sizeAfter: number, maxSize: number): boolean {
+  return sizeAfter > maxSize && sizeAfter > sizeBefore;
+}
 
 export type MoveOutResult = { status: 'found'; record: StoredRecord } | { status: 'gone' };
 
@@ -129,12 +151,14 @@ export interface FieldSwap {
   expected: Uint8Array | null;
   next: Uint8Array;
   now: number;
+  maxSize: number;
 }
 
 export type CompareAndSetResult =
   | { status: 'ok' }
   | { status: 'conflict'; current: Uint8Array | null }
-  | { status: 'gone' };
+  | { status: 'gone' }
+  | TooLarge;
 
 /**
  * The milliseconds a record of the given age may still live: the idle timeout, capped by what remains of
