@@ -1,7 +1,7 @@
 import { readCookie, serializeCookie, serializeExpiredCookie } from './cookie.js';
 import { SessionGoneError, SessionUnavailableError } from './errors.js';
 import { createSessionId, redactSessionId } from './id.js';
-import { loadSession, SessionLifecycle } from './lifecycle.js';
+import { loadSession, newSession, type SessionLifecycle } from './lifecycle.js';
 import type { SessionRuntime } from './options.js';
 import type { SessionSchema } from './schema.js';
 import type { Session, SessionHandle } from './session-api.js';
@@ -137,9 +137,9 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     if (existing !== null) return existing;
     this.#assertNotMovedAway();
     this.#assertCookieSettable();
-    this.#open();
     // A new session reads nothing from the store: an ID the client sent is never adopted.
-    const session = new SessionLifecycle<S>(this.#runtime, createSessionId(), null);
+    const session = newSession<S>(this.#runtime, createSessionId());
+    this.#open();
     this.#setSessionCookie(session);
     return session;
   }

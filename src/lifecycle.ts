@@ -298,6 +298,16 @@ class FieldAccess<S extends SessionSchema> implements SessionData<S> {
 }
 
 /**
+ * A new session, not written yet. Refused with the store's `SessionStoreUnavailableError` when the store
+ * already knows it cannot be written, so no client is handed a cookie for a session that will not exist.
+ */
+export function newSession<S extends SessionSchema>(runtime: SessionRuntime, id: string): SessionLifecycle<S> {
+  const unreachable = runtime.store.available?.() ?? null;
+  if (unreachable !== null) throw unreachable;
+  return new SessionLifecycle<S>(runtime, id, null);
+}
+
+/**
  * The client's session as the store has it, and whether this load extended its expiry (so the cookie must
  * follow); `null` when it is missing, or corrupt (reported, and removed by the store); `'moved'` when another
  * request has just moved it to a new ID (`regenerate()`).

@@ -391,6 +391,11 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       return removed.reduce((sum, one) => sum + one, 0);
     },
 
+    available() {
+      // A client not created or opened yet (a function's, a registry's) is unknown: the first command will tell.
+      return client === undefined ? null : health.knownUnreachable();
+    },
+
     reportTo(report) {
       health.reportTo(report);
     },

@@ -1,4 +1,4 @@
-import type { SessionError } from '../errors.js';
+import type { SessionError, SessionStoreUnavailableError } from '../errors.js';
 
 /**
  * The contract between the session core and a storage backend. A store keeps, per session ID, a record of
@@ -47,6 +47,12 @@ export interface SessionStore {
   userSessions(userId: string, now: number): Promise<UserRecordSummary[]>;
   /** Removes every record bound to the user and resolves to how many there were. */
   revokeUser(userId: string): Promise<number>;
+  /**
+   * Optional: the error a command sent now would fail with, when the store already knows, without sending
+   * anything, that its backend is unreachable (Redis: the client lost its connection and is reconnecting, or
+   * was closed); null otherwise. Checked before a new session is promised to a client.
+   */
+  available?(): SessionStoreUnavailableError | null;
   /** Releases what the store opened itself (a connection it created); never what it was given. */
   close(): Promise<void>;
   /**
