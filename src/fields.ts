@@ -1,4 +1,4 @@
-import { decodeValue, encodeValue, findUnstorable, storedCopy } from './codec.js';
+import { decodeValue, encodeValue, findUnstorable, findUnwalkable, storedCopy } from './codec.js';
 import { SessionFieldDroppedError, SessionSerializationError, SessionTooLargeError, SessionValidationError } from './errors.js';
 import type { SessionRuntime } from './options.js';
 import { exceedsMaxSize } from './stores/store.js';
@@ -242,7 +242,11 @@ export class FieldTable {
    * changes are seen too.
    */
   #changedInPlace(key: string, state: FieldState): boolean {
-    if (!state.observed || sameBytes(encodeValue(state.value), state.snapshot)) return false;
+    if (!state.observed) return false;
+    // Measured before it is encoded: an object nested thousands deep in place would overflow msgpackr's stack.
+    const unwalkable = findUnwalkable(state.value, key, this.#runtime.maxSize);
+    if (unwalkable !== null) throw new SessionSerializationError(key, unwalkable.path, unwalkable.reason);
+    if (sameBytes(encodeValue(state.value), state.snapshot)) return false;
     this.validate(key, state.value);
     return true;
   }
