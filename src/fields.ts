@@ -296,11 +296,16 @@ export class FieldTable {
     let decoded: unknown;
     try {
       decoded = decodeValue(bytes);
-      // msgpackr reads some invalid bytes (0xc1) as placeholder objects rather than failing.
-      if (findUnstorable(decoded, key) !== null) throw new Error('not a value a session can hold');
     } catch {
       // Not msgpackr's message: it quotes the start of what it decoded, which is session data.
       this.#drop(key, 'its bytes are not valid msgpack');
+      return undefined;
+    }
+    // msgpackr reads some invalid bytes (0xc1) as placeholder objects rather than failing; a value can also nest
+    // too deep or hold a cycle (msgpackr's record extension). The reason, never the path: it names stored keys.
+    const unstorable = findUnstorable(decoded, key);
+    if (unstorable !== null) {
+      this.#drop(key, `its value is not one a session can hold (${unstorable.reason})`);
       return undefined;
     }
     const parsed = this.#runtime.fields.parse(key, decoded);

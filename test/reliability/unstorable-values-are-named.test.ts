@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { memoryStore, redisStore, SessionSerializationError, type SessionStore } from '../../src/index.js';
+import { encodeValue } from '../../src/codec.js';
+import { memoryStore, redisStore, SessionFieldDroppedError, SessionSerializationError, type SessionStore } from '../../src/index.js';
 import { testManager } from '../helpers/app.js';
 import { handleFor, requestFor } from '../helpers/request.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -47,5 +48,32 @@ test.each(Object.keys(stores))('%s: an object changed in place to nest thousands
     logFigures(`deep in-place changes (${name})`, figures);
   } finally {
     await sessions.close();
+  }
+});
+
+test('a stored value that nests too deep is dropped with that reason, not as invalid msgpack', async () => {
+  const client = redis.client();
+  const { sessions, errors } = testManager(redisStore({ redis: client }));
+  try {
+    const first = requestFor();
+    const session = await handleFor(sessions, first.transport).start();
+    session.data.put('counter', 1);
+    await first.end();
+    const deep: Record<string, unknown> = {};
+    nestInPlace(deep, 100);
+    await client.hset(`session:${session.id}`, 'd:extra', Buffer.from(encodeValue(deep)));
+
+    const reading = requestFor(session.id);
+    const loaded = await handleFor(sessions, reading.transport).load();
+    expect(loaded?.data.get('extra')).toBeUndefined();
+    expect(loaded?.data.get('counter')).toBe(1);
+    await reading.end();
+    const dropped = errors.filter((error) => error instanceof SessionFieldDroppedError);
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]!.message).toMatch(/"extra" was dropped: its value is not one a session can hold \(nesting deeper than 64 levels\)$/);
+    expect(dropped[0]!.message).not.toMatch(/msgpack/);
+  } finally {
+    await sessions.close();
+    client.disconnect();
   }
 });
