@@ -187,7 +187,8 @@ export class FieldTable {
     let size = 0;
     for (const [key, state] of this.#fields) {
       if (key === except || !state.present) continue;
-      size += (state.changed ? (state.encoded?.length ?? encodeValue(state.value).length) : state.stored?.length) ?? 0;
+      // A field changed in place since its put counts as its last known encoding: the store has the final say.
+      size += (state.changed ? state.encoded?.length : undefined) ?? state.stored?.length ?? 0;
     }
     for (const unread of this.#unread.values()) size += unread.length;
     return size;

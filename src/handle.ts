@@ -138,7 +138,7 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     this.#assertNotMovedAway();
     this.#assertCookieSettable();
     // A new session reads nothing from the store: an ID the client sent is never adopted.
-    const session = newSession<S>(this.#runtime, createSessionId());
+    const session = await newSession<S>(this.#runtime, createSessionId());
     this.#open();
     this.#setSessionCookie(session);
     return session;

@@ -148,16 +148,24 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
       const [oldId, wasPersisted] = [this.#id, this.#persisted];
       // Refuse an unstorable in-place change before the old record is touched.
       this.#fields.noteInPlaceChanges();
+      // The session answers to its new ID from the start of the move, so calls that regenerate it one after the
+      // other in one request all end with the last ID.
+      this.#id = id;
       let taken: StoredRecord | null = null;
       if (wasPersisted) {
-        const moved = await this.#runtime.store.moveOut(oldId, Date.now());
-        if (moved.status === 'gone') throw new SessionGoneError(redactSessionId(oldId));
+        const moved = await this.#runtime.store.moveOut(oldId, Date.now()).catch((error: unknown) => {
+          this.#id = oldId;
+          throw error;
+        });
+        if (moved.status === 'gone') {
+          this.#id = oldId;
+          throw new SessionGoneError(redactSessionId(oldId));
+        }
         taken = moved.record;
         this.#fields.rebase(taken.fields);
         this.#userId = taken.userId;
       }
       // The creation time moves too: the absolute lifetime counts from the first record, not from each move.
-      this.#id = id;
       this.#persisted = false;
       try {
         await this.#write();
@@ -174,10 +182,11 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
   /** Restores a record taken out by a move that failed, exactly as taken; best effort (the store may be down). */
   async #putBack(record: StoredRecord): Promise<void> {
     const now = Date.now();
+    const ttlMs = record.ttlMs > 0 ? record.ttlMs : this.ttlAt(now);
     const write = {
       create: true,
       now,
-      ttlMs: record.ttlMs,
+      ttlMs,
       createdAt: record.createdAt,
       userId: record.userId,
       schemaVersion: record.schemaVersion,
@@ -188,7 +197,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     };
     try {
       await this.#runtime.store.destroy(this.#id);
-      if (record.ttlMs > 0) await this.#runtime.store.write(this.#id, write);
+      if (ttlMs > 0) await this.#runtime.store.write(this.#id, write);
     } catch {
       // The move's own error is the one to report; the session is lost with it.
     }
@@ -301,8 +310,8 @@ class FieldAccess<S extends SessionSchema> implements SessionData<S> {
  * A new session, not written yet. Refused with the store's `SessionStoreUnavailableError` when the store
  * already knows it cannot be written, so no client is handed a cookie for a session that will not exist.
  */
-export function newSession<S extends SessionSchema>(runtime: SessionRuntime, id: string): SessionLifecycle<S> {
-  const unreachable = runtime.store.available?.() ?? null;
+export async function newSession<S extends SessionSchema>(runtime: SessionRuntime, id: string): Promise<SessionLifecycle<S>> {
+  const unreachable = (await runtime.store.available?.()) ?? null;
   if (unreachable !== null) throw unreachable;
   return new SessionLifecycle<S>(runtime, id, null);
 }

@@ -183,6 +183,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       let record = live(id, change.now);
       if (change.create) {
         if (record !== undefined) return 'exists';
+        let size = 0;
+        for (const bytes of change.set.values()) size += bytes.byteLength;
+        if (exceedsMaxSize(0, size, change.maxSize)) return { status: 'too large', size };
         record = { fields: new Map(), createdAt: change.createdAt, lastUsedAt: change.now, schemaVersion: change.schemaVersion, userId: change.userId, expiresAt: 0, bytes: 0 };
         insert(id, record);
         if (change.userId !== null) index(id, change.userId, change.now);
@@ -193,10 +196,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       let after = before;
       for (const field of change.remove) after -= record.fields.get(field)?.byteLength ?? 0;
       for (const [field, bytes] of change.set) after += bytes.byteLength - (change.remove.includes(field) ? 0 : (record.fields.get(field)?.byteLength ?? 0));
-      if (exceedsMaxSize(before, after, change.maxSize)) {
-        if (change.create) remove(id);
-        return { status: 'too large', size: after };
-      }
+      if (exceedsMaxSize(before, after, change.maxSize)) return { status: 'too large', size: after };
       for (const field of change.remove) record.fields.delete(field);
       for (const [field, bytes] of change.set) record.fields.set(field, copy(bytes));
       record.lastUsedAt = change.now;

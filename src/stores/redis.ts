@@ -348,7 +348,8 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       const hash: SessionHash = {};
       for (let at = 0; at < reply.length; at += 2) hash[reply[at]!.toString()] = reply[at + 1]!;
       const parsed = parseRecord(hash);
-      if (parsed === null || parsed === 'foreign' || !(parsed.expiresAt > now)) return { status: 'gone' };
+      if (parsed === null || parsed === 'foreign' || parsed.expiresAt <= now) return { status: 'gone' };
+      // NaN for a hash without its expiry field: the mover falls back to the policy's lifetime.
       parsed.record.ttlMs = parsed.expiresAt - now;
       return { status: 'found', record: parsed.record };
     },
@@ -391,9 +392,24 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       return removed.reduce((sum, one) => sum + one, 0);
     },
 
-    available() {
+    async available() {
       // A client not created or opened yet (a function's, a registry's) is unknown: the first command will tell.
-      return client === undefined ? null : health.knownUnreachable();
+      const given = client;
+      const unreachable = given === undefined ? null : health.knownUnreachable();
+      if (given === undefined || unreachable === null) return null;
+      // Reconnecting: a command would wait in ioredis's queue for the connection; wait as long as one may.
+      const ready = await new Promise<boolean>((resolve) => {
+        const onReady = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          given.off('ready', onReady);
+          resolve(false);
+        }, commandTimeout);
+        given.once('ready', onReady);
+      });
+      return ready ? null : unreachable;
     },
 
     reportTo(report) {

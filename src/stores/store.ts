@@ -14,7 +14,7 @@ export interface SessionStore {
    * without it the record must still exist (else `'gone'`), so a late write never revives a destroyed
    * session. Only a create sets the expiry: writes happen after the response, where no cookie can follow a
    * longer expiry, so extending it is left to `load`. Refused (`'too large'`, nothing written) when the
-   * record's data would exceed `maxSize` and grow: see {@link exceedsMaxSize}.
+   * record's data would exceed `maxSize` and grow: see `exceedsMaxSize`.
    */
   write(id: string, change: RecordWrite): Promise<WriteResult>;
   /**
@@ -24,7 +24,7 @@ export interface SessionStore {
   compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult>;
   /**
    * Takes the record out for its move to a new ID (`regenerate()`), in one atomic step on the record: returns
-   * it as it is now and leaves in its place, for {@link MOVED_MARK_MS}, a mark that refuses every later write,
+   * it as it is now and leaves in its place, for `MOVED_MARK_MS` (10 seconds), a mark that refuses every later write,
    * compare-and-set and bind on the ID (`'gone'`), and that `load` reads as `'moved'`. So a write acknowledged
    * on the ID before the move is in the record returned, and one after it is refused: none is acknowledged and
    * then lost. `'gone'` when there is no record (removed, expired, or already moved).
@@ -48,11 +48,11 @@ export interface SessionStore {
   /** Removes every record bound to the user and resolves to how many there were. */
   revokeUser(userId: string): Promise<number>;
   /**
-   * Optional: the error a command sent now would fail with, when the store already knows, without sending
-   * anything, that its backend is unreachable (Redis: the client lost its connection and is reconnecting, or
-   * was closed); null otherwise. Checked before a new session is promised to a client.
+   * Optional: resolves to the error a write would fail with when the store already knows, without sending
+   * anything, that its backend is unreachable (Redis: the client lost its connection and does not get it back
+   * within `commandTimeout`, or was closed); null otherwise. Checked before a new session is promised to a client.
    */
-  available?(): SessionStoreUnavailableError | null;
+  available?(): Promise<SessionStoreUnavailableError | null>;
   /** Releases what the store opened itself (a connection it created); never what it was given. */
   close(): Promise<void>;
   /**
@@ -81,7 +81,7 @@ export interface StoredRecord {
   schemaVersion: number;
   /** The user the record is bound to, if any. */
   userId: string | null;
-  /** Milliseconds the record has left, after any refresh this load made. */
+  /** Milliseconds the record has left, after any refresh this load made (`moveOut`: NaN when the store cannot tell). */
   ttlMs: number;
   /** Whether this load refreshed the expiry. */
   refreshed: boolean;
@@ -114,7 +114,7 @@ export interface RecordWrite {
   schemaVersion: number;
   set: ReadonlyMap<string, Uint8Array>;
   remove: readonly string[];
-  /** The most bytes of data (the sum of the fields' encoded values) the record may hold; see {@link exceedsMaxSize}. */
+  /** The most bytes of data (the sum of the fields' encoded values) the record may hold; see `exceedsMaxSize`. */
   maxSize: number;
 }
 
