@@ -120,7 +120,7 @@ export class SessionUnavailableError extends SessionError {
  */
 export class SessionGoneError extends SessionError {
   constructor(readonly session: string) {
-    super('CONFLICT', `Session ${session} was destroyed or expired by another request; this request's changes were dropped`);
+    super('CONFLICT', `Session ${session} was destroyed, moved to a new ID or expired by another request; this request's changes were dropped`);
   }
 }
 

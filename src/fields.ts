@@ -1,6 +1,7 @@
-import { decodeValue, encodeValue, findUnstorable, storedCopy } from './codec.js';
-import { SessionFieldDroppedError, SessionSerializationError, SessionValidationError } from './errors.js';
+import { decodeValue, encodeValue, findUnstorable, findUnwalkable, storedCopy } from './codec.js';
+import { SessionFieldDroppedError, SessionSerializationError, SessionTooLargeError, SessionValidationError } from './errors.js';
 import type { SessionRuntime } from './options.js';
+import { exceedsMaxSize } from './stores/store.js';
 
 /** One field's state in this request. */
 interface FieldState {
@@ -13,6 +14,8 @@ interface FieldState {
   snapshot: Uint8Array | undefined;
   /** An object handed out by `get`, which may be changed in place. */
   observed: boolean;
+  /** The encoding of a `put` value, measured at `put`, until the field is read or changed again. */
+  encoded: Uint8Array | undefined;
   /** Bumped by every put or delete, so a write only marks clean what it actually wrote. */
   version: number;
   /** Put or deleted since the last write. */
@@ -77,14 +80,28 @@ export class FieldTable {
 
   get(key: string): unknown {
     const state = this.#field(key);
-    if (isObject(state.value)) state.observed = true;
+    if (isObject(state.value)) {
+      state.observed = true;
+      // It may now be changed in place: the write encodes it afresh.
+      state.encoded = undefined;
+    }
     return state.value;
   }
 
+  /**
+   * Validates and sets the value. Refused with `SessionTooLargeError`, leaving the session unchanged, when the
+   * session as this request knows it would break the size rule with it, so the call fails at once whatever the
+   * write mode.
+   */
   put(key: string, value: unknown): void {
     const state = this.#field(key);
-    state.value = this.validate(key, value);
+    const valid = this.validate(key, value);
+    const encoded = encodeValue(valid);
+    const size = this.#knownSize(key) + encoded.length;
+    if (exceedsMaxSize(this.storedSize(), size, this.#runtime.maxSize)) throw new SessionTooLargeError(size, this.#runtime.maxSize, this.#label());
+    state.value = valid;
     this.#changed(state, true);
+    state.encoded = encoded;
   }
 
   has(key: string): boolean {
@@ -116,6 +133,27 @@ export class FieldTable {
     Object.assign(state, { value, present: true, stored: bytes, snapshot: bytes, changed: false, version: state.version + 1 });
   }
 
+  /**
+   * Takes `stored` as the record's fields now (a move took them out of the store): fields this request changed
+   * keep its changes, the others take the stored bytes. `stored` becomes this table's own.
+   */
+  rebase(stored: Map<string, Uint8Array>): void {
+    this.noteInPlaceChanges();
+    this.#unread.clear();
+    for (const [key, bytes] of stored) {
+      if (!this.#runtime.fields.has(key)) {
+        if (!this.#stale.has(key)) this.#drop(key, 'the schema has no such field');
+      } else if (!this.#fields.has(key)) this.#unread.set(key, bytes);
+      else if (!this.#fields.get(key)!.changed) this.storedElsewhere(key, bytes);
+    }
+    for (const [key, state] of this.#fields) if (!state.changed && !stored.has(key)) this.storedElsewhere(key, null);
+  }
+
+  /** Marks as changed the objects changed in place; throws as `put` would for a change that cannot be stored. */
+  noteInPlaceChanges(): void {
+    for (const [key, state] of this.#fields) if (this.#changedInPlace(key, state)) this.#changed(state, true);
+  }
+
   /** Validates a value for the field: throws `SessionValidationError` or `SessionSerializationError`. */
   validate(key: string, value: unknown): unknown {
     const parsed = this.#runtime.fields.parse(key, value);
@@ -136,6 +174,26 @@ export class FieldTable {
     return size;
   }
 
+  /** The bytes of data the store holds for this session, as far as this request knows. */
+  storedSize(): number {
+    let size = 0;
+    for (const state of this.#fields.values()) if (state.stored !== undefined) size += state.stored.length;
+    for (const unread of this.#unread.values()) size += unread.length;
+    return size;
+  }
+
+  /** The session's size with this request's changes, but for the field `except`. */
+  #knownSize(except: string): number {
+    let size = 0;
+    for (const [key, state] of this.#fields) {
+      if (key === except || !state.present) continue;
+      // A field changed in place since its put counts as its last known encoding: the store has the final say.
+      size += (state.changed ? state.encoded?.length : undefined) ?? state.stored?.length ?? 0;
+    }
+    for (const unread of this.#unread.values()) size += unread.length;
+    return size;
+  }
+
   /**
    * The changes since the last write: fields put or deleted, objects changed in place (validated now),
    * stale fields to remove. With `everything`, every present field, as a new record needs.
@@ -146,12 +204,7 @@ export class FieldTable {
     const changes: ChangeSet = { set: new Map(), remove: [...this.#stale], size: 0, versions: new Map() };
     for (const unread of this.#unread.values()) changes.size += unread.length;
     for (const [key, state] of this.#fields) {
-      if (state.observed && !sameBytes(encodeValue(state.value), state.snapshot)) {
-        // An object read from the session was changed in place (after a put, delete or persist too): validate it
-        // as a put would have, keeping the object the procedure holds so that its later changes are seen too.
-        this.validate(key, state.value);
-        this.#changed(state, true);
-      }
+      if (this.#changedInPlace(key, state)) this.#changed(state, true);
       if (state.changed) {
         changes.versions.set(key, state.version);
         if (!state.present) {
@@ -161,7 +214,7 @@ export class FieldTable {
         }
       }
       if (!state.present) continue;
-      const bytes = state.changed ? encodeValue(state.value) : state.stored!;
+      const bytes = state.changed ? (state.encoded ?? encodeValue(state.value)) : state.stored!;
       changes.size += bytes.length;
       if (everything || state.changed) changes.set.set(key, bytes);
     }
@@ -184,8 +237,24 @@ export class FieldTable {
     }
   }
 
+  /**
+   * Whether an object read from the session was changed in place (after a put, delete or persist too); such a
+   * change is validated as a put would have been, keeping the object the procedure holds so that its later
+   * changes are seen too.
+   */
+  #changedInPlace(key: string, state: FieldState): boolean {
+    if (!state.observed) return false;
+    // Measured before it is encoded: an object nested thousands deep in place would overflow msgpackr's stack.
+    const unwalkable = findUnwalkable(state.value, key, this.#runtime.maxSize);
+    if (unwalkable !== null) throw new SessionSerializationError(key, unwalkable.path, unwalkable.reason);
+    if (sameBytes(encodeValue(state.value), state.snapshot)) return false;
+    this.validate(key, state.value);
+    return true;
+  }
+
   /** Records a put or delete for the next write; the version lets that write mark clean only what it carried. */
   #changed(state: FieldState, present: boolean): void {
+    state.encoded = undefined;
     state.present = present;
     state.changed = true;
     state.version++;
@@ -207,13 +276,13 @@ export class FieldTable {
     if (bytes !== null) {
       const value = this.#readStored(key, bytes);
       if (value !== undefined) {
-        return { value: value.parsed, present: true, stored: bytes, snapshot: bytes, observed: false, version: 0, changed: false };
+        return { value: value.parsed, present: true, stored: bytes, snapshot: bytes, observed: false, encoded: undefined, version: 0, changed: false };
       }
     }
     // Built property by property in the same order as above: a spread here made every field state a
     // slow-path object clone (a third of the CPU of a read of an unset field).
     const { value, snapshot } = this.#defaultOf(key);
-    return { value, present: false, stored: bytes ?? undefined, snapshot, observed: false, version: 0, changed: false };
+    return { value, present: false, stored: bytes ?? undefined, snapshot, observed: false, encoded: undefined, version: 0, changed: false };
   }
 
   /** The field's default, unshared, with its encoding to notice changes made to it in place. */
@@ -228,11 +297,16 @@ export class FieldTable {
     let decoded: unknown;
     try {
       decoded = decodeValue(bytes);
-      // msgpackr reads some invalid bytes (0xc1) as placeholder objects rather than failing.
-      if (findUnstorable(decoded, key) !== null) throw new Error('not a value a session can hold');
     } catch {
       // Not msgpackr's message: it quotes the start of what it decoded, which is session data.
       this.#drop(key, 'its bytes are not valid msgpack');
+      return undefined;
+    }
+    // msgpackr reads some invalid bytes (0xc1) as placeholder objects rather than failing; a value can also nest
+    // too deep or hold a cycle (msgpackr's record extension). The reason, never the path: it names stored keys.
+    const unstorable = findUnstorable(decoded, key);
+    if (unstorable !== null) {
+      this.#drop(key, `its value is not one a session can hold (${unstorable.reason})`);
       return undefined;
     }
     const parsed = this.#runtime.fields.parse(key, decoded);

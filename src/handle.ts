@@ -1,7 +1,7 @@
 import { readCookie, serializeCookie, serializeExpiredCookie } from './cookie.js';
-import { SessionUnavailableError } from './errors.js';
-import { createSessionId } from './id.js';
-import { loadSession, SessionLifecycle } from './lifecycle.js';
+import { SessionGoneError, SessionUnavailableError } from './errors.js';
+import { createSessionId, redactSessionId } from './id.js';
+import { loadSession, newSession, type SessionLifecycle } from './lifecycle.js';
 import type { SessionRuntime } from './options.js';
 import type { SessionSchema } from './schema.js';
 import type { Session, SessionHandle } from './session-api.js';
@@ -30,6 +30,11 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
   #starting: Promise<SessionLifecycle<S>> | undefined;
   /** The request carried a session cookie (valid or not), which `destroy()` must expire. */
   #cookieSent = false;
+  /**
+   * The cookie names a session another request has just moved to a new ID (`regenerate()`): this request's
+   * cookie is older than that request's response, so no cookie is set over the new one.
+   */
+  #movedAway: string | null = null;
   #opened = false;
 
   constructor(runtime: SessionRuntime, client: C | null, onOpen?: (handle: RequestHandle<S, C>, runtime: SessionRuntime, client: C) => void) {
@@ -66,6 +71,7 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
   async destroy(): Promise<void> {
     const session = await (this.#starting ?? this.#loadLifecycle());
     if (session === null && !this.#cookieSent) return;
+    this.#assertNotMovedAway();
     this.#assertCookieSettable();
     await session?.destroy();
     this.#loading = Promise.resolve(null);
@@ -117,7 +123,8 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     this.#open();
     const canSetCookie = client.cookieBlockedReason === null;
     const loaded = await loadSession<S>(this.#runtime, identity.id, canSetCookie);
-    if (loaded === null) return null;
+    if (loaded === 'moved') this.#movedAway = identity.id;
+    if (loaded === null || loaded === 'moved') return null;
     // The record's expiry was extended (or the cookie is signed with an old secret): the cookie follows now,
     // while headers can still be set, or the browser would drop it while the record lives on.
     const cookieStale = loaded.refreshed || !identity.current;
@@ -129,12 +136,21 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     if (this.#client === null) throw new SessionUnavailableError(NO_REQUEST_REASON);
     const existing = await this.#loadLifecycle();
     if (existing !== null) return existing;
+    this.#assertNotMovedAway();
     this.#assertCookieSettable();
-    this.#open();
     // A new session reads nothing from the store: an ID the client sent is never adopted.
-    const session = new SessionLifecycle<S>(this.#runtime, createSessionId(), null);
+    const session = await newSession<S>(this.#runtime, createSessionId());
+    this.#open();
     this.#setSessionCookie(session);
     return session;
+  }
+
+  /**
+   * A fresh session's cookie (or an expired one) must not reach a client whose session was just moved: set
+   * last, it would replace the new ID (log a user out just after logging in).
+   */
+  #assertNotMovedAway(): void {
+    if (this.#movedAway !== null) throw new SessionGoneError(redactSessionId(this.#movedAway));
   }
 
   #assertCookieSettable(): void {

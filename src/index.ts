@@ -33,9 +33,11 @@ export type {
   ExpiryPolicy,
   FieldSwap,
   LoadResult,
+  MoveOutResult,
   RecordWrite,
   SessionStore,
   StoredRecord,
+  TooLarge,
   UserRecordSummary,
   WriteResult,
 } from './stores/store.js';

@@ -6,7 +6,7 @@ import { redactSessionId, sessionRef } from './id.js';
 import type { SessionRuntime } from './options.js';
 import type { SessionSchema } from './schema.js';
 import type { Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue, UserSessionInfo } from './session-api.js';
-import { remainingLifetime, type ExpiryPolicy, type StoredRecord } from './stores/store.js';
+import { exceedsMaxSize, remainingLifetime, type ExpiryPolicy, type StoredRecord } from './stores/store.js';
 
 /** `update` retries this many times when other requests keep changing the same field. */
 const MAX_UPDATE_ATTEMPTS = 50;
@@ -113,13 +113,15 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
           const current = fields.current(key);
           const next = fields.validate(key, fn(current.value as SessionValue<S, K>));
           const bytes = encodeValue(next);
-          this.#assertFits(fields.sizeWith(key, bytes));
+          this.#assertFits(fields.storedSize(), fields.sizeWith(key, bytes));
           const now = Date.now();
+          const maxSize = this.#runtime.maxSize;
           const result =
             this.ttlAt(now) <= 0
               ? ({ status: 'gone' } as const)
-              : await this.#runtime.store.compareAndSet(this.#id, { field: key, expected: current.stored, next: bytes, now });
+              : await this.#runtime.store.compareAndSet(this.#id, { field: key, expected: current.stored, next: bytes, now, maxSize });
           if (result.status === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
+          if (result.status === 'too large') throw this.#tooLarge(result.size);
           if (result.status === 'ok') {
             shared.latest = bytes;
             fields.swapped(key, next, bytes);
@@ -136,25 +138,69 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
   }
 
   /**
-   * Moves the session to a new ID: a new record with all its data and its user, then the old record removed,
-   * so the old ID stops working at once.
+   * Moves the session to a new ID. The old record is first taken out in one atomic step that leaves it marked
+   * as moved (`moveOut`): writes other requests made to it before are carried over, merged under this
+   * request's own changes; later ones are refused with `SessionGoneError`. Then the new record is created.
+   * Should that fail, the old record is put back as it was taken, when the store allows.
    */
   moveTo(id: string): Promise<void> {
     return this.#enqueue(async () => {
-      const [oldId, oldCreatedAt, wasPersisted] = [this.#id, this.#createdAt, this.#persisted];
+      const [oldId, wasPersisted] = [this.#id, this.#persisted];
+      // Refuse an unstorable in-place change before the old record is touched.
+      this.#fields.noteInPlaceChanges();
+      // The session answers to its new ID from the start of the move, so calls that regenerate it one after the
+      // other in one request all end with the last ID.
       this.#id = id;
-      this.#createdAt = Date.now();
+      let taken: StoredRecord | null = null;
+      if (wasPersisted) {
+        const moved = await this.#runtime.store.moveOut(oldId, Date.now()).catch((error: unknown) => {
+          this.#id = oldId;
+          throw error;
+        });
+        if (moved.status === 'gone') {
+          this.#id = oldId;
+          throw new SessionGoneError(redactSessionId(oldId));
+        }
+        taken = moved.record;
+        this.#fields.rebase(taken.fields);
+        this.#userId = taken.userId;
+      }
+      // The creation time moves too: the absolute lifetime counts from the first record, not from each move.
       this.#persisted = false;
       try {
         await this.#write();
       } catch (error) {
-        [this.#id, this.#createdAt, this.#persisted] = [oldId, oldCreatedAt, wasPersisted];
+        [this.#id, this.#persisted] = [oldId, wasPersisted];
+        if (taken !== null) await this.#putBack(taken);
         throw error;
       }
       if (!wasPersisted) return;
-      await this.#runtime.store.destroy(oldId);
       if (this.#userId !== null) await this.#runtime.store.unbindUser(oldId, this.#userId);
     });
+  }
+
+  /** Restores a record taken out by a move that failed, exactly as taken; best effort (the store may be down). */
+  async #putBack(record: StoredRecord): Promise<void> {
+    const now = Date.now();
+    const ttlMs = record.ttlMs > 0 ? record.ttlMs : this.ttlAt(now);
+    const write = {
+      create: true,
+      now,
+      ttlMs,
+      createdAt: record.createdAt,
+      userId: record.userId,
+      schemaVersion: record.schemaVersion,
+      set: record.fields,
+      remove: [],
+      // Exactly what was there: the size rule does not apply to putting it back.
+      maxSize: Number.MAX_SAFE_INTEGER,
+    };
+    try {
+      await this.#runtime.store.destroy(this.#id);
+      if (ttlMs > 0) await this.#runtime.store.write(this.#id, write);
+    } catch {
+      // The move's own error is the one to report; the session is lost with it.
+    }
   }
 
   /** Removes the record; later changes to this session are refused. */
@@ -173,15 +219,20 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     return run;
   }
 
-  #assertFits(size: number): void {
-    if (size > this.#runtime.maxSize) throw new SessionTooLargeError(size, this.#runtime.maxSize, redactSessionId(this.#id));
+  /** The store's size rule, checked first against what this request knows of the record. */
+  #assertFits(sizeBefore: number, sizeAfter: number): void {
+    if (exceedsMaxSize(sizeBefore, sizeAfter, this.#runtime.maxSize)) throw this.#tooLarge(sizeAfter);
+  }
+
+  #tooLarge(size: number): SessionTooLargeError {
+    return new SessionTooLargeError(size, this.#runtime.maxSize, redactSessionId(this.#id));
   }
 
   async #write(): Promise<void> {
     if (this.#destroyed) return;
     const changes = this.#fields.changes(!this.#persisted);
     if (this.#persisted && changes.set.size === 0 && changes.remove.length === 0) return;
-    this.#assertFits(changes.size);
+    this.#assertFits(this.#persisted ? this.#fields.storedSize() : 0, changes.size);
     const now = Date.now();
     const ttlMs = this.ttlAt(now);
     const result =
@@ -196,8 +247,10 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
             schemaVersion: this.#runtime.schemaVersion,
             set: changes.set,
             remove: this.#persisted ? changes.remove : [],
+            maxSize: this.#runtime.maxSize,
           });
     if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
+    if (typeof result === 'object') throw this.#tooLarge(result.size);
     if (result === 'exists') throw new SessionError('INTERNAL_SERVER_ERROR', 'A new session ID collided with an existing session');
     this.#persisted = true;
     this.#lastUsedAt = now;
@@ -257,16 +310,27 @@ class FieldAccess<S extends SessionSchema> implements SessionData<S> {
 const NEVER_REFRESH = (policy: ExpiryPolicy): ExpiryPolicy => ({ ...policy, touchAfterMs: Number.POSITIVE_INFINITY });
 
 /**
+ * A new session, not written yet. Refused with the store's `SessionStoreUnavailableError` when the store
+ * already knows it cannot be written, so no client is handed a cookie for a session that will not exist.
+ */
+export async function newSession<S extends SessionSchema>(runtime: SessionRuntime, id: string): Promise<SessionLifecycle<S>> {
+  const unreachable = (await runtime.store.available?.()) ?? null;
+  if (unreachable !== null) throw unreachable;
+  return new SessionLifecycle<S>(runtime, id, null);
+}
+
+/**
  * The client's session as the store has it, and whether this load extended its expiry (so the cookie must
- * follow); `null` when it is missing, or corrupt (reported, and removed by the store). With `canSetCookie`
- * false (a render, a stream, a WebSocket) the expiry is left as it is: the record and the cookie expire
- * together, never the record outliving the cookie that names it.
+ * follow); `null` when it is missing, or corrupt (reported, and removed by the store); `'moved'` when another
+ * request has just moved it to a new ID (`regenerate()`). With `canSetCookie` false (a render, a stream, a
+ * WebSocket) the expiry is left as it is: the record and the cookie expire together, never the record
+ * outliving the cookie that names it.
  */
 export async function loadSession<S extends SessionSchema>(
   runtime: SessionRuntime,
   id: string,
   canSetCookie: boolean,
-): Promise<{ session: SessionLifecycle<S>; refreshed: boolean } | null> {
+): Promise<{ session: SessionLifecycle<S>; refreshed: boolean } | 'moved' | null> {
   const policy = canSetCookie ? runtime.policy : NEVER_REFRESH(runtime.policy);
   const result = await runtime.store.load(id, policy, Date.now());
   if (result.status === 'corrupt') {
@@ -274,6 +338,7 @@ export async function loadSession<S extends SessionSchema>(
     return null;
   }
   if (result.status === 'missing') return null;
+  if (result.status === 'moved') return 'moved';
   return { session: new SessionLifecycle<S>(runtime, id, result.record), refreshed: result.record.refreshed };
 }
 

@@ -50,8 +50,9 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
    */
   touchAfter?: number;
   /**
-   * The largest encoded session, in bytes. A persist that would exceed it fails with
-   * `SessionTooLargeError` and writes nothing.
+   * The largest encoded session, in bytes (the sum of its fields' encoded values). The store checks it in the
+   * same atomic step as each write, so concurrent writes cannot pass it: a `put` or write that would grow the
+   * session past it fails with `SessionTooLargeError` and writes nothing; shrinking writes and deletes always pass.
    * @default 65536
    */
   maxSize?: number;

@@ -66,19 +66,24 @@ test('calls batched into one HTTP request share one load and one write, and one 
   const results = await Promise.all([1, 2, 3, 4, 5].map(() => client.increment.mutate()));
   expect(results.sort()).toEqual([2, 3, 4, 5, 6]);
   await eventually(async () => expect((await sessionCommands(fx.redis))['evalsha']).toBe(1));
-  expect(await sessionCommands(fx.redis)).toEqual({ hgetall: 1, evalsha: 1, exists: 1, hset: 1 });
+  // Inside the write script, HSTRLEN of the field it sets: the size rule, measured where the write is atomic.
+  expect(await sessionCommands(fx.redis)).toEqual({ hgetall: 1, evalsha: 1, exists: 1, hstrlen: 1, hset: 1 });
   expect((await client.read.query()).counter).toBe(6);
 });
 
-test('destroy() is a read and a DEL; regenerate() a read, the new record and a DEL of the old one', async () => {
+test('destroy() is a read and a DEL; regenerate() a read, the move out of the old record and the new record', async () => {
   const { client } = fx.browser('single');
   await client.increment.mutate();
   await new Promise((resolve) => setTimeout(resolve, 50));
   await fx.redis.resetStats();
   await client.login.mutate('user-1');
   await new Promise((resolve) => setTimeout(resolve, 50));
-  // The login's own put of userId rides in the after-response write: one more EVALSHA.
-  expect(await sessionCommands(fx.redis)).toMatchObject({ hgetall: 1, evalsha: 2, del: 1 });
+  // Three round trips, as before the move was made atomic: the read (HGETALL), the move out of the old record
+  // (one script: its HGETALL, DEL, and the SET of the moved mark), the new record; the login's own put of
+  // userId rides in the after-response write: one more script. (EVAL: the move script's first use here.)
+  const moved = await sessionCommands(fx.redis);
+  expect((moved['evalsha'] ?? 0) + (moved['eval'] ?? 0)).toBe(3);
+  expect(moved).toMatchObject({ hgetall: 2, del: 1, set: 1 });
   await fx.redis.resetStats();
   await client.logout.mutate();
   await new Promise((resolve) => setTimeout(resolve, 50));

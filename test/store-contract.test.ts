@@ -16,6 +16,7 @@ const create = (now: number, set: Record<string, string> = {}, ttlMs = 60_000): 
   schemaVersion: 3,
   set: new Map(Object.entries(set).map(([k, v]) => [k, bytes(v)])),
   remove: [],
+  maxSize: 65_536,
 });
 const change = (now: number, set: Record<string, string>, remove: string[] = []): RecordWrite => ({ ...create(now, set), create: false, remove });
 
@@ -70,14 +71,14 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     const id = createSessionId();
     const now = Date.now();
     await store.write(id, create(now, { n: '1' }));
-    expect(await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now })).toEqual({ status: 'ok' });
-    const conflict = await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('9'), now });
+    expect(await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now, maxSize: 65_536 })).toEqual({ status: 'ok' });
+    const conflict = await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('9'), now, maxSize: 65_536 });
     expect(conflict.status).toBe('conflict');
     expect(Buffer.from((conflict as { current: Uint8Array }).current).toString()).toBe('2');
-    expect(await store.compareAndSet(id, { field: 'new', expected: null, next: bytes('x'), now })).toEqual({ status: 'ok' });
-    expect((await store.compareAndSet(id, { field: 'new', expected: null, next: bytes('y'), now })).status).toBe('conflict');
+    expect(await store.compareAndSet(id, { field: 'new', expected: null, next: bytes('x'), now, maxSize: 65_536 })).toEqual({ status: 'ok' });
+    expect((await store.compareAndSet(id, { field: 'new', expected: null, next: bytes('y'), now, maxSize: 65_536 })).status).toBe('conflict');
     await store.destroy(id);
-    expect(await store.compareAndSet(id, { field: 'n', expected: bytes('2'), next: bytes('3'), now })).toEqual({ status: 'gone' });
+    expect(await store.compareAndSet(id, { field: 'n', expected: bytes('2'), next: bytes('3'), now, maxSize: 65_536 })).toEqual({ status: 'gone' });
   });
 
   test('a load refreshes the expiry only once it would extend it by touchAfter', async () => {
@@ -98,7 +99,7 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     const now = Date.now();
     await store.write(id, create(now, { n: '1' }, 30_000));
     expect(await store.write(id, { ...change(now, { a: '1' }), ttlMs: 60_000 })).toBe('ok');
-    expect((await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now })).status).toBe('ok');
+    expect((await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now, maxSize: 65_536 })).status).toBe('ok');
     // Not refreshed by this load (touchAfter is 10 s): the record still has the 30 s it was created with.
     const loaded = await store.load(id, { ...policy, idleMs: 35_000 }, now);
     expect(loaded.status === 'found' && loaded.record).toMatchObject({ refreshed: false });

@@ -1,5 +1,8 @@
 import {
+  exceedsMaxSize,
   expiryAtLoad,
+  MOVED_MARK_MS,
+  type MoveOutResult,
   type CompareAndSetResult,
   type ExpiryPolicy,
   type FieldSwap,
@@ -59,6 +62,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   let totalBytes = 0;
   // A Map iterates in insertion order; re-inserting on use keeps the least recently used first.
   const records = new Map<string, MemoryRecord>();
+  /**
+   * The IDs of records moved to a new ID, each until its mark expires. Marks are added in the order they
+   * expire, so the expired ones are always at the front.
+   */
+  const moved = new Map<string, number>();
   /** Per user, the IDs of the records bound to it (an expired record's entry stays until it is next read). */
   const users = new Map<string, Set<string>>();
 
@@ -133,13 +141,20 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     users.set(userId, boundTo(userId, now).add(id));
   };
 
+  /** The record's data: the sum of its fields' encoded values. */
+  const dataSize = (fields: Map<string, Uint8Array>) => {
+    let size = 0;
+    for (const value of fields.values()) size += value.byteLength;
+    return size;
+  };
+
   // Values are copied in: msgpackr's output shares a larger buffer, which a long-lived record would pin.
   const copy = (bytes: Uint8Array) => new Uint8Array(bytes);
 
   return {
     async load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult> {
       const record = live(id, now);
-      if (record === undefined) return { status: 'missing' };
+      if (record === undefined) return (moved.get(id) ?? 0) > now ? { status: 'moved' } : { status: 'missing' };
       const expiry = expiryAtLoad(policy, record.createdAt, record.expiresAt, now);
       if (expiry === 'ended') {
         remove(id);
@@ -168,12 +183,20 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       let record = live(id, change.now);
       if (change.create) {
         if (record !== undefined) return 'exists';
+        let size = 0;
+        for (const bytes of change.set.values()) size += bytes.byteLength;
+        if (exceedsMaxSize(0, size, change.maxSize)) return { status: 'too large', size };
         record = { fields: new Map(), createdAt: change.createdAt, lastUsedAt: change.now, schemaVersion: change.schemaVersion, userId: change.userId, expiresAt: 0, bytes: 0 };
         insert(id, record);
         if (change.userId !== null) index(id, change.userId, change.now);
       } else if (record === undefined) {
         return 'gone';
       }
+      const before = change.create ? 0 : dataSize(record.fields);
+      let after = before;
+      for (const field of change.remove) after -= record.fields.get(field)?.byteLength ?? 0;
+      for (const [field, bytes] of change.set) after += bytes.byteLength - (change.remove.includes(field) ? 0 : (record.fields.get(field)?.byteLength ?? 0));
+      if (exceedsMaxSize(before, after, change.maxSize)) return { status: 'too large', size: after };
       for (const field of change.remove) record.fields.delete(field);
       for (const [field, bytes] of change.set) record.fields.set(field, copy(bytes));
       record.lastUsedAt = change.now;
@@ -190,6 +213,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       const current = record.fields.get(swap.field) ?? null;
       const matches = current === null || swap.expected === null ? current === swap.expected : Buffer.compare(current, swap.expected) === 0;
       if (!matches) return { status: 'conflict', current };
+      const before = dataSize(record.fields);
+      const after = before - (current?.byteLength ?? 0) + swap.next.byteLength;
+      if (exceedsMaxSize(before, after, swap.maxSize)) return { status: 'too large', size: after };
       record.fields.set(swap.field, copy(swap.next));
       record.lastUsedAt = swap.now;
       recount(id, record);
@@ -197,8 +223,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       return { status: 'ok' };
     },
 
+    async moveOut(id: string, now: number): Promise<MoveOutResult> {
+      const record = live(id, now);
+      if (record === undefined) return { status: 'gone' };
+      remove(id);
+      for (const [marked, until] of moved) {
+        if (until > now) break;
+        moved.delete(marked);
+      }
+      moved.set(id, now + MOVED_MARK_MS);
+      const { fields, createdAt, lastUsedAt, schemaVersion, userId, expiresAt } = record;
+      return { status: 'found', record: { fields, createdAt, lastUsedAt, schemaVersion, userId, ttlMs: expiresAt - now, refreshed: false } };
+    },
+
     async destroy(id: string): Promise<void> {
       remove(id);
+      moved.delete(id);
     },
 
     async bindUser(id: string, userId: string): Promise<'ok' | 'gone'> {
@@ -232,6 +272,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
     async close(): Promise<void> {
       records.clear();
+      moved.clear();
       users.clear();
       totalBytes = 0;
     },

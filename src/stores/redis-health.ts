@@ -212,6 +212,20 @@ export class StoreHealth {
     return this.failed(destination, failure);
   }
 
+  /**
+   * The error for a command sent now, when the client already says it has no connection (it lost it and is
+   * reconnecting, between attempts or during one while an outage is under way, or was closed), so that a write
+   * that cannot happen is refused before it is promised; null otherwise (connected, or making its first
+   * connection, which commands wait for).
+   */
+  knownUnreachable(): SessionStoreUnavailableError | null {
+    const client = this.#client;
+    if (client === undefined) return null;
+    const address = client.isCluster ? 'Redis Cluster' : serverAddress(client as Redis);
+    const down = UNREACHABLE_STATUSES.has(client.status) || (client.status === 'connecting' && this.#outages.has(address));
+    return down ? this.failed({ address }, 'not connected') : null;
+  }
+
   /** Records an outage of `destination`, reporting it if it is a new one; the error that says it. */
   failed(destination: Destination, failure: string): SessionStoreUnavailableError {
     const error = new SessionStoreUnavailableError(`${failure} (${destination.address})`);
@@ -241,6 +255,9 @@ export class StoreHealth {
     for (const report of this.#reporters) report(error);
   }
 }
+
+/** The ioredis statuses of a client that has no connection and is not about to make its first one. */
+const UNREACHABLE_STATUSES = new Set(['reconnecting', 'close', 'end']);
 
 /** What a store's command timer rejects with, told apart from any error ioredis could give. */
 export const TIMED_OUT: unique symbol = Symbol('timed out');

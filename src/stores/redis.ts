@@ -7,12 +7,15 @@ import {
   COMPARE_AND_SET_SCRIPT,
   INDEX_USER_SESSION_SCRIPT,
   LIST_USER_SESSIONS_SCRIPT,
+  MOVE_OUT_SCRIPT,
   REVOKE_USER_SESSION_SCRIPT,
   TOUCH_SCRIPT,
   WRITE_SCRIPT,
 } from './redis-scripts.js';
 import {
   expiryAtLoad,
+  MOVED_MARK_MS,
+  type MoveOutResult,
   type CompareAndSetResult,
   type ExpiryPolicy,
   type FieldSwap,
@@ -56,9 +59,10 @@ export interface RedisStoreOptions {
 /** The scripts as ioredis custom commands: ioredis sends EVALSHA and falls back to EVAL once per script. */
 interface SessionCommands {
   trpcSessionTouch(key: string, now: number, ttlMs: number, expiresAt: number): Promise<number>;
-  trpcSessionWrite(key: string, ...args: (string | number | Uint8Array)[]): Promise<number>;
+  trpcSessionWrite(key: string, ...args: (string | number | Uint8Array)[]): Promise<number | [3, number]>;
   trpcSessionSwapBuffer(key: string, ...args: (string | number | Uint8Array)[]): Promise<unknown[]>;
   trpcSessionBindUser(key: string, userId: string): Promise<number>;
+  trpcSessionMoveOutBuffer(key: string, mark: string, markMs: number): Promise<Buffer[] | null>;
   trpcSessionRevokeUserSession(key: string, userId: string): Promise<number>;
   trpcSessionIndexUserSession(key: string, id: string, expiresAt: number, pruneBefore: number, graceMs: number): Promise<null>;
   trpcSessionListUserSessions(key: string, pruneBefore: number): Promise<string[]>;
@@ -90,6 +94,7 @@ function defineCommands(client: RedisClient): RedisClient & SessionCommands {
     client.defineCommand('trpcSessionWrite', { numberOfKeys: 1, lua: WRITE_SCRIPT });
     client.defineCommand('trpcSessionSwap', { numberOfKeys: 1, lua: COMPARE_AND_SET_SCRIPT });
     client.defineCommand('trpcSessionBindUser', { numberOfKeys: 1, lua: BIND_USER_SCRIPT });
+    client.defineCommand('trpcSessionMoveOut', { numberOfKeys: 1, lua: MOVE_OUT_SCRIPT });
     client.defineCommand('trpcSessionRevokeUserSession', { numberOfKeys: 1, lua: REVOKE_USER_SESSION_SCRIPT });
     client.defineCommand('trpcSessionIndexUserSession', { numberOfKeys: 1, lua: INDEX_USER_SESSION_SCRIPT });
     client.defineCommand('trpcSessionListUserSessions', { numberOfKeys: 1, lua: LIST_USER_SESSIONS_SCRIPT });
@@ -103,6 +108,19 @@ type SessionHash = Record<string, Buffer>;
 
 /** What `hgetallBuffer` resolves to when the key holds something other than a hash. */
 const NOT_A_HASH: unique symbol = Symbol('not a hash');
+
+/** The string that replaces a record moved to a new ID, for `MOVED_MARK_MS` (see MOVE_OUT_SCRIPT). */
+const MOVED_MARK = 'trpc-session:moved';
+
+/** Redis's error for a hash command on another type: on a session key, the moved mark (or a foreign key). */
+const isWrongType = (error: unknown) => error instanceof Error && error.message.includes('WRONGTYPE');
+
+/** Resolves a session write's reply, reading WRONGTYPE (the key is the moved mark) as `gone`. */
+const orGone = <T>(sent: Promise<T>, gone: T): Promise<T> =>
+  sent.catch((error: unknown) => {
+    if (isWrongType(error)) return gone;
+    throw error;
+  });
 
 /** A number stored in the hash by this store, or NaN when absent or garbled. */
 const storedNumber = (bytes: Buffer | undefined) => (bytes === undefined ? Number.NaN : Number(bytes.toString()));
@@ -254,11 +272,15 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     async load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult> {
       const hash = await run((redis) =>
         redis.hgetallBuffer(key(id)).catch((error: unknown): typeof NOT_A_HASH => {
-          if (error instanceof Error && error.message.startsWith('WRONGTYPE')) return NOT_A_HASH;
+          if (isWrongType(error)) return NOT_A_HASH;
           throw error;
         }),
       );
-      if (hash === NOT_A_HASH) return foreign;
+      if (hash === NOT_A_HASH) {
+        // One more command only for a key that is not a hash: the moved mark, or a key that is not a record.
+        const value = await run((redis) => redis.get(key(id)).catch((error: unknown) => (isWrongType(error) ? null : Promise.reject(error))));
+        return value === MOVED_MARK ? { status: 'moved' } : foreign;
+      }
       const parsed = parseRecord(hash);
       if (parsed === null) return { status: 'missing' };
       if (parsed === 'foreign') return foreign;
@@ -275,7 +297,8 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       // Due, or the hash has no expiry of its own (one this store did not write): refresh it now.
       const lifetime = expiry.refreshTo;
       if (lifetime !== null) {
-        if ((await run((redis) => redis.trpcSessionTouch(key(id), now, lifetime, now + lifetime))) === 0) return { status: 'missing' };
+        const touched = await run((redis) => orGone(redis.trpcSessionTouch(key(id), now, lifetime, now + lifetime), 0));
+        if (touched === 0) return { status: 'missing' };
         Object.assign(record, { ttlMs: lifetime, lastUsedAt: now, refreshed: true });
         // The user's index must not forget a session before the session itself expires.
         if (record.userId !== null) await index(id, record.userId, now + lifetime);
@@ -284,7 +307,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     },
 
     async write(id: string, change: RecordWrite): Promise<WriteResult> {
-      const args: (string | number | Uint8Array)[] = [change.create ? 'c' : 'u', change.ttlMs, change.remove.length];
+      const args: (string | number | Uint8Array)[] = [change.create ? 'c' : 'u', change.ttlMs, change.maxSize, change.remove.length];
       for (const field of change.remove) args.push(DATA_PREFIX + field);
       for (const [field, bytes] of change.set) args.push(DATA_PREFIX + field, asBuffer(bytes));
       args.push(LAST_USED_AT, change.now, SCHEMA_VERSION, change.schemaVersion);
@@ -293,24 +316,42 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         args.push(USER, change.userId);
         await index(id, change.userId, change.now + change.ttlMs);
       }
-      const reply = await run((redis) => redis.trpcSessionWrite(key(id), ...args));
+      const reply = await run((redis) => orGone(redis.trpcSessionWrite(key(id), ...args), 0));
+      if (Array.isArray(reply)) return { status: 'too large', size: Number(reply[1]) };
       return reply === 1 ? 'ok' : reply === 2 ? 'exists' : 'gone';
     },
 
     async compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult> {
       const reply = await run((redis) =>
-        redis.trpcSessionSwapBuffer(
-          key(id),
-          DATA_PREFIX + swap.field,
-          swap.expected === null ? '0' : '1',
-          swap.expected === null ? '' : asBuffer(swap.expected),
-          asBuffer(swap.next),
-          swap.now,
+        orGone(
+          redis.trpcSessionSwapBuffer(
+            key(id),
+            DATA_PREFIX + swap.field,
+            swap.expected === null ? '0' : '1',
+            swap.expected === null ? '' : asBuffer(swap.expected),
+            asBuffer(swap.next),
+            swap.now,
+            swap.maxSize,
+          ),
+          [0],
         ),
       );
       if (reply[0] === 1) return { status: 'ok' };
       if (reply[0] === 0) return { status: 'gone' };
+      if (reply[0] === 3) return { status: 'too large', size: Number(reply[1]) };
       return { status: 'conflict', current: (reply[1] as Buffer | null | undefined) ?? null };
+    },
+
+    async moveOut(id: string, now: number): Promise<MoveOutResult> {
+      const reply = await run((redis) => redis.trpcSessionMoveOutBuffer(key(id), MOVED_MARK, MOVED_MARK_MS));
+      if (reply === null) return { status: 'gone' };
+      const hash: SessionHash = {};
+      for (let at = 0; at < reply.length; at += 2) hash[reply[at]!.toString()] = reply[at + 1]!;
+      const parsed = parseRecord(hash);
+      if (parsed === null || parsed === 'foreign' || parsed.expiresAt <= now) return { status: 'gone' };
+      // NaN for a hash without its expiry field: the mover falls back to the policy's lifetime.
+      parsed.record.ttlMs = parsed.expiresAt - now;
+      return { status: 'found', record: parsed.record };
     },
 
     async destroy(id: string): Promise<void> {
@@ -319,7 +360,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
     async bindUser(id: string, userId: string, expiresAt: number): Promise<'ok' | 'gone'> {
       await index(id, userId, expiresAt);
-      return (await run((redis) => redis.trpcSessionBindUser(key(id), userId))) === 1 ? 'ok' : 'gone';
+      return (await run((redis) => orGone(redis.trpcSessionBindUser(key(id), userId), 0))) === 1 ? 'ok' : 'gone';
     },
 
     async unbindUser(id: string, userId: string): Promise<void> {
@@ -329,7 +370,9 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     async userSessions(userId: string, now: number): Promise<UserRecordSummary[]> {
       const ids = await run((redis) => redis.trpcSessionListUserSessions(userKey(userId), now - INDEX_GRACE_MS));
       // One command per session: their hashes are in other slots, so they cannot share a Cluster pipeline.
-      const fields = await Promise.all(ids.map((id) => run((redis) => redis.hmget(key(id), CREATED_AT, LAST_USED_AT, USER))));
+      const fields = await Promise.all(
+        ids.map((id) => run((redis) => orGone(redis.hmget(key(id), CREATED_AT, LAST_USED_AT, USER), [null, null, null]))),
+      );
       const live: UserRecordSummary[] = [];
       const dead: string[] = [];
       ids.forEach((id, position) => {
@@ -347,6 +390,26 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       // Only the entries read: a session bound meanwhile keeps its entry, so a later revoke still finds it.
       if (ids.length > 0) await run((redis) => redis.zrem(userKey(userId), ...ids));
       return removed.reduce((sum, one) => sum + one, 0);
+    },
+
+    async available() {
+      // A client not created or opened yet (a function's, a registry's) is unknown: the first command will tell.
+      const given = client;
+      const unreachable = given === undefined ? null : health.knownUnreachable();
+      if (given === undefined || unreachable === null) return null;
+      // Reconnecting: a command would wait in ioredis's queue for the connection; wait as long as one may.
+      const ready = await new Promise<boolean>((resolve) => {
+        const onReady = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          given.off('ready', onReady);
+          resolve(false);
+        }, commandTimeout);
+        given.once('ready', onReady);
+      });
+      return ready ? null : unreachable;
     },
 
     reportTo(report) {

@@ -1,4 +1,4 @@
-import type { SessionError } from '../errors.js';
+import type { SessionError, SessionStoreUnavailableError } from '../errors.js';
 
 /**
  * The contract between the session core and a storage backend. A store keeps, per session ID, a record of
@@ -13,11 +13,23 @@ export interface SessionStore {
    * Applies field changes atomically. With `create` the record must not exist yet (else `'exists'`);
    * without it the record must still exist (else `'gone'`), so a late write never revives a destroyed
    * session. Only a create sets the expiry: writes happen after the response, where no cookie can follow a
-   * longer expiry, so extending it is left to `load`.
+   * longer expiry, so extending it is left to `load`. Refused (`'too large'`, nothing written) when the
+   * record's data would exceed `maxSize` and grow: see `exceedsMaxSize`.
    */
   write(id: string, change: RecordWrite): Promise<WriteResult>;
-  /** Sets one field only if it still holds `expected` (`null`: absent), leaving the expiry alone. Used by `data.update`. */
+  /**
+   * Sets one field only if it still holds `expected` (`null`: absent), leaving the expiry alone, under the same
+   * size rule as `write`. Used by `data.update`.
+   */
   compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult>;
+  /**
+   * Takes the record out for its move to a new ID (`regenerate()`), in one atomic step on the record: returns
+   * it as it is now and leaves in its place, for `MOVED_MARK_MS` (10 seconds), a mark that refuses every later write,
+   * compare-and-set and bind on the ID (`'gone'`), and that `load` reads as `'moved'`. So a write acknowledged
+   * on the ID before the move is in the record returned, and one after it is refused: none is acknowledged and
+   * then lost. `'gone'` when there is no record (removed, expired, or already moved).
+   */
+  moveOut(id: string, now: number): Promise<MoveOutResult>;
   /** Removes the record. Removing a missing record is not an error. */
   destroy(id: string): Promise<void>;
   /**
@@ -35,6 +47,12 @@ export interface SessionStore {
   userSessions(userId: string, now: number): Promise<UserRecordSummary[]>;
   /** Removes every record bound to the user and resolves to how many there were. */
   revokeUser(userId: string): Promise<number>;
+  /**
+   * Optional: resolves to the error a write would fail with when the store already knows, without sending
+   * anything, that its backend is unreachable (Redis: the client lost its connection and does not get it back
+   * within `commandTimeout`, or was closed); null otherwise. Checked before a new session is promised to a client.
+   */
+  available?(): Promise<SessionStoreUnavailableError | null>;
   /** Releases what the store opened itself (a connection it created); never what it was given. */
   close(): Promise<void>;
   /**
@@ -63,7 +81,7 @@ export interface StoredRecord {
   schemaVersion: number;
   /** The user the record is bound to, if any. */
   userId: string | null;
-  /** Milliseconds the record has left, after any refresh this load made. */
+  /** Milliseconds the record has left, after any refresh this load made (`moveOut`: NaN when the store cannot tell). */
   ttlMs: number;
   /** Whether this load refreshed the expiry. */
   refreshed: boolean;
@@ -72,6 +90,8 @@ export interface StoredRecord {
 export type LoadResult =
   | { status: 'found'; record: StoredRecord }
   | { status: 'missing' }
+  /** The record was moved to a new ID (`moveOut`) moments ago: the client's cookie is older than its response. */
+  | { status: 'moved' }
   /**
    * Unreadable. A record of this store's (corrupt metadata) has been removed; a key the store does not
    * recognise as one of its records is left alone, never deleted. `reason` says which, and never quotes the
@@ -94,6 +114,8 @@ export interface RecordWrite {
   schemaVersion: number;
   set: ReadonlyMap<string, Uint8Array>;
   remove: readonly string[];
+  /** The most bytes of data (the sum of the fields' encoded values) the record may hold; see `exceedsMaxSize`. */
+  maxSize: number;
 }
 
 /** A record bound to a user, as `userSessions` lists it. */
@@ -103,19 +125,46 @@ export interface UserRecordSummary {
   lastUsedAt: number;
 }
 
-export type WriteResult = 'ok' | 'gone' | 'exists';
+/** A write refused by the size rule; `size` is what the record's data would have been. */
+export interface TooLarge {
+  status: 'too large';
+  size: number;
+}
+
+export type WriteResult = 'ok' | 'gone' | 'exists' | TooLarge;
+
+/**
+ * The size rule, the same in every store and checked in the same atomic step as the write: a write is refused
+ * when the record's data (the sum of its fields' encoded values) would be over `maxSize` and larger than it is
+ * now. So concurrent writes can never take a record past the limit, and a record already over it (a smaller
+ * `maxSize` since it was written) may still shrink or stay the same: deletes and smaller values pass.
+ */
+export function exceedsMaxSize(sizeBefore: number, sizeAfter: number, maxSize: number): boolean {
+  return sizeAfter > maxSize && sizeAfter > sizeBefore;
+}
+
+export type MoveOutResult = { status: 'found'; record: StoredRecord } | { status: 'gone' };
+
+/**
+ * How long a moved record's mark lasts: long enough for the requests in flight with the old cookie when the
+ * move happened to be told (`load` reads `'moved'`), short enough that a client that never got the new cookie
+ * soon starts afresh.
+ */
+export const MOVED_MARK_MS = 10_000;
 
 export interface FieldSwap {
   field: string;
   expected: Uint8Array | null;
   next: Uint8Array;
   now: number;
+  maxSize: number;
 }
 
 export type CompareAndSetResult =
   | { status: 'ok' }
   | { status: 'conflict'; current: Uint8Array | null }
-  | { status: 'gone' };
+  | { status: 'gone' }
+  | TooLarge;
 
 /**
  * The milliseconds a record of the given age may still live: the idle timeout, capped by what remains of
@@ -139,7 +188,7 @@ export function expiryAtLoad(policy: ExpiryPolicy, createdAt: number, expiresAt:
 }
 
 /** The methods every {@link SessionStore} has. */
-const STORE_METHODS = ['load', 'write', 'compareAndSet', 'destroy', 'bindUser', 'unbindUser', 'userSessions', 'revokeUser', 'close'] as const;
+const STORE_METHODS = ['load', 'write', 'compareAndSet', 'moveOut', 'destroy', 'bindUser', 'unbindUser', 'userSessions', 'revokeUser', 'close'] as const;
 
 /**
  * Throws a `TypeError` naming `store` unless `value` is a session store, so a missing store, or a Redis client
