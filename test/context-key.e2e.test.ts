@@ -130,7 +130,7 @@ describe.each(Object.entries(adapters).flatMap(([name, serve]) => (['after-respo
       expect(login).toMatchObject({ session: ada, handle: true });
       expect(login.id).not.toBe(sid);
       expect(jar.cookies.get('sid')).toBe(login.id);
-      expect(await redis.inspect.exists(`session:${sid}`)).toBe(0);
+      expect(await redis.inspect.type(`session:${sid}`)).toBe('string'); // no record at the old ID: only the moved mark
       expect(await client.read.query()).toEqual({ session: ada, handle: true, basket: { id: login.id, cart: ['beans', 'mug'] } });
 
       // Destroy: the record removed and the cookie expired; the app's own cookie and session stay.
