@@ -1,9 +1,12 @@
+import { afterAll, beforeAll } from 'vitest';
 import { httpSession } from '../../src/commit.js';
+import { memoryStore, redisStore, type SessionStore } from '../../src/index.js';
 import type { SessionManager } from '../../src/manager.js';
 import { runtimeOf } from '../../src/options.js';
 import type { SessionSchema } from '../../src/schema.js';
 import type { SessionHandle } from '../../src/session-api.js';
 import type { SessionTransport } from '../../src/transport.js';
+import { startRedis, type RedisServer } from './redis-server.js';
 
 /**
  * The transport an adapter would build for a request carrying `sid=id` (or no cookie), over HTTPS when
@@ -26,4 +29,20 @@ export function requestFor(id?: string, secure = false): { transport: SessionTra
 /** `ctx.session` over `transport`, as an HTTP adapter would hand it to a procedure. */
 export function handleFor<S extends SessionSchema>(sessions: SessionManager<S>, transport: SessionTransport): SessionHandle<S> {
   return httpSession<S>(runtimeOf(sessions), transport);
+}
+
+/**
+ * The two stores a reliability property is checked on, by name: Redis over a throwaway `redis-server` this
+ * file starts (and stops), and the memory store. `redis()` is that server, once the file's tests run.
+ */
+export function useStores(): { stores: Record<string, () => SessionStore>; redis(): RedisServer } {
+  let server: RedisServer;
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(() => server.stop(true));
+  return {
+    stores: { redis: () => redisStore({ redis: () => server.client() }), memory: () => memoryStore() },
+    redis: () => server,
+  };
 }

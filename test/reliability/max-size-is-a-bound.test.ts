@@ -1,25 +1,15 @@
 import { TRPCClientError } from '@trpc/client';
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { memoryStore, redisStore, SessionTooLargeError, type SessionData, type SessionStore } from '../../src/index.js';
+import { expect, test } from 'vitest';
+import { SessionTooLargeError, type SessionData } from '../../src/index.js';
 import { schema, testManager, type TestRouter } from '../helpers/app.js';
 import { redisFixture } from '../helpers/fixture.js';
-import { handleFor, requestFor } from '../helpers/request.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { handleFor, requestFor, useStores } from '../helpers/request.js';
 import { logFigures, scaled } from './support/figures.js';
 
 const TRIES = scaled(150, 1_500);
 const MAX_SIZE = 65_536;
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(() => redis.stop(true));
-
-const stores: Record<string, () => SessionStore> = {
-  redis: () => redisStore({ redis: () => redis.client() }),
-  memory: () => memoryStore(),
-};
+const { stores, redis } = useStores();
 
 type Sessions = ReturnType<typeof testManager>['sessions'];
 
@@ -121,7 +111,7 @@ test.each(Object.keys(stores))('%s: a session already over maxSize may shrink, d
 });
 
 test("a put too large for maxSize fails the call with PAYLOAD_TOO_LARGE in the default after-response mode", async () => {
-  const fx = await redisFixture({ maxSize: MAX_SIZE }, {}, redis);
+  const fx = await redisFixture({ maxSize: MAX_SIZE }, {}, redis());
   try {
     const { client } = fx.browser();
     await client.increment.mutate();

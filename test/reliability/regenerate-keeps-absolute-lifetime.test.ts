@@ -1,20 +1,9 @@
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { memoryStore, redisStore, type SessionStore } from '../../src/index.js';
+import { expect, test } from 'vitest';
 import { testManager } from '../helpers/app.js';
-import { handleFor, requestFor } from '../helpers/request.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { handleFor, requestFor, useStores } from '../helpers/request.js';
 import { logFigures } from './support/figures.js';
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(() => redis.stop(true));
-
-const stores: Record<string, () => SessionStore> = {
-  redis: () => redisStore({ redis: () => redis.client() }),
-  memory: () => memoryStore(),
-};
+const { stores } = useStores();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

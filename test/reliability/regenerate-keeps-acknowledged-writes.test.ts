@@ -1,22 +1,12 @@
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import { memoryStore, redisStore, SessionGoneError, type SessionStore } from '../../src/index.js';
+import { expect, test } from 'vitest';
+import { SessionGoneError } from '../../src/index.js';
 import { testManager } from '../helpers/app.js';
-import { handleFor, requestFor } from '../helpers/request.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { handleFor, requestFor, useStores } from '../helpers/request.js';
 import { logFigures, scaled } from './support/figures.js';
 
 const TRIES = scaled(150, 1_500);
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(() => redis.stop(true));
-
-const stores: Record<string, () => SessionStore> = {
-  redis: () => redisStore({ redis: () => redis.client() }),
-  memory: () => memoryStore(),
-};
+const { stores } = useStores();
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

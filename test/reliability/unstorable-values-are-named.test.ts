@@ -1,21 +1,11 @@
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { encodeValue } from '../../src/codec.js';
-import { memoryStore, redisStore, SessionFieldDroppedError, SessionSerializationError, type SessionStore } from '../../src/index.js';
+import { redisStore, SessionFieldDroppedError, SessionSerializationError } from '../../src/index.js';
 import { testManager } from '../helpers/app.js';
-import { handleFor, requestFor } from '../helpers/request.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { handleFor, requestFor, useStores } from '../helpers/request.js';
 import { logFigures } from './support/figures.js';
 
-let redis: RedisServer;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(() => redis.stop(true));
-
-const stores: Record<string, () => SessionStore> = {
-  redis: () => redisStore({ redis: () => redis.client() }),
-  memory: () => memoryStore(),
-};
+const { stores, redis } = useStores();
 
 /** Nests `depth` objects inside `root`, in place. */
 function nestInPlace(root: Record<string, unknown>, depth: number): void {
@@ -52,7 +42,7 @@ test.each(Object.keys(stores))('%s: an object changed in place to nest thousands
 });
 
 test('a stored value that nests too deep is dropped with that reason, not as invalid msgpack', async () => {
-  const client = redis.client();
+  const client = redis().client();
   const { sessions, errors } = testManager(redisStore({ redis: client }));
   try {
     const first = requestFor();
