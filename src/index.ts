@@ -30,10 +30,10 @@ export { memoryStore } from './stores/memory.js';
 export type { MemoryStoreOptions } from './stores/memory.js';
 export type {
   CompareAndSetResult,
-  ExpiryPolicy,
   FieldSwap,
   LoadResult,
   MoveOutResult,
+  RecordTouch,
   RecordWrite,
   SessionStore,
   StoredRecord,

@@ -6,7 +6,8 @@ import { redactSessionId, sessionRef } from './id.js';
 import type { SessionRuntime } from './options.js';
 import type { SessionSchema } from './schema.js';
 import type { Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue, UserSessionInfo } from './session-api.js';
-import { exceedsMaxSize, remainingLifetime, type ExpiryPolicy, type StoredRecord } from './stores/store.js';
+import { expiryAtLoad, remainingLifetime } from './expiry.js';
+import { exceedsMaxSize, type StoredRecord } from './stores/store.js';
 
 /** `update` retries this many times when other requests keep changing the same field. */
 const MAX_UPDATE_ATTEMPTS = 50;
@@ -182,7 +183,9 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
   /** Restores a record taken out by a move that failed, exactly as taken; best effort (the store may be down). */
   async #putBack(record: StoredRecord): Promise<void> {
     const now = Date.now();
-    const ttlMs = record.ttlMs > 0 ? record.ttlMs : this.ttlAt(now);
+    // What the record had left when taken (NaN when the store could not tell: the policy's lifetime then).
+    const left = record.expiresAt - now;
+    const ttlMs = left > 0 ? left : this.ttlAt(now);
     const write = {
       create: true,
       now,
@@ -306,9 +309,6 @@ class FieldAccess<S extends SessionSchema> implements SessionData<S> {
   }
 }
 
-/** The expiry policy of a load whose response cannot carry a cookie: it never extends the record. */
-const NEVER_REFRESH = (policy: ExpiryPolicy): ExpiryPolicy => ({ ...policy, touchAfterMs: Number.POSITIVE_INFINITY });
-
 /**
  * A new session, not written yet. Refused with the store's `SessionStoreUnavailableError` when the store
  * already knows it cannot be written, so no client is handed a cookie for a session that will not exist.
@@ -321,25 +321,41 @@ export async function newSession<S extends SessionSchema>(runtime: SessionRuntim
 
 /**
  * The client's session as the store has it, and whether this load extended its expiry (so the cookie must
- * follow); `null` when it is missing, or corrupt (reported, and removed by the store); `'moved'` when another
- * request has just moved it to a new ID (`regenerate()`). With `canSetCookie` false (a render, a stream, a
- * WebSocket) the expiry is left as it is: the record and the cookie expire together, never the record
- * outliving the cookie that names it.
+ * follow); `null` when it is missing, ended (removed now), or corrupt (reported, and removed by the store);
+ * `'moved'` when another request has just moved it to a new ID (`regenerate()`). The expiry policy is applied
+ * here: a refresh is due once it would extend the expiry by `touchAfter`. With `canSetCookie` false (a render,
+ * a stream, a WebSocket) the expiry is left as it is: the record and the cookie expire together, never the
+ * record outliving the cookie that names it.
  */
 export async function loadSession<S extends SessionSchema>(
   runtime: SessionRuntime,
   id: string,
   canSetCookie: boolean,
 ): Promise<{ session: SessionLifecycle<S>; refreshed: boolean } | 'moved' | null> {
-  const policy = canSetCookie ? runtime.policy : NEVER_REFRESH(runtime.policy);
-  const result = await runtime.store.load(id, policy, Date.now());
+  const now = Date.now();
+  const result = await runtime.store.load(id, now);
   if (result.status === 'corrupt') {
     runtime.report(new SessionCorruptError(redactSessionId(id), result.reason));
     return null;
   }
   if (result.status === 'missing') return null;
   if (result.status === 'moved') return 'moved';
-  return { session: new SessionLifecycle<S>(runtime, id, result.record), refreshed: result.record.refreshed };
+  const { record } = result;
+  const policy = canSetCookie ? runtime.policy : { ...runtime.policy, touchAfterMs: Number.POSITIVE_INFINITY };
+  const expiry = expiryAtLoad(policy, record.createdAt, record.expiresAt, now);
+  if (expiry === 'ended') {
+    await runtime.store.destroy(id);
+    return null;
+  }
+  if (expiry === 'expired') return null;
+  // Due, or the record has no expiry of its own (one the store did not write): refresh it now.
+  const lifetime = expiry.refreshTo;
+  if (lifetime !== null) {
+    if ((await runtime.store.touch(id, { now, ttlMs: lifetime, userId: record.userId })) === 'gone') return null;
+    record.lastUsedAt = now;
+    record.expiresAt = now + lifetime;
+  }
+  return { session: new SessionLifecycle<S>(runtime, id, record), refreshed: lifetime !== null };
 }
 
 /** The live sessions bound to a user, most recently used first. */

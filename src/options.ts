@@ -4,7 +4,8 @@ import { FieldLocks } from './field-locks.js';
 import { CookieValueCodec } from './id.js';
 import { FieldSchemas, type SessionSchema } from './schema.js';
 import type { SessionContext, SessionHandle } from './session-api.js';
-import type { ExpiryPolicy, SessionStore } from './stores/store.js';
+import type { ExpiryPolicy } from './expiry.js';
+import type { SessionStore } from './stores/store.js';
 import { assertManagerOptions } from './option-checks.js';
 
 /** When the changes of a request are written. */

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { memoryStore, redisStore, type ExpiryPolicy, type RecordWrite, type SessionStore } from '../src/index.js';
+import { memoryStore, redisStore, type RecordWrite, type SessionStore } from '../src/index.js';
 import type { Redis } from 'ioredis';
 import { createSessionId } from '../src/id.js';
-import { TOUCH_SCRIPT } from '../src/stores/redis-scripts.js';
+import { readFileSync } from 'node:fs';
+import { HASH, MOVED_MARK, TOUCH_SCRIPT } from '../src/stores/redis-scripts.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
 
-const policy: ExpiryPolicy = { idleMs: 60_000, absoluteMs: null, touchAfterMs: 10_000 };
 const bytes = (text: string) => Buffer.from(text);
 const create = (now: number, set: Record<string, string> = {}, ttlMs = 60_000): RecordWrite => ({
   create: true,
@@ -38,7 +38,7 @@ describe.each(Object.keys(stores))('%s store', (name) => {
   afterAll(() => store.close());
 
   test('a missing record loads as missing', async () => {
-    expect(await store.load(createSessionId(), policy, Date.now())).toEqual({ status: 'missing' });
+    expect(await store.load(createSessionId(), Date.now())).toEqual({ status: 'missing' });
   });
 
   test('create writes fields and metadata; a second create of the same ID is refused', async () => {
@@ -46,11 +46,11 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     const now = Date.now();
     expect(await store.write(id, create(now, { a: '1', b: '2' }))).toBe('ok');
     expect(await store.write(id, create(now))).toBe('exists');
-    const loaded = await store.load(id, policy, now);
+    const loaded = await store.load(id, now);
     expect(loaded.status).toBe('found');
     if (loaded.status !== 'found') return;
     expect(Object.fromEntries([...loaded.record.fields].map(([k, v]) => [k, Buffer.from(v).toString()]))).toEqual({ a: '1', b: '2' });
-    expect(loaded.record).toMatchObject({ createdAt: now, lastUsedAt: now, schemaVersion: 3, refreshed: false });
+    expect(loaded.record).toMatchObject({ createdAt: now, lastUsedAt: now, schemaVersion: 3, userId: null, expiresAt: now + 60_000 });
   });
 
   test('an update sets and removes only the named fields, and never recreates a removed record', async () => {
@@ -58,13 +58,13 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     const now = Date.now();
     await store.write(id, create(now, { a: '1', b: '2', c: '3' }));
     expect(await store.write(id, change(now, { b: 'two' }, ['c']))).toBe('ok');
-    const loaded = await store.load(id, policy, now);
+    const loaded = await store.load(id, now);
     if (loaded.status !== 'found') throw new Error('not found');
     expect([...loaded.record.fields.keys()].sort()).toEqual(['a', 'b']);
     expect(Buffer.from(loaded.record.fields.get('b')!).toString()).toBe('two');
     await store.destroy(id);
     expect(await store.write(id, change(now, { a: 'again' }))).toBe('gone');
-    expect(await store.load(id, policy, now)).toEqual({ status: 'missing' });
+    expect(await store.load(id, now)).toEqual({ status: 'missing' });
   });
 
   test('compare-and-set swaps only from the expected bytes, and reports the current ones otherwise', async () => {
@@ -81,39 +81,38 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     expect(await store.compareAndSet(id, { field: 'n', expected: bytes('2'), next: bytes('3'), now, maxSize: 65_536 })).toEqual({ status: 'gone' });
   });
 
-  test('a load refreshes the expiry only once it would extend it by touchAfter', async () => {
-    const fresh = createSessionId();
-    const aged = createSessionId();
+  test('a load changes nothing: it returns the expiry and last use as the create set them', async () => {
+    const id = createSessionId();
     const now = Date.now();
-    await store.write(fresh, create(now, {}, 59_000));
-    // As if written 30 s ago: 30 s of its 60 s left.
-    await store.write(aged, create(now, {}, 30_000));
-    const early = await store.load(fresh, policy, now + 5);
-    expect(early.status === 'found' && early.record).toMatchObject({ refreshed: false, lastUsedAt: now });
-    const late = await store.load(aged, policy, now + 5);
-    expect(late.status === 'found' && late.record).toMatchObject({ refreshed: true, lastUsedAt: now + 5, ttlMs: 60_000 });
+    await store.write(id, create(now, {}, 30_000));
+    for (const at of [now + 5, now + 20_000]) {
+      const loaded = await store.load(id, at);
+      expect(loaded.status === 'found' && loaded.record).toMatchObject({ lastUsedAt: now, expiresAt: now + 30_000 });
+    }
   });
 
-  test('only a create sets the expiry: updates and compare-and-set leave it to load', async () => {
+  test('touch sets the expiry and last use, and never recreates a removed record', async () => {
+    const id = createSessionId();
+    const now = Date.now();
+    await store.write(id, create(now, { a: '1' }, 30_000));
+    expect(await store.touch(id, { now: now + 5, ttlMs: 60_000, userId: null })).toBe('ok');
+    const loaded = await store.load(id, now + 5);
+    expect(loaded.status === 'found' && loaded.record).toMatchObject({ lastUsedAt: now + 5, expiresAt: now + 5 + 60_000 });
+    // Past the expiry the create set, the touched record lives on.
+    expect((await store.load(id, now + 45_000)).status).toBe('found');
+    await store.destroy(id);
+    expect(await store.touch(id, { now: now + 10, ttlMs: 60_000, userId: null })).toBe('gone');
+    expect(await store.load(id, now + 10)).toEqual({ status: 'missing' });
+  });
+
+  test('only a create sets the expiry: updates and compare-and-set leave it to touch', async () => {
     const id = createSessionId();
     const now = Date.now();
     await store.write(id, create(now, { n: '1' }, 30_000));
     expect(await store.write(id, { ...change(now, { a: '1' }), ttlMs: 60_000 })).toBe('ok');
     expect((await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now, maxSize: 65_536 })).status).toBe('ok');
-    // Not refreshed by this load (touchAfter is 10 s): the record still has the 30 s it was created with.
-    const loaded = await store.load(id, { ...policy, idleMs: 35_000 }, now);
-    expect(loaded.status === 'found' && loaded.record).toMatchObject({ refreshed: false });
-    expect(loaded.status === 'found' && loaded.record.ttlMs).toBeLessThanOrEqual(30_000);
-  });
-
-  test('a record past its absolute lifetime is gone, however recently used', async () => {
-    const id = createSessionId();
-    const now = Date.now();
-    await store.write(id, create(now));
-    const absolute = { ...policy, absoluteMs: 5000 };
-    expect((await store.load(id, absolute, now + 4000)).status).toBe('found');
-    expect(await store.load(id, absolute, now + 5000)).toEqual({ status: 'missing' });
-    expect(await store.load(id, policy, now + 5000)).toEqual({ status: 'missing' });
+    const loaded = await store.load(id, now);
+    expect(loaded.status === 'found' && loaded.record.expiresAt).toBe(now + 30_000);
   });
 
   test('a record is bound to a user on creation or later, and listed with its metadata under that user', async () => {
@@ -124,7 +123,7 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     await store.write(bound, create(now + 1));
     expect(await store.bindUser(bound, user, now + 60_000)).toBe('ok');
     expect(await store.bindUser(createSessionId(), user, now + 60_000)).toBe('gone');
-    const loaded = await store.load(bound, policy, now + 1);
+    const loaded = await store.load(bound, now + 1);
     expect(loaded.status === 'found' && loaded.record.userId).toBe(user);
     const listed = await store.userSessions(user, now + 1);
     expect(listed.sort((a, b) => a.createdAt - b.createdAt)).toEqual([
@@ -155,8 +154,8 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     await store.bindUser(rebound!, `other-${user}`, now + 60_000);
     await store.write(stranger!, create(now));
     expect(await store.revokeUser(user)).toBe(2);
-    for (const id of [first!, second!]) expect(await store.load(id, policy, now)).toEqual({ status: 'missing' });
-    for (const id of [rebound!, stranger!]) expect((await store.load(id, policy, now)).status).toBe('found');
+    for (const id of [first!, second!]) expect(await store.load(id, now)).toEqual({ status: 'missing' });
+    for (const id of [rebound!, stranger!]) expect((await store.load(id, now)).status).toBe('found');
     expect(await store.userSessions(user, now)).toEqual([]);
     expect(await store.revokeUser(user)).toBe(0);
   });
@@ -165,14 +164,14 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     const id = createSessionId();
     await store.write(id, create(Date.now(), { a: '1' }, 50));
     await new Promise((resolve) => setTimeout(resolve, 120));
-    expect(await store.load(id, policy, Date.now())).toEqual({ status: 'missing' });
+    expect(await store.load(id, Date.now())).toEqual({ status: 'missing' });
   });
 
   test('a load at a time past the expiry finds the record missing, and does not revive it', async () => {
     const id = createSessionId();
     const now = Date.now();
     await store.write(id, create(now, { a: '1' }, 30_000));
-    expect(await store.load(id, policy, now + 30_001)).toEqual({ status: 'missing' });
+    expect(await store.load(id, now + 30_001)).toEqual({ status: 'missing' });
   });
 });
 
@@ -189,26 +188,41 @@ describe('the Redis store reads a plain HGETALL', () => {
   });
   const hashOf = (id: string) => inspect.hgetall(`session:${id}`);
 
-  test('a record keeps its expiry in the hash, set on creation and on each refresh', async () => {
+  test('a record keeps its expiry in the hash, set on creation and on each touch', async () => {
     const id = createSessionId();
     const now = Date.now();
     await store.write(id, create(now, {}, 30_000));
     expect((await hashOf(id))['m:e']).toBe(String(now + 30_000));
-    const loaded = await store.load(id, policy, now + 5);
-    expect(loaded.status === 'found' && loaded.record).toMatchObject({ refreshed: true, ttlMs: 60_000 });
+    expect(await store.touch(id, { now: now + 5, ttlMs: 60_000, userId: null })).toBe('ok');
     expect((await hashOf(id))['m:e']).toBe(String(now + 5 + 60_000));
     expect(await inspect.pttl(`session:${id}`)).toBeGreaterThan(55_000);
   });
 
-  test('a hash without a recorded expiry, or without a TTL, gets both on its first load', async () => {
+  test('a hash without a recorded expiry loads with an unknown one (NaN), which a touch sets with the TTL', async () => {
     const id = createSessionId();
     const now = Date.now();
     // As a hand-written record (or a PERSIST) would leave it: no m:e, no TTL.
     await inspect.hset(`session:${id}`, 'm:c', now, 'm:u', now, 'm:v', 3, 'd:a', '1');
-    const loaded = await store.load(id, policy, now);
-    expect(loaded.status === 'found' && loaded.record).toMatchObject({ refreshed: true, ttlMs: 60_000, lastUsedAt: now });
+    const loaded = await store.load(id, now);
+    expect(loaded.status === 'found' && loaded.record.expiresAt).toBeNaN();
+    expect(await store.touch(id, { now, ttlMs: 60_000, userId: null })).toBe('ok');
     expect((await hashOf(id))['m:e']).toBe(String(now + 60_000));
     expect(await inspect.pttl(`session:${id}`)).toBeGreaterThan(55_000);
+  });
+
+  test("a touch of a bound record pushes back its entry in the user's index", async () => {
+    const id = createSessionId();
+    const user = `user-${createSessionId()}`;
+    const now = Date.now();
+    await store.write(id, { ...create(now, {}, 30_000), userId: user });
+    expect(Number(await inspect.zscore(`session:user:{${user}}`, id))).toBe(now + 30_000);
+    await store.touch(id, { now: now + 5, ttlMs: 60_000, userId: user });
+    expect(Number(await inspect.zscore(`session:user:{${user}}`, id))).toBe(now + 5 + 60_000);
+  });
+
+  test('the field names are spelled once: the Lua scripts interpolate them', () => {
+    const source = readFileSync(new URL('../src/stores/redis-scripts.ts', import.meta.url), 'utf8');
+    for (const name of [...Object.values(HASH), MOVED_MARK]) expect(source.split(`'${name}'`).length - 1, name).toBe(1);
   });
 
   test('the refresh never recreates a record removed since the read', async () => {
@@ -225,10 +239,10 @@ test('the memory store stays within maxSessions, evicting the least recently use
   const ids = Array.from({ length: 4 }, () => createSessionId());
   const now = Date.now();
   for (const id of ids.slice(0, 3)) await store.write(id, create(now));
-  await store.load(ids[0]!, policy, now); // now the most recently used
+  await store.load(ids[0]!, now); // now the most recently used
   await store.write(ids[3]!, create(now));
-  expect((await store.load(ids[1]!, policy, now)).status).toBe('missing');
-  for (const id of [ids[0]!, ids[2]!, ids[3]!]) expect((await store.load(id, policy, now)).status).toBe('found');
+  expect((await store.load(ids[1]!, now)).status).toBe('missing');
+  for (const id of [ids[0]!, ids[2]!, ids[3]!]) expect((await store.load(id, now)).status).toBe('found');
 });
 
 test('past maxSessions the memory store evicts the least recently used 1% at once, and never holds more', async () => {
@@ -236,9 +250,9 @@ test('past maxSessions the memory store evicts the least recently used 1% at onc
   const ids = Array.from({ length: 201 }, () => createSessionId());
   const now = Date.now();
   for (const id of ids.slice(0, 200)) await store.write(id, create(now));
-  await store.load(ids[0]!, policy, now); // now the most recently used
+  await store.load(ids[0]!, now); // now the most recently used
   await store.write(ids[200]!, create(now));
-  const found = async (id: string) => (await store.load(id, policy, now)).status === 'found';
+  const found = async (id: string) => (await store.load(id, now)).status === 'found';
   // The two least recently used (1% of 200) are gone; the others stay.
   expect(await Promise.all([ids[1]!, ids[2]!].map(found))).toEqual([false, false]);
   expect(await Promise.all([ids[0]!, ids[3]!, ids[199]!, ids[200]!].map(found))).toEqual([true, true, true, true]);
@@ -250,6 +264,6 @@ test('the memory store keeps its own copy of the bytes it is given', async () =>
   const value = Buffer.from('abc');
   await store.write(id, { ...create(Date.now()), set: new Map([['a', value]]) });
   value.write('xyz');
-  const loaded = await store.load(id, policy, Date.now());
+  const loaded = await store.load(id, Date.now());
   expect(loaded.status === 'found' && Buffer.from(loaded.record.fields.get('a')!).toString()).toBe('abc');
 });

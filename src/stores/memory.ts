@@ -1,12 +1,11 @@
 import {
   exceedsMaxSize,
-  expiryAtLoad,
   MOVED_MARK_MS,
   type MoveOutResult,
   type CompareAndSetResult,
-  type ExpiryPolicy,
   type FieldSwap,
   type LoadResult,
+  type RecordTouch,
   type RecordWrite,
   type SessionStore,
   type UserRecordSummary,
@@ -152,31 +151,20 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   const copy = (bytes: Uint8Array) => new Uint8Array(bytes);
 
   return {
-    async load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult> {
+    async load(id: string, now: number): Promise<LoadResult> {
       const record = live(id, now);
       if (record === undefined) return (moved.get(id) ?? 0) > now ? { status: 'moved' } : { status: 'missing' };
-      const expiry = expiryAtLoad(policy, record.createdAt, record.expiresAt, now);
-      if (expiry === 'ended') {
-        remove(id);
-        return { status: 'missing' };
-      }
-      const { refreshTo } = expiry;
-      if (refreshTo !== null) {
-        record.expiresAt = now + refreshTo;
-        record.lastUsedAt = now;
-      }
-      return {
-        status: 'found',
-        record: {
-          fields: new Map(record.fields),
-          createdAt: record.createdAt,
-          lastUsedAt: record.lastUsedAt,
-          schemaVersion: record.schemaVersion,
-          userId: record.userId,
-          ttlMs: refreshTo ?? expiry.ttlMs,
-          refreshed: refreshTo !== null,
-        },
-      };
+      const { createdAt, lastUsedAt, schemaVersion, userId, expiresAt } = record;
+      return { status: 'found', record: { fields: new Map(record.fields), createdAt, lastUsedAt, schemaVersion, userId, expiresAt } };
+    },
+
+    async touch(id: string, touch: RecordTouch): Promise<'ok' | 'gone'> {
+      const record = live(id, touch.now);
+      if (record === undefined) return 'gone';
+      // The user's index here keeps no expiry of its own: it checks each record's when it is read.
+      record.expiresAt = touch.now + touch.ttlMs;
+      record.lastUsedAt = touch.now;
+      return 'ok';
     },
 
     async write(id: string, change: RecordWrite): Promise<WriteResult> {
@@ -233,7 +221,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       }
       moved.set(id, now + MOVED_MARK_MS);
       const { fields, createdAt, lastUsedAt, schemaVersion, userId, expiresAt } = record;
-      return { status: 'found', record: { fields, createdAt, lastUsedAt, schemaVersion, userId, ttlMs: expiresAt - now, refreshed: false } };
+      return { status: 'found', record: { fields, createdAt, lastUsedAt, schemaVersion, userId, expiresAt } };
     },
 
     async destroy(id: string): Promise<void> {

@@ -1,16 +1,37 @@
 /**
  * The Lua scripts behind the Redis store. Each touches exactly one key, a session's hash or a user's index,
- * so each runs atomically in one round trip and works unchanged on Redis Cluster. Hash layout: `d:<field>`
- * holds a data field's msgpack bytes; `m:c`, `m:u` and `m:e` hold creation time, last use and expiry (ms,
- * the app servers' clock), `m:v` the schema version, `m:user` the user the session is bound to, if any. The
- * expiry is kept in the hash, beside the key's own, so that a load is a plain HGETALL.
+ * so each runs atomically in one round trip and works unchanged on Redis Cluster. Hash layout: the fields
+ * below, the one place their names are spelled: the store's TypeScript and these scripts' Lua both use them.
+ * The expiry is kept in the hash, beside the key's own, so that a load is a plain HGETALL.
  */
+
+/** The names of a session hash's fields. */
+export const HASH = {
+  /** Prefix of a data field: `d:<field>` holds the field's msgpack bytes. */
+  dataPrefix: 'd:',
+  /** Creation time (ms, the app servers' clock). */
+  createdAt: 'm:c',
+  /** Last write or refresh (ms). */
+  lastUsedAt: 'm:u',
+  /** Expiry as last set (ms). */
+  expiresAt: 'm:e',
+  /** The schema version that last wrote the record. */
+  schemaVersion: 'm:v',
+  /** The user the session is bound to, if any. */
+  user: 'm:user',
+} as const;
+
+/** The string that replaces a record moved to a new ID, for `MOVED_MARK_MS` (see MOVE_OUT_SCRIPT). */
+export const MOVED_MARK = 'trpc-session:moved';
+
+/** A Lua string literal of a name above (they hold no quote or backslash). */
+const lua = (name: string) => `'${name}'`;
 
 /** KEYS: session. ARGV: now, ttlMs, expiresAt. Extends a record's expiry, never recreating one that is gone, and
  * stamps its last use. A load sends it only when the expiry is due for a refresh. Returns 1 refreshed, 0 gone. */
 export const TOUCH_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'm:u', ARGV[1], 'm:e', ARGV[3])
+redis.call('HSET', KEYS[1], ${lua(HASH.lastUsedAt)}, ARGV[1], ${lua(HASH.expiresAt)}, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `;
@@ -22,20 +43,20 @@ return 1
  * for the check.
  */
 
-/** KEYS: session. ARGV: mark, markMs. Returns the record's fields and values (HGETALL's reply) and leaves the
+/** KEYS: session. ARGV: markMs. Returns the record's fields and values (HGETALL's reply) and leaves the
  * moved mark in its place for markMs; nil when there is no record of this store's (none, already moved, or a
  * key that is not a session record, which is left alone). */
 export const MOVE_OUT_SCRIPT = `
 local key = KEYS[1]
-if redis.call('TYPE', key).ok ~= 'hash' or redis.call('HEXISTS', key, 'm:c') == 0 then return false end
+if redis.call('TYPE', key).ok ~= 'hash' or redis.call('HEXISTS', key, ${lua(HASH.createdAt)}) == 0 then return false end
 local record = redis.call('HGETALL', key)
 redis.call('DEL', key)
-redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+redis.call('SET', key, ${lua(MOVED_MARK)}, 'PX', ARGV[1])
 return record
 `;
 
 /*
- * The size rule (exceedsMaxSize in store.ts): refused when the record's data, the sum of its 'd:' fields'
+ * The size rule (exceedsMaxSize in store.ts): refused when the record's data, the sum of its data fields'
  * values, would be over maxSize and larger than it is now. A write that does not grow the record (HSTRLEN of
  * the fields it sets) passes without more; only one that grows it measures the whole record, without HGETALL
  * (which stays the mark of a load in INFO commandstats).
@@ -44,7 +65,7 @@ const DATA_SIZE = `
 local function dataSize(key)
   local size = 0
   for _, name in ipairs(redis.call('HKEYS', key)) do
-    if string.sub(name, 1, 2) == 'd:' then size = size + redis.call('HSTRLEN', key, name) end
+    if string.sub(name, 1, ${HASH.dataPrefix.length}) == ${lua(HASH.dataPrefix)} then size = size + redis.call('HSTRLEN', key, name) end
   end
   return size
 end
@@ -67,7 +88,7 @@ local removed = {}
 for i = 5, 4 + removeCount do removed[ARGV[i]] = true end
 local growth = 0
 for i = 5 + removeCount, #ARGV, 2 do
-  if string.sub(ARGV[i], 1, 2) == 'd:' then
+  if string.sub(ARGV[i], 1, ${HASH.dataPrefix.length}) == ${lua(HASH.dataPrefix)} then
     growth = growth + #ARGV[i + 1]
     if ARGV[1] == 'u' and not removed[ARGV[i]] then growth = growth - redis.call('HSTRLEN', key, ARGV[i]) end
   end
@@ -101,7 +122,7 @@ if growth > 0 then
   local after = dataSize(key) + growth
   if after > tonumber(ARGV[6]) then return {3, after} end
 end
-redis.call('HSET', key, ARGV[1], ARGV[4], 'm:u', ARGV[5])
+redis.call('HSET', key, ARGV[1], ARGV[4], ${lua(HASH.lastUsedAt)}, ARGV[5])
 return {1}
 `;
 
@@ -114,14 +135,14 @@ return {1}
 /** KEYS: session. ARGV: userId. Returns 0 gone, 1 bound. */
 export const BIND_USER_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'm:user', ARGV[1])
+redis.call('HSET', KEYS[1], ${lua(HASH.user)}, ARGV[1])
 return 1
 `;
 
 /** KEYS: session. ARGV: userId. Removes the session if it is bound to that user; returns 1 removed, else 0. */
 export const REVOKE_USER_SESSION_SCRIPT = `
 if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
-if redis.call('HGET', KEYS[1], 'm:user') ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], ${lua(HASH.user)}) ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
 `;
 

@@ -5,21 +5,22 @@ import { StoreHealth, takeCharge, TIMED_OUT, type Destination } from './redis-he
 import {
   BIND_USER_SCRIPT,
   COMPARE_AND_SET_SCRIPT,
+  HASH,
   INDEX_USER_SESSION_SCRIPT,
   LIST_USER_SESSIONS_SCRIPT,
   MOVE_OUT_SCRIPT,
+  MOVED_MARK,
   REVOKE_USER_SESSION_SCRIPT,
   TOUCH_SCRIPT,
   WRITE_SCRIPT,
 } from './redis-scripts.js';
 import {
-  expiryAtLoad,
   MOVED_MARK_MS,
   type MoveOutResult,
   type CompareAndSetResult,
-  type ExpiryPolicy,
   type FieldSwap,
   type LoadResult,
+  type RecordTouch,
   type RecordWrite,
   type SessionStore,
   type StoredRecord,
@@ -62,18 +63,13 @@ interface SessionCommands {
   trpcSessionWrite(key: string, ...args: (string | number | Uint8Array)[]): Promise<number | [3, number]>;
   trpcSessionSwapBuffer(key: string, ...args: (string | number | Uint8Array)[]): Promise<unknown[]>;
   trpcSessionBindUser(key: string, userId: string): Promise<number>;
-  trpcSessionMoveOutBuffer(key: string, mark: string, markMs: number): Promise<Buffer[] | null>;
+  trpcSessionMoveOutBuffer(key: string, markMs: number): Promise<Buffer[] | null>;
   trpcSessionRevokeUserSession(key: string, userId: string): Promise<number>;
   trpcSessionIndexUserSession(key: string, id: string, expiresAt: number, pruneBefore: number, graceMs: number): Promise<null>;
   trpcSessionListUserSessions(key: string, pruneBefore: number): Promise<string[]>;
 }
 
-const DATA_PREFIX = 'd:';
-const CREATED_AT = 'm:c';
-const LAST_USED_AT = 'm:u';
-const EXPIRES_AT = 'm:e';
-const SCHEMA_VERSION = 'm:v';
-const USER = 'm:user';
+const { dataPrefix: DATA_PREFIX, createdAt: CREATED_AT, lastUsedAt: LAST_USED_AT, expiresAt: EXPIRES_AT, schemaVersion: SCHEMA_VERSION, user: USER } = HASH;
 
 /**
  * How long past its expiry a user index keeps an entry, and itself past its last entry. Index scores come
@@ -109,9 +105,6 @@ type SessionHash = Record<string, Buffer>;
 /** What `hgetallBuffer` resolves to when the key holds something other than a hash. */
 const NOT_A_HASH: unique symbol = Symbol('not a hash');
 
-/** The string that replaces a record moved to a new ID, for `MOVED_MARK_MS` (see MOVE_OUT_SCRIPT). */
-const MOVED_MARK = 'trpc-session:moved';
-
 /** Redis's error for a hash command on another type: on a session key, the moved mark (or a foreign key). */
 const isWrongType = (error: unknown) => error instanceof Error && error.message.includes('WRONGTYPE');
 
@@ -126,17 +119,15 @@ const orGone = <T>(sent: Promise<T>, gone: T): Promise<T> =>
 const storedNumber = (bytes: Buffer | undefined) => (bytes === undefined ? Number.NaN : Number(bytes.toString()));
 
 /** The names of the metadata fields this store writes in every record it creates. */
-const METADATA_FIELDS = new Set([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER]);
+const METADATA_FIELDS = new Set<string>([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER]);
 
 /**
- * The record in a session's hash, with its expiry (ms, NaN when the hash has none) as last refreshed; null
- * for an empty hash, which is how HGETALL reads a key that does not exist (or has expired); `'foreign'` for a
+ * The record in a session's hash, its expiry NaN when the hash has none; null for an empty hash, which is how HGETALL reads a key that does not exist (or has expired); `'foreign'` for a
  * hash that is not recognisably one of this store's records: one with a field of another name, or without
  * any of the metadata fields every record is created with.
  */
-function parseRecord(hash: SessionHash): { record: StoredRecord; expiresAt: number } | null | 'foreign' {
-  const record: StoredRecord = { fields: new Map(), createdAt: Number.NaN, lastUsedAt: 0, schemaVersion: 0, userId: null, ttlMs: 0, refreshed: false };
-  let expiresAt = Number.NaN;
+function parseRecord(hash: SessionHash): StoredRecord | null | 'foreign' {
+  const record: StoredRecord = { fields: new Map(), createdAt: Number.NaN, lastUsedAt: 0, schemaVersion: 0, userId: null, expiresAt: Number.NaN };
   let empty = true;
   let metadata = false;
   for (const name in hash) {
@@ -148,22 +139,22 @@ function parseRecord(hash: SessionHash): { record: StoredRecord; expiresAt: numb
       metadata = true;
       if (name === CREATED_AT) record.createdAt = storedNumber(value);
       else if (name === LAST_USED_AT) record.lastUsedAt = storedNumber(value);
-      else if (name === EXPIRES_AT) expiresAt = storedNumber(value);
+      else if (name === EXPIRES_AT) record.expiresAt = storedNumber(value);
       else if (name === SCHEMA_VERSION) record.schemaVersion = storedNumber(value);
       else record.userId = value.toString();
     }
   }
   if (empty) return null;
-  return metadata ? { record, expiresAt } : 'foreign';
+  return metadata ? record : 'foreign';
 }
 
 /**
  * The Redis store. Each session is one hash (so it lives in one Cluster slot) and every operation is one
- * round trip. A read is a plain HGETALL, the cheapest command that returns the whole hash; only when the
- * expiry is due for a refresh (at most once per `touchAfter`) does a second command extend it. Writes are Lua
+ * round trip. A read is a plain HGETALL, the cheapest command that returns the whole hash; a touch (the core
+ * sends one when the expiry is due for a refresh, at most once per `touchAfter`) is a second command. Writes are Lua
  * scripts: a write sends only the changed fields and refuses to recreate a record that another request
  * removed. A session bound to a user costs one more round trip, to its user's index, when it is created or
- * bound and when a read refreshes its expiry.
+ * bound and when it is touched.
  */
 export function redisStore(options: RedisStoreOptions): SessionStore {
   const prefix = options.prefix ?? 'session:';
@@ -269,7 +260,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     run((redis) => redis.trpcSessionIndexUserSession(userKey(userId), id, Math.ceil(expiresAt), Date.now() - INDEX_GRACE_MS, INDEX_GRACE_MS));
 
   return {
-    async load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult> {
+    async load(id: string, now: number): Promise<LoadResult> {
       const hash = await run((redis) =>
         redis.hgetallBuffer(key(id)).catch((error: unknown): typeof NOT_A_HASH => {
           if (isWrongType(error)) return NOT_A_HASH;
@@ -281,29 +272,22 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         const value = await run((redis) => redis.get(key(id)).catch((error: unknown) => (isWrongType(error) ? null : Promise.reject(error))));
         return value === MOVED_MARK ? { status: 'moved' } : foreign;
       }
-      const parsed = parseRecord(hash);
-      if (parsed === null) return { status: 'missing' };
-      if (parsed === 'foreign') return foreign;
-      const { record, expiresAt } = parsed;
+      const record = parseRecord(hash);
+      if (record === null) return { status: 'missing' };
+      if (record === 'foreign') return foreign;
       if (!(record.createdAt > 0)) return removeCorrupt(id, 'no creation time');
-      const expiry = expiryAtLoad(policy, record.createdAt, expiresAt, now);
-      if (expiry === 'ended') {
-        await run((redis) => redis.del(key(id)));
-        return { status: 'missing' };
-      }
       // The hash's own expiry, on this server's clock: past it, Redis is about to drop the key.
-      record.ttlMs = expiry.ttlMs;
-      if (record.ttlMs <= 0) return { status: 'missing' };
-      // Due, or the hash has no expiry of its own (one this store did not write): refresh it now.
-      const lifetime = expiry.refreshTo;
-      if (lifetime !== null) {
-        const touched = await run((redis) => orGone(redis.trpcSessionTouch(key(id), now, lifetime, now + lifetime), 0));
-        if (touched === 0) return { status: 'missing' };
-        Object.assign(record, { ttlMs: lifetime, lastUsedAt: now, refreshed: true });
-        // The user's index must not forget a session before the session itself expires.
-        if (record.userId !== null) await index(id, record.userId, now + lifetime);
-      }
+      if (record.expiresAt <= now) return { status: 'missing' };
       return { status: 'found', record };
+    },
+
+    async touch(id: string, touch: RecordTouch): Promise<'ok' | 'gone'> {
+      const expiresAt = touch.now + touch.ttlMs;
+      const touched = await run((redis) => orGone(redis.trpcSessionTouch(key(id), touch.now, touch.ttlMs, expiresAt), 0));
+      if (touched === 0) return 'gone';
+      // The user's index must not forget a session before the session itself expires.
+      if (touch.userId !== null) await index(id, touch.userId, expiresAt);
+      return 'ok';
     },
 
     async write(id: string, change: RecordWrite): Promise<WriteResult> {
@@ -343,15 +327,13 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     },
 
     async moveOut(id: string, now: number): Promise<MoveOutResult> {
-      const reply = await run((redis) => redis.trpcSessionMoveOutBuffer(key(id), MOVED_MARK, MOVED_MARK_MS));
+      const reply = await run((redis) => redis.trpcSessionMoveOutBuffer(key(id), MOVED_MARK_MS));
       if (reply === null) return { status: 'gone' };
       const hash: SessionHash = {};
       for (let at = 0; at < reply.length; at += 2) hash[reply[at]!.toString()] = reply[at + 1]!;
-      const parsed = parseRecord(hash);
-      if (parsed === null || parsed === 'foreign' || parsed.expiresAt <= now) return { status: 'gone' };
-      // NaN for a hash without its expiry field: the mover falls back to the policy's lifetime.
-      parsed.record.ttlMs = parsed.expiresAt - now;
-      return { status: 'found', record: parsed.record };
+      const record = parseRecord(hash);
+      if (record === null || record === 'foreign' || record.expiresAt <= now) return { status: 'gone' };
+      return { status: 'found', record };
     },
 
     async destroy(id: string): Promise<void> {

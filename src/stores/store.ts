@@ -7,13 +7,23 @@ import type { SessionError, SessionStoreUnavailableError } from '../errors.js';
  * to a user needs it; the methods on a user's sessions take one per session.
  */
 export interface SessionStore {
-  /** Reads a record and refreshes its expiry when `policy` says it is due (Redis: one more round trip then). */
-  load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult>;
+  /**
+   * Reads a record as it is, with its expiry; it changes nothing (the expiry policy is the session core's: it
+   * asks for a `touch` when one is due, or a `destroy` when the record's lifetime is over). A record whose
+   * expiry is past `now` is `'missing'`.
+   */
+  load(id: string, now: number): Promise<LoadResult>;
+  /**
+   * Sets a record's expiry to `ttlMs` from `now` and stamps its last use, never recreating a record that is
+   * gone (`'gone'`). A record bound to `userId` keeps its entry in the user's index live until at least its
+   * new expiry (one more round trip where the index is kept apart).
+   */
+  touch(id: string, touch: RecordTouch): Promise<'ok' | 'gone'>;
   /**
    * Applies field changes atomically. With `create` the record must not exist yet (else `'exists'`);
    * without it the record must still exist (else `'gone'`), so a late write never revives a destroyed
    * session. Only a create sets the expiry: writes happen after the response, where no cookie can follow a
-   * longer expiry, so extending it is left to `load`. Refused (`'too large'`, nothing written) when the
+   * longer expiry, so extending it is left to `touch`. Refused (`'too large'`, nothing written) when the
    * record's data would exceed `maxSize` and grow: see `exceedsMaxSize`.
    */
   write(id: string, change: RecordWrite): Promise<WriteResult>;
@@ -25,7 +35,7 @@ export interface SessionStore {
   /**
    * Takes the record out for its move to a new ID (`regenerate()`), in one atomic step on the record: returns
    * it as it is now and leaves in its place, for `MOVED_MARK_MS` (10 seconds), a mark that refuses every later write,
-   * compare-and-set and bind on the ID (`'gone'`), and that `load` reads as `'moved'`. So a write acknowledged
+   * compare-and-set, touch and bind on the ID (`'gone'`), and that `load` reads as `'moved'`. So a write acknowledged
    * on the ID before the move is in the record returned, and one after it is refused: none is acknowledged and
    * then lost. `'gone'` when there is no record (removed, expired, or already moved).
    */
@@ -63,16 +73,6 @@ export interface SessionStore {
   reportTo?(report: (error: SessionError) => void): void;
 }
 
-/** How long records live. Times are milliseconds. */
-export interface ExpiryPolicy {
-  /** Idle timeout: a record unused this long expires. */
-  idleMs: number;
-  /** Absolute timeout from creation, whatever the activity; `null` for none. */
-  absoluteMs: number | null;
-  /** A load refreshes the expiry only when doing so would extend it by at least this much. */
-  touchAfterMs: number;
-}
-
 export interface StoredRecord {
   /** Encoded data fields by field name, as written: a new map for each load, which the session then owns. */
   fields: Map<string, Uint8Array>;
@@ -81,10 +81,17 @@ export interface StoredRecord {
   schemaVersion: number;
   /** The user the record is bound to, if any. */
   userId: string | null;
-  /** Milliseconds the record has left, after any refresh this load made (`moveOut`: NaN when the store cannot tell). */
+  /** When the record expires, as last set by a create or a touch (ms); NaN when the store cannot tell. */
+  expiresAt: number;
+}
+
+/** A `touch`: the record's new expiry, and the user whose index must keep it that long. */
+export interface RecordTouch {
+  now: number;
+  /** The record expires this many milliseconds after `now`. */
   ttlMs: number;
-  /** Whether this load refreshed the expiry. */
-  refreshed: boolean;
+  /** The user the record is bound to as loaded, or null. */
+  userId: string | null;
 }
 
 export type LoadResult =
@@ -166,29 +173,8 @@ export type CompareAndSetResult =
   | { status: 'gone' }
   | TooLarge;
 
-/**
- * The milliseconds a record of the given age may still live: the idle timeout, capped by what remains of
- * the absolute lifetime (zero or less: expired).
- */
-export function remainingLifetime(policy: Pick<ExpiryPolicy, 'idleMs' | 'absoluteMs'>, createdAt: number, now: number): number {
-  if (policy.absoluteMs === null) return policy.idleMs;
-  return Math.min(policy.idleMs, createdAt + policy.absoluteMs - now);
-}
-
-/**
- * What a load makes of a record's expiry, the same in every store: `'ended'` once its lifetime is over (the
- * store removes it); otherwise the milliseconds it has left by `expiresAt`, and the lifetime to refresh it to
- * when a refresh is due (it would extend the expiry by `touchAfterMs` or more, or `expiresAt` is unknown: NaN).
- */
-export function expiryAtLoad(policy: ExpiryPolicy, createdAt: number, expiresAt: number, now: number): 'ended' | { ttlMs: number; refreshTo: number | null } {
-  const remaining = remainingLifetime(policy, createdAt, now);
-  if (remaining <= 0) return 'ended';
-  const ttlMs = expiresAt - now;
-  return { ttlMs, refreshTo: Number.isNaN(ttlMs) || remaining - ttlMs >= policy.touchAfterMs ? remaining : null };
-}
-
 /** The methods every {@link SessionStore} has. */
-const STORE_METHODS = ['load', 'write', 'compareAndSet', 'moveOut', 'destroy', 'bindUser', 'unbindUser', 'userSessions', 'revokeUser', 'close'] as const;
+const STORE_METHODS = ['load', 'touch', 'write', 'compareAndSet', 'moveOut', 'destroy', 'bindUser', 'unbindUser', 'userSessions', 'revokeUser', 'close'] as const;
 
 /**
  * Throws a `TypeError` naming `store` unless `value` is a session store, so a missing store, or a Redis client

@@ -250,7 +250,7 @@ test('a stall of this process longer than commandTimeout does not fail a command
   try {
     const store = redisStore({ redis: direct, commandTimeout: 50 });
     await direct.ping();
-    const loading = store.load('S'.repeat(32), { idleMs: 60_000, absoluteMs: null, touchAfterMs: 0 }, Date.now());
+    const loading = store.load('S'.repeat(32), Date.now());
     // Block the event loop well past the timeout while Redis answers; the reply is waiting when it ends.
     const until = performance.now() + 300;
     while (performance.now() < until);
