@@ -8,6 +8,8 @@ export default defineConfig({
     fetch: 'src/adapters/fetch.ts',
     next: 'src/adapters/next.ts',
     ws: 'src/adapters/ws.ts',
+    // The store contract suite, for authors of stores: kept out of the main entry.
+    testing: 'src/testing.ts',
   },
   format: ['esm', 'cjs'],
   // Shared chunks in both formats, so every entry uses the same classes (instanceof works across them).

@@ -45,7 +45,7 @@ afterAll(() => rmSync(consumer, { recursive: true, force: true }));
 
 test('the tarball holds the build and the README, not the sources or tests', () => {
   const files = readdirSync(join(consumer, 'node_modules', 'trpc-session'), { recursive: true }) as string[];
-  const entries = ['index', 'fastify', 'fetch', 'next', 'ws'].flatMap((name) => ['js', 'cjs', 'd.ts', 'd.cts'].map((ext) => join('dist', `${name}.${ext}`)));
+  const entries = ['index', 'fastify', 'fetch', 'next', 'ws', 'testing'].flatMap((name) => ['js', 'cjs', 'd.ts', 'd.cts'].map((ext) => join('dist', `${name}.${ext}`)));
   expect(files).toEqual(expect.arrayContaining(['README.md', 'package.json', ...entries]));
   expect(files.some((file) => file.startsWith('src') || file.startsWith('test'))).toBe(false);
 });
@@ -65,8 +65,9 @@ test('works from ESM', () => {
 import { fetchSessionHandler } from 'trpc-session/fetch';
 import { createFastifyContext } from 'trpc-session/fastify';
 import { createWSContext } from 'trpc-session/ws';
+import { storeContractCases } from 'trpc-session/testing';
 import * as z from 'zod';
-if (![fetchSessionHandler, createFastifyContext, createWSContext].every((f) => typeof f === 'function')) throw new Error('bad adapters');
+if (![fetchSessionHandler, createFastifyContext, createWSContext, storeContractCases].every((f) => typeof f === 'function')) throw new Error('bad adapters');
 ${usage}`,
   );
   expect(run('node', ['esm.mjs']).trim()).toBe('SessionUnavailableError true PRECONDITION_FAILED');
@@ -78,8 +79,9 @@ test('works from CommonJS', () => {
     `const { createSessionManager, memoryStore, redisStore, SessionError } = require('trpc-session');
 const { fetchSessionHandler } = require('trpc-session/fetch');
 const { createWSContext } = require('trpc-session/ws');
+const { storeContractCases } = require('trpc-session/testing');
 const z = require('zod');
-if (![fetchSessionHandler, createWSContext].every((f) => typeof f === 'function')) throw new Error('bad adapters');
+if (![fetchSessionHandler, createWSContext, storeContractCases].every((f) => typeof f === 'function')) throw new Error('bad adapters');
 ${usage}`,
   );
   expect(run('node', ['cjs.cjs']).trim()).toBe('SessionUnavailableError true PRECONDITION_FAILED');
@@ -143,7 +145,7 @@ test('publint and are-the-types-wrong find no problem in the packed tarball', ()
   expect(output(bin('attw'), [tarball, '--format', 'table'])).toMatch(/No problems found/);
 }, 120_000);
 
-const EXAMPLES = ['server.ts', 'browser-client.ts', 'node-client.ts', 'fastify.ts', 'hono.ts'];
+const EXAMPLES = ['server.ts', 'browser-client.ts', 'node-client.ts', 'fastify.ts', 'hono.ts', 'writing-a-store.ts'];
 const RESOLUTIONS = {
   node10: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true },
   node16: { module: 'node16', moduleResolution: 'node16' },
@@ -208,6 +210,10 @@ describe('the README examples, run from the tarball against Redis', () => {
     const left = await inspect.keys('*');
     expect(await Promise.all(left.map((key) => inspect.get(key)))).toEqual(left.map(() => 'trpc-session:moved'));
     inspect.disconnect();
+  }, 120_000);
+
+  test("the store example runs the contract suite from the tarball, and every case passes", () => {
+    expect(output(bin('tsx'), ['writing-a-store.ts'])).toMatch(/# pass [1-9]\d*\n# fail 0\n/);
   }, 120_000);
 
   test.each(['fastify.ts', 'hono.ts'])('%s keeps a session across calls with the real tRPC client', async (file) => {

@@ -2,9 +2,14 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { memoryStore, redisStore, type RecordWrite, type SessionStore } from '../src/index.js';
 import type { Redis } from 'ioredis';
 import { createSessionId } from '../src/id.js';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { HASH, MOVED_MARK, TOUCH_SCRIPT } from '../src/stores/redis-scripts.js';
+import { storeContractCases } from '../src/testing.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
+
+const root = resolve(import.meta.dirname, '..');
 
 const bytes = (text: string) => Buffer.from(text);
 const create = (now: number, set: Record<string, string> = {}, ttlMs = 60_000): RecordWrite => ({
@@ -29,151 +34,16 @@ afterAll(() => redis.stop(true));
 stores['redis'] = () => redisStore({ redis: () => redis.client() });
 stores['memory'] = () => memoryStore();
 
-/** The same contract, held by every store: what the session core relies on. */
+/** The same contract, held by every store (the suite `trpc-session/testing` exports): what the session core relies on. */
 describe.each(Object.keys(stores))('%s store', (name) => {
-  let store: SessionStore;
-  beforeAll(() => {
-    store = stores[name]!();
-  });
-  afterAll(() => store.close());
-
-  test('a missing record loads as missing', async () => {
-    expect(await store.load(createSessionId(), Date.now())).toEqual({ status: 'missing' });
-  });
-
-  test('create writes fields and metadata; a second create of the same ID is refused', async () => {
-    const id = createSessionId();
-    const now = Date.now();
-    expect(await store.write(id, create(now, { a: '1', b: '2' }))).toBe('ok');
-    expect(await store.write(id, create(now))).toBe('exists');
-    const loaded = await store.load(id, now);
-    expect(loaded.status).toBe('found');
-    if (loaded.status !== 'found') return;
-    expect(Object.fromEntries([...loaded.record.fields].map(([k, v]) => [k, Buffer.from(v).toString()]))).toEqual({ a: '1', b: '2' });
-    expect(loaded.record).toMatchObject({ createdAt: now, lastUsedAt: now, schemaVersion: 3, userId: null, expiresAt: now + 60_000 });
-  });
-
-  test('an update sets and removes only the named fields, and never recreates a removed record', async () => {
-    const id = createSessionId();
-    const now = Date.now();
-    await store.write(id, create(now, { a: '1', b: '2', c: '3' }));
-    expect(await store.write(id, change(now, { b: 'two' }, ['c']))).toBe('ok');
-    const loaded = await store.load(id, now);
-    if (loaded.status !== 'found') throw new Error('not found');
-    expect([...loaded.record.fields.keys()].sort()).toEqual(['a', 'b']);
-    expect(Buffer.from(loaded.record.fields.get('b')!).toString()).toBe('two');
-    await store.destroy(id);
-    expect(await store.write(id, change(now, { a: 'again' }))).toBe('gone');
-    expect(await store.load(id, now)).toEqual({ status: 'missing' });
-  });
-
-  test('compare-and-set swaps only from the expected bytes, and reports the current ones otherwise', async () => {
-    const id = createSessionId();
-    const now = Date.now();
-    await store.write(id, create(now, { n: '1' }));
-    expect(await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now, maxSize: 65_536 })).toEqual({ status: 'ok' });
-    const conflict = await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('9'), now, maxSize: 65_536 });
-    expect(conflict.status).toBe('conflict');
-    expect(Buffer.from((conflict as { current: Uint8Array }).current).toString()).toBe('2');
-    expect(await store.compareAndSet(id, { field: 'new', expected: null, next: bytes('x'), now, maxSize: 65_536 })).toEqual({ status: 'ok' });
-    expect((await store.compareAndSet(id, { field: 'new', expected: null, next: bytes('y'), now, maxSize: 65_536 })).status).toBe('conflict');
-    await store.destroy(id);
-    expect(await store.compareAndSet(id, { field: 'n', expected: bytes('2'), next: bytes('3'), now, maxSize: 65_536 })).toEqual({ status: 'gone' });
-  });
-
-  test('a load changes nothing: it returns the expiry and last use as the create set them', async () => {
-    const id = createSessionId();
-    const now = Date.now();
-    await store.write(id, create(now, {}, 30_000));
-    for (const at of [now + 5, now + 20_000]) {
-      const loaded = await store.load(id, at);
-      expect(loaded.status === 'found' && loaded.record).toMatchObject({ lastUsedAt: now, expiresAt: now + 30_000 });
-    }
-  });
-
-  test('touch sets the expiry and last use, and never recreates a removed record', async () => {
-    const id = createSessionId();
-    const now = Date.now();
-    await store.write(id, create(now, { a: '1' }, 30_000));
-    expect(await store.touch(id, { now: now + 5, ttlMs: 60_000, userId: null })).toBe('ok');
-    const loaded = await store.load(id, now + 5);
-    expect(loaded.status === 'found' && loaded.record).toMatchObject({ lastUsedAt: now + 5, expiresAt: now + 5 + 60_000 });
-    // Past the expiry the create set, the touched record lives on.
-    expect((await store.load(id, now + 45_000)).status).toBe('found');
-    await store.destroy(id);
-    expect(await store.touch(id, { now: now + 10, ttlMs: 60_000, userId: null })).toBe('gone');
-    expect(await store.load(id, now + 10)).toEqual({ status: 'missing' });
-  });
-
-  test('only a create sets the expiry: updates and compare-and-set leave it to touch', async () => {
-    const id = createSessionId();
-    const now = Date.now();
-    await store.write(id, create(now, { n: '1' }, 30_000));
-    expect(await store.write(id, { ...change(now, { a: '1' }), ttlMs: 60_000 })).toBe('ok');
-    expect((await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now, maxSize: 65_536 })).status).toBe('ok');
-    const loaded = await store.load(id, now);
-    expect(loaded.status === 'found' && loaded.record.expiresAt).toBe(now + 30_000);
-  });
-
-  test('a record is bound to a user on creation or later, and listed with its metadata under that user', async () => {
-    const user = `user-${createSessionId()}`;
-    const [created, bound] = [createSessionId(), createSessionId()];
-    const now = Date.now();
-    await store.write(created, { ...create(now), userId: user });
-    await store.write(bound, create(now + 1));
-    expect(await store.bindUser(bound, user, now + 60_000)).toBe('ok');
-    expect(await store.bindUser(createSessionId(), user, now + 60_000)).toBe('gone');
-    const loaded = await store.load(bound, now + 1);
-    expect(loaded.status === 'found' && loaded.record.userId).toBe(user);
-    const listed = await store.userSessions(user, now + 1);
-    expect(listed.sort((a, b) => a.createdAt - b.createdAt)).toEqual([
-      { id: created, createdAt: now, lastUsedAt: now },
-      { id: bound, createdAt: now + 1, lastUsedAt: now + 1 },
-    ]);
-    expect(await store.userSessions(`other-${user}`, now)).toEqual([]);
-  });
-
-  test("a user's list drops records destroyed, expired, unbound or bound to another user", async () => {
-    const user = `user-${createSessionId()}`;
-    const ids = Array.from({ length: 5 }, () => createSessionId());
-    const now = Date.now();
-    for (const id of ids) await store.write(id, { ...create(now, {}, id === ids[1] ? 50 : 60_000), userId: user });
-    await store.destroy(ids[0]!);
-    await store.unbindUser(ids[2]!, user);
-    await store.bindUser(ids[3]!, `other-${user}`, now + 60_000);
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    expect((await store.userSessions(user, Date.now())).map((entry) => entry.id)).toEqual([ids[4]]);
-    expect((await store.userSessions(`other-${user}`, Date.now())).map((entry) => entry.id)).toEqual([ids[3]]);
-  });
-
-  test("revoking a user removes every record bound to it, and only those", async () => {
-    const user = `user-${createSessionId()}`;
-    const [first, second, rebound, stranger] = Array.from({ length: 4 }, () => createSessionId());
-    const now = Date.now();
-    for (const id of [first!, second!, rebound!]) await store.write(id, { ...create(now), userId: user });
-    await store.bindUser(rebound!, `other-${user}`, now + 60_000);
-    await store.write(stranger!, create(now));
-    expect(await store.revokeUser(user)).toBe(2);
-    for (const id of [first!, second!]) expect(await store.load(id, now)).toEqual({ status: 'missing' });
-    for (const id of [rebound!, stranger!]) expect((await store.load(id, now)).status).toBe('found');
-    expect(await store.userSessions(user, now)).toEqual([]);
-    expect(await store.revokeUser(user)).toBe(0);
-  });
-
-  test('an expired record is never returned', async () => {
-    const id = createSessionId();
-    await store.write(id, create(Date.now(), { a: '1' }, 50));
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    expect(await store.load(id, Date.now())).toEqual({ status: 'missing' });
-  });
-
-  test('a load at a time past the expiry finds the record missing, and does not revive it', async () => {
-    const id = createSessionId();
-    const now = Date.now();
-    await store.write(id, create(now, { a: '1' }, 30_000));
-    expect(await store.load(id, now + 30_001)).toEqual({ status: 'missing' });
-  });
+  for (const { name: promise, run } of storeContractCases(() => stores[name]!())) test(promise, run);
 });
+
+test("the README's store example runs the suite with node:test, and every case passes", () => {
+  // tsx resolves `trpc-session/testing` to the sources through tsconfig.json's paths, as tsc does.
+  const printed = execFileSync(resolve(root, 'node_modules/.bin/tsx'), ['examples/writing-a-store.ts'], { cwd: root, encoding: 'utf8' });
+  expect(printed).toMatch(new RegExp(`# pass ${storeContractCases(() => memoryStore()).length}\\n# fail 0\\n`));
+}, 60_000);
 
 describe('the Redis store reads a plain HGETALL', () => {
   let store: SessionStore;

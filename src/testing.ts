@@ -1,0 +1,268 @@
+import assert from 'node:assert/strict';
+import { createSessionId } from './id.js';
+import type { LoadResult, RecordWrite, SessionStore, StoredRecord } from './stores/store.js';
+
+/**
+ * One case of the store contract. `run` opens a store with the factory given to {@link storeContractCases},
+ * checks one promise of the contract against it, closes it, and rejects (with an `AssertionError` saying what
+ * differed) when the store breaks that promise.
+ */
+export interface StoreContractCase {
+  /** What the case checks, as a sentence: use it as the test's name. */
+  readonly name: string;
+  run(): Promise<void>;
+}
+
+/**
+ * The contract every {@link SessionStore} keeps, as the session core relies on it: the cases that
+ * `redisStore` and `memoryStore` pass, for a store of your own to run in any test runner. Each case gets a
+ * new store from `createStore` and closes it; cases use fresh random IDs, so they may share one backend and
+ * run concurrently. Two cases wait 120 ms for records with a 50 ms expiry to expire.
+ *
+ * @example
+ * ```ts
+ * import { test } from 'node:test'; // or vitest, jest, bun:test
+ * for (const { name, run } of storeContractCases(() => myStore())) test(name, run);
+ * ```
+ */
+export function storeContractCases(createStore: () => SessionStore | Promise<SessionStore>): StoreContractCase[] {
+  return CASES.map(([name, check]) => ({
+    name,
+    async run() {
+      const store = await createStore();
+      try {
+        await check(store);
+      } finally {
+        await store.close();
+      }
+    },
+  }));
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const bytes = (text: string): Uint8Array => encoder.encode(text);
+const text = (value: Uint8Array | null | undefined): string | null | undefined => (value == null ? value : decoder.decode(value));
+
+const MAX_SIZE = 65_536;
+
+function create(now: number, set: Record<string, string> = {}, ttlMs = 60_000): RecordWrite {
+  return {
+    create: true,
+    now,
+    ttlMs,
+    createdAt: now,
+    userId: null,
+    schemaVersion: 3,
+    set: new Map(Object.entries(set).map(([name, value]) => [name, bytes(value)])),
+    remove: [],
+    maxSize: MAX_SIZE,
+  };
+}
+
+const change = (now: number, set: Record<string, string>, remove: string[] = []): RecordWrite => ({ ...create(now, set), create: false, remove });
+
+/** The record a load found; fails the case otherwise. */
+function found(result: LoadResult, what: string): StoredRecord {
+  assert.equal(result.status, 'found', `${what}: expected the record to be found`);
+  return (result as { record: StoredRecord }).record;
+}
+
+/** A record's data fields as text, by name. */
+const fieldsOf = (record: StoredRecord) => Object.fromEntries([...record.fields].map(([name, value]) => [name, text(value)]));
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const CASES: [string, (store: SessionStore) => Promise<void>][] = [
+  [
+    'a missing record loads as missing',
+    async (store) => {
+      assert.deepEqual(await store.load(createSessionId(), Date.now()), { status: 'missing' });
+    },
+  ],
+  [
+    'create writes fields and metadata; a second create of the same ID is refused',
+    async (store) => {
+      const id = createSessionId();
+      const now = Date.now();
+      assert.equal(await store.write(id, create(now, { a: '1', b: '2' })), 'ok');
+      assert.equal(await store.write(id, create(now)), 'exists');
+      const record = found(await store.load(id, now), 'after create');
+      assert.deepEqual(fieldsOf(record), { a: '1', b: '2' });
+      const { createdAt, lastUsedAt, schemaVersion, userId, expiresAt } = record;
+      assert.deepEqual({ createdAt, lastUsedAt, schemaVersion, userId, expiresAt }, { createdAt: now, lastUsedAt: now, schemaVersion: 3, userId: null, expiresAt: now + 60_000 });
+    },
+  ],
+  [
+    'an update sets and removes only the named fields, and never recreates a removed record',
+    async (store) => {
+      const id = createSessionId();
+      const now = Date.now();
+      await store.write(id, create(now, { a: '1', b: '2', c: '3' }));
+      assert.equal(await store.write(id, change(now, { b: 'two' }, ['c'])), 'ok');
+      assert.deepEqual(fieldsOf(found(await store.load(id, now), 'after update')), { a: '1', b: 'two' });
+      await store.destroy(id);
+      assert.equal(await store.write(id, change(now, { a: 'again' })), 'gone');
+      assert.deepEqual(await store.load(id, now), { status: 'missing' });
+    },
+  ],
+  [
+    'a write that would grow the data past maxSize is refused, writing nothing; one that shrinks it passes',
+    async (store) => {
+      const id = createSessionId();
+      const now = Date.now();
+      await store.write(id, create(now, { a: '12345' }));
+      assert.deepEqual(await store.write(id, { ...change(now, { b: '123456' }), maxSize: 10 }), { status: 'too large', size: 11 });
+      assert.deepEqual(fieldsOf(found(await store.load(id, now), 'after the refused write')), { a: '12345' });
+      assert.equal(await store.write(id, { ...change(now, { a: '1' }), maxSize: 1 }), 'ok');
+    },
+  ],
+  [
+    'compare-and-set swaps only from the expected bytes, and reports the current ones otherwise',
+    async (store) => {
+      const id = createSessionId();
+      const now = Date.now();
+      const swap = (field: string, expected: string | null, next: string) =>
+        store.compareAndSet(id, { field, expected: expected === null ? null : bytes(expected), next: bytes(next), now, maxSize: MAX_SIZE });
+      await store.write(id, create(now, { n: '1' }));
+      assert.deepEqual(await swap('n', '1', '2'), { status: 'ok' });
+      const conflict = await swap('n', '1', '9');
+      assert.equal(conflict.status, 'conflict');
+      assert.equal(text((conflict as { current: Uint8Array | null }).current), '2');
+      assert.deepEqual(await swap('new', null, 'x'), { status: 'ok' });
+      assert.equal((await swap('new', null, 'y')).status, 'conflict');
+      await store.destroy(id);
+      assert.deepEqual(await swap('n', '2', '3'), { status: 'gone' });
+    },
+  ],
+  [
+    'a load changes nothing: it returns the expiry and last use as the create set them',
+    async (store) => {
+      const id = createSessionId();
+      const now = Date.now();
+      await store.write(id, create(now, {}, 30_000));
+      for (const at of [now + 5, now + 20_000]) {
+        const { lastUsedAt, expiresAt } = found(await store.load(id, at), `a load at +${at - now} ms`);
+        assert.deepEqual({ lastUsedAt, expiresAt }, { lastUsedAt: now, expiresAt: now + 30_000 });
+      }
+    },
+  ],
+  [
+    'touch sets the expiry and last use, and never recreates a removed record',
+    async (store) => {
+      const id = createSessionId();
+      const now = Date.now();
+      await store.write(id, create(now, { a: '1' }, 30_000));
+      assert.equal(await store.touch(id, { now: now + 5, ttlMs: 60_000, userId: null }), 'ok');
+      const { lastUsedAt, expiresAt } = found(await store.load(id, now + 5), 'after the touch');
+      assert.deepEqual({ lastUsedAt, expiresAt }, { lastUsedAt: now + 5, expiresAt: now + 5 + 60_000 });
+      found(await store.load(id, now + 45_000), 'past the expiry the create set, before the touched one');
+      await store.destroy(id);
+      assert.equal(await store.touch(id, { now: now + 10, ttlMs: 60_000, userId: null }), 'gone');
+      assert.deepEqual(await store.load(id, now + 10), { status: 'missing' });
+    },
+  ],
+  [
+    'only a create sets the expiry: updates and compare-and-set leave it to touch',
+    async (store) => {
+      const id = createSessionId();
+      const now = Date.now();
+      await store.write(id, create(now, { n: '1' }, 30_000));
+      assert.equal(await store.write(id, { ...change(now, { a: '1' }), ttlMs: 60_000 }), 'ok');
+      assert.equal((await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now, maxSize: MAX_SIZE })).status, 'ok');
+      assert.equal(found(await store.load(id, now), 'after the writes').expiresAt, now + 30_000);
+    },
+  ],
+  [
+    'moveOut returns the record and leaves a mark: loads read it as moved, and every later change is refused',
+    async (store) => {
+      const id = createSessionId();
+      const user = `user-${createSessionId()}`;
+      const now = Date.now();
+      await store.write(id, { ...create(now, { a: '1' }, 30_000), userId: user });
+      const moved = await store.moveOut(id, now);
+      assert.equal(moved.status, 'found');
+      const record = (moved as { record: StoredRecord }).record;
+      assert.deepEqual(fieldsOf(record), { a: '1' });
+      assert.deepEqual({ createdAt: record.createdAt, userId: record.userId, expiresAt: record.expiresAt }, { createdAt: now, userId: user, expiresAt: now + 30_000 });
+      assert.deepEqual(await store.load(id, now), { status: 'moved' });
+      assert.equal(await store.write(id, change(now, { a: '2' })), 'gone');
+      assert.deepEqual(await store.compareAndSet(id, { field: 'a', expected: bytes('1'), next: bytes('2'), now, maxSize: MAX_SIZE }), { status: 'gone' });
+      assert.equal(await store.touch(id, { now, ttlMs: 60_000, userId: user }), 'gone');
+      assert.equal(await store.bindUser(id, user, now + 60_000), 'gone');
+      assert.deepEqual(await store.moveOut(id, now), { status: 'gone' });
+      assert.deepEqual(await store.moveOut(createSessionId(), now), { status: 'gone' });
+    },
+  ],
+  [
+    'a record is bound to a user on creation or later, and listed with its metadata under that user',
+    async (store) => {
+      const user = `user-${createSessionId()}`;
+      const [created, bound] = [createSessionId(), createSessionId()];
+      const now = Date.now();
+      await store.write(created, { ...create(now), userId: user });
+      await store.write(bound, create(now + 1));
+      assert.equal(await store.bindUser(bound, user, now + 60_000), 'ok');
+      assert.equal(await store.bindUser(createSessionId(), user, now + 60_000), 'gone');
+      assert.equal(found(await store.load(bound, now + 1), 'the bound record').userId, user);
+      const listed = await store.userSessions(user, now + 1);
+      assert.deepEqual(
+        listed.sort((a, b) => a.createdAt - b.createdAt),
+        [
+          { id: created, createdAt: now, lastUsedAt: now },
+          { id: bound, createdAt: now + 1, lastUsedAt: now + 1 },
+        ],
+      );
+      assert.deepEqual(await store.userSessions(`other-${user}`, now), []);
+    },
+  ],
+  [
+    "a user's list drops records destroyed, expired, unbound or bound to another user",
+    async (store) => {
+      const user = `user-${createSessionId()}`;
+      const ids = Array.from({ length: 5 }, () => createSessionId());
+      const now = Date.now();
+      for (const id of ids) await store.write(id, { ...create(now, {}, id === ids[1] ? 50 : 60_000), userId: user });
+      await store.destroy(ids[0]!);
+      await store.unbindUser(ids[2]!, user);
+      await store.bindUser(ids[3]!, `other-${user}`, now + 60_000);
+      await pause(120);
+      assert.deepEqual((await store.userSessions(user, Date.now())).map((entry) => entry.id), [ids[4]]);
+      assert.deepEqual((await store.userSessions(`other-${user}`, Date.now())).map((entry) => entry.id), [ids[3]]);
+    },
+  ],
+  [
+    'revoking a user removes every record bound to it, and only those',
+    async (store) => {
+      const user = `user-${createSessionId()}`;
+      const [first, second, rebound, stranger] = Array.from({ length: 4 }, () => createSessionId()) as [string, string, string, string];
+      const now = Date.now();
+      for (const id of [first, second, rebound]) await store.write(id, { ...create(now), userId: user });
+      await store.bindUser(rebound, `other-${user}`, now + 60_000);
+      await store.write(stranger, create(now));
+      assert.equal(await store.revokeUser(user), 2);
+      for (const id of [first, second]) assert.deepEqual(await store.load(id, now), { status: 'missing' });
+      for (const id of [rebound, stranger]) found(await store.load(id, now), 'a record not bound to the revoked user');
+      assert.deepEqual(await store.userSessions(user, now), []);
+      assert.equal(await store.revokeUser(user), 0);
+    },
+  ],
+  [
+    'an expired record is never returned',
+    async (store) => {
+      const id = createSessionId();
+      await store.write(id, create(Date.now(), { a: '1' }, 50));
+      await pause(120);
+      assert.deepEqual(await store.load(id, Date.now()), { status: 'missing' });
+    },
+  ],
+  [
+    'a load at a time past the expiry finds the record missing, and does not revive it',
+    async (store) => {
+      const id = createSessionId();
+      const now = Date.now();
+      await store.write(id, create(now, { a: '1' }, 30_000));
+      assert.deepEqual(await store.load(id, now + 30_001), { status: 'missing' });
+    },
+  ],
+];
