@@ -117,7 +117,7 @@ test('a missing store, a Redis client given as the store, or an empty key prefix
       [() => createSessionManager({ schema, store: undefined as unknown as SessionStore }), 'store'],
       [() => createSessionManager({ schema, store: client as unknown as SessionStore }), 'redisStore({ redis: client })'],
       [() => createSessionManager({ schema, store: {} as SessionStore }), 'store'],
-      [() => createSessionManager({ schema, store: { load: () => undefined } as unknown as SessionStore }), 'lacks write'],
+      [() => createSessionManager({ schema, store: { load: () => undefined } as unknown as SessionStore }), 'lacks touch, write'],
       [() => redisStore({ redis: client, prefix: '' }), 'prefix'],
       [() => redisStore({ redis: client, prefix: 7 as unknown as string }), 'prefix'],
       [() => redisStore({ redis: client, commandTimeout: Number.POSITIVE_INFINITY }), 'commandTimeout'],
