@@ -132,7 +132,7 @@ function isSecure(config: CookieConfig, requestIsHttps: boolean): boolean {
  * A `Set-Cookie` value for the session cookie. Built as one object, with no spread: `cookie`'s
  * name-and-options form spreads its options, which cost 2 µs of every new session.
  */
-function setCookieHeader(config: CookieConfig, value: string, maxAge: number, expires: Date | undefined, requestIsHttps: boolean): string {
+function setCookieHeader(config: CookieConfig, value: string, maxAge: number | undefined, expires: Date | undefined, requestIsHttps: boolean): string {
   return stringifySetCookie({
     name: config.name,
     value,
@@ -148,8 +148,8 @@ function setCookieHeader(config: CookieConfig, value: string, maxAge: number, ex
   });
 }
 
-/** A `Set-Cookie` value that stores `value` for `maxAgeSeconds`. */
-export function serializeCookie(config: CookieConfig, value: string, maxAgeSeconds: number, requestIsHttps: boolean): string {
+/** A `Set-Cookie` value that stores `value` for `maxAgeSeconds`, or until the browser session ends (undefined). */
+export function serializeCookie(config: CookieConfig, value: string, maxAgeSeconds: number | undefined, requestIsHttps: boolean): string {
   return setCookieHeader(config, value, maxAgeSeconds, undefined, requestIsHttps);
 }
 

@@ -4,7 +4,8 @@ import { createSessionId, redactSessionId } from './id.js';
 import { loadSession, newSession, type SessionLifecycle } from './lifecycle.js';
 import type { SessionRuntime } from './options.js';
 import type { SessionSchema } from './schema.js';
-import type { Session, SessionHandle } from './session-api.js';
+import type { RegenerateOptions, Session, SessionHandle } from './session-api.js';
+import type { RecordLifespan } from './stores/store.js';
 import type { SessionTransport } from './transport.js';
 
 const NO_REQUEST_REASON =
@@ -58,11 +59,22 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     await session?.flush();
   }
 
-  async regenerate(): Promise<Session<S>> {
-    const session = await (this.#starting ?? this.#loadLifecycle());
-    if (session === null) return this.start();
+  async regenerate(options?: RegenerateOptions): Promise<Session<S>> {
+    const lifespan = chosenLifespan(options);
+    let session = await (this.#starting ?? this.#loadLifecycle());
+    if (session === null) {
+      const began = this.#starting === undefined;
+      session = await (this.#starting ??= this.#begin(lifespan));
+      if (lifespan === undefined || began) return session;
+      // Started meanwhile by another call: a new session takes the lifespan before its first write, and a
+      // session written since moves to take it.
+      if (session.adoptLifespan(lifespan)) {
+        this.#setSessionCookie(session);
+        return session;
+      }
+    }
     this.#assertCookieSettable();
-    await session.moveTo(createSessionId());
+    await session.moveTo(createSessionId(), lifespan);
     this.#starting = Promise.resolve(session);
     this.#setSessionCookie(session);
     return session;
@@ -132,7 +144,8 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     return loaded.session;
   }
 
-  async #begin(): Promise<SessionLifecycle<S>> {
+  /** Resumes the client's session or creates one, with its own lifespan when `regenerate` chose one. */
+  async #begin(lifespan?: Exclude<RecordLifespan, null>): Promise<SessionLifecycle<S>> {
     if (this.#client === null) throw new SessionUnavailableError(NO_REQUEST_REASON);
     const existing = await this.#loadLifecycle();
     if (existing !== null) return existing;
@@ -140,6 +153,7 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     this.#assertCookieSettable();
     // A new session reads nothing from the store: an ID the client sent is never adopted.
     const session = await newSession<S>(this.#runtime, createSessionId());
+    if (lifespan !== undefined) session.adoptLifespan(lifespan);
     this.#open();
     this.#setSessionCookie(session);
     return session;
@@ -162,7 +176,19 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     const client = this.#client!;
     // Rounded up: a cookie that outlives its record by under a second finds nothing, while one that expired
     // first would end a session early (a 2 s lifetime read after 1 ms must still say 2).
-    const maxAgeSeconds = Math.max(1, Math.ceil(session.ttlAt(Date.now()) / 1000));
+    const maxAgeSeconds = session.browserSession ? undefined : Math.max(1, Math.ceil(session.ttlAt(Date.now()) / 1000));
     client.setCookie(serializeCookie(this.#runtime.cookie, this.#runtime.cookieValues.encode(session.id), maxAgeSeconds, client.secure));
   }
+}
+
+/** The lifespan `regenerate` chose, in the store's terms (ms, or 'browser'); undefined: keep the session's. */
+function chosenLifespan(options: RegenerateOptions | undefined): Exclude<RecordLifespan, null> | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) throw new TypeError('trpc-session: regenerate() takes an options object, such as { lifespan: 2592000 }');
+  const { lifespan } = options;
+  if (lifespan === undefined || lifespan === 'browser') return lifespan;
+  if (typeof lifespan !== 'number' || !Number.isSafeInteger(lifespan) || lifespan < 1) {
+    throw new TypeError(`trpc-session: regenerate's lifespan must be a whole number of seconds, at least 1, or 'browser' (got ${JSON.stringify(lifespan) ?? String(lifespan)})`);
+  }
+  return lifespan * 1000;
 }

@@ -2,6 +2,7 @@ export { createSessionManager } from './manager.js';
 export type { NodeHTTPContextOptions, SessionManager, SessionProcedure } from './manager.js';
 export type { PersistMode, ReservedContextKey, SessionManagerOptions } from './options.js';
 export type {
+  RegenerateOptions,
   Session,
   SessionContext,
   SessionData,
@@ -33,6 +34,7 @@ export type {
   FieldSwap,
   LoadResult,
   MoveOutResult,
+  RecordLifespan,
   RecordTouch,
   RecordWrite,
   SessionStore,

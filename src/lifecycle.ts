@@ -6,8 +6,8 @@ import { redactSessionId, sessionRef } from './id.js';
 import type { SessionRuntime } from './options.js';
 import type { SessionSchema } from './schema.js';
 import type { Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue, UserSessionInfo } from './session-api.js';
-import { expiryAtLoad, remainingLifetime } from './expiry.js';
-import { exceedsMaxSize, type StoredRecord } from './stores/store.js';
+import { expiryAtLoad, remainingLifetime, type ExpiryPolicy } from './expiry.js';
+import { exceedsMaxSize, type RecordLifespan, type StoredRecord } from './stores/store.js';
 
 /** `update` retries this many times when other requests keep changing the same field. */
 const MAX_UPDATE_ATTEMPTS = 50;
@@ -22,6 +22,8 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
   #lastUsedAt: number;
   #schemaVersion: number;
   #userId: string | null;
+  /** The session's own lifespan ("remember me"), chosen at `regenerate()`; null: the manager's. */
+  #lifespan: RecordLifespan;
   #persisted: boolean;
   #destroyed = false;
   /** Every operation that touches the store runs here, one after the other. */
@@ -38,6 +40,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     this.#lastUsedAt = record?.lastUsedAt ?? now;
     this.#schemaVersion = record?.schemaVersion ?? runtime.schemaVersion;
     this.#userId = record?.userId ?? null;
+    this.#lifespan = record?.lifespan ?? null;
     this.#persisted = record !== null;
     this.#fields = new FieldTable(runtime, record?.fields ?? null, () => redactSessionId(this.#id));
     this.data = new FieldAccess<S>(this, this.#fields);
@@ -88,9 +91,24 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     if (this.#destroyed) throw new SessionGoneError(redactSessionId(this.#id));
   }
 
-  /** Milliseconds the record may live from `now`: the idle timeout capped by the absolute one. */
+  /** Milliseconds the record may live from `now`: its idle timeout capped by the absolute one. */
   ttlAt(now: number): number {
-    return remainingLifetime(this.#runtime.policy, this.#createdAt, now);
+    return remainingLifetime(policyFor(this.#runtime, this.#lifespan), this.#createdAt, now);
+  }
+
+  /** Whether the cookie lasts as long as the browser session (no `Max-Age`), as `regenerate({ lifespan: 'browser' })` chose. */
+  get browserSession(): boolean {
+    return this.#lifespan === 'browser';
+  }
+
+  /**
+   * Gives a session not written yet its own lifespan; false once it is written, when only a move
+   * (`moveTo`) can, since a record's expiry is set as it is created.
+   */
+  adoptLifespan(lifespan: RecordLifespan): boolean {
+    if (this.#persisted) return false;
+    this.#lifespan = lifespan;
+    return true;
   }
 
   /** Writes what changed, after whatever is queued. Rejects with a `SessionError`. */
@@ -144,9 +162,9 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
    * request's own changes; later ones are refused with `SessionGoneError`. Then the new record is created.
    * Should that fail, the old record is put back as it was taken, when the store allows.
    */
-  moveTo(id: string): Promise<void> {
+  moveTo(id: string, lifespan?: RecordLifespan): Promise<void> {
     return this.#enqueue(async () => {
-      const [oldId, wasPersisted] = [this.#id, this.#persisted];
+      const [oldId, wasPersisted, oldLifespan] = [this.#id, this.#persisted, this.#lifespan];
       // Refuse an unstorable in-place change before the old record is touched.
       this.#fields.noteInPlaceChanges();
       // The session answers to its new ID from the start of the move, so calls that regenerate it one after the
@@ -165,13 +183,17 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
         taken = moved.record;
         this.#fields.rebase(taken.fields);
         this.#userId = taken.userId;
+        this.#lifespan = taken.lifespan;
       }
+      // The new record carries the lifespan of the old one, unless this move chooses another.
+      if (lifespan !== undefined) this.#lifespan = lifespan;
       // The creation time moves too: the absolute lifetime counts from the first record, not from each move.
       this.#persisted = false;
       try {
         await this.#write();
       } catch (error) {
         [this.#id, this.#persisted] = [oldId, wasPersisted];
+        this.#lifespan = oldLifespan;
         if (taken !== null) await this.#putBack(taken);
         throw error;
       }
@@ -192,6 +214,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
       ttlMs,
       createdAt: record.createdAt,
       userId: record.userId,
+      lifespan: record.lifespan,
       schemaVersion: record.schemaVersion,
       set: record.fields,
       remove: [],
@@ -247,6 +270,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
             ttlMs,
             createdAt: this.#createdAt,
             userId: this.#userId,
+            lifespan: this.#lifespan,
             schemaVersion: this.#runtime.schemaVersion,
             set: changes.set,
             remove: this.#persisted ? changes.remove : [],
@@ -309,6 +333,11 @@ class FieldAccess<S extends SessionSchema> implements SessionData<S> {
   }
 }
 
+/** The expiry policy of a session of the given lifespan: its own idle timeout, or the manager's. */
+function policyFor(runtime: SessionRuntime, lifespan: RecordLifespan): ExpiryPolicy {
+  return typeof lifespan === 'number' ? { ...runtime.policy, idleMs: lifespan } : runtime.policy;
+}
+
 /**
  * A new session, not written yet. Refused with the store's `SessionStoreUnavailableError` when the store
  * already knows it cannot be written, so no client is handed a cookie for a session that will not exist.
@@ -341,7 +370,8 @@ export async function loadSession<S extends SessionSchema>(
   if (result.status === 'missing') return null;
   if (result.status === 'moved') return 'moved';
   const { record } = result;
-  const policy = canSetCookie ? runtime.policy : { ...runtime.policy, touchAfterMs: Number.POSITIVE_INFINITY };
+  const own = policyFor(runtime, record.lifespan);
+  const policy = canSetCookie ? own : { ...own, touchAfterMs: Number.POSITIVE_INFINITY };
   const expiry = expiryAtLoad(policy, record.createdAt, record.expiresAt, now);
   if (expiry === 'ended') {
     await runtime.store.destroy(id);

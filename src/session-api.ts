@@ -96,11 +96,25 @@ export interface SessionHandle<S extends SessionSchema> {
   /**
    * Gives the session a new ID, keeping its data: the new record is written and the old one removed at once,
    * and the cookie is replaced. Call it when the user's privileges change (login) to defeat session fixation.
-   * Without a session, starts one.
+   * Without a session, starts one. `lifespan` gives the session its own lifespan ("remember me"); without it,
+   * the session keeps the one it has.
    */
-  regenerate(): Promise<Session<S>>;
+  regenerate(options?: RegenerateOptions): Promise<Session<S>>;
   /** Removes the session from the store and expires its cookie. A later `start()` creates a new session. */
   destroy(): Promise<void>;
+}
+
+/** Options of {@link SessionHandle.regenerate}. */
+export interface RegenerateOptions {
+  /**
+   * The session's own idle lifespan from now on, chosen at login ("remember me"): whole seconds (at least 1),
+   * which the cookie's `Max-Age` and the store's TTL follow in place of `cookie.lifespan`; or `'browser'`, a
+   * cookie without `Max-Age` (the browser drops it when it closes) and the manager's lifespan on the server.
+   * Stored with the session, it holds through every refresh and later `regenerate()`; `absoluteLifetime` still
+   * caps it. A `TypeError` for anything else.
+   * @default the lifespan the session has (the manager's, for a new session)
+   */
+  lifespan?: number | 'browser';
 }
 
 /**

@@ -53,6 +53,7 @@ function create(now: number, set: Record<string, string> = {}, ttlMs = 60_000): 
     ttlMs,
     createdAt: now,
     userId: null,
+    lifespan: null,
     schemaVersion: 3,
     set: new Map(Object.entries(set).map(([name, value]) => [name, bytes(value)])),
     remove: [],
@@ -89,8 +90,11 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
       assert.equal(await store.write(id, create(now)), 'exists');
       const record = found(await store.load(id, now), 'after create');
       assert.deepEqual(fieldsOf(record), { a: '1', b: '2' });
-      const { createdAt, lastUsedAt, schemaVersion, userId, expiresAt } = record;
-      assert.deepEqual({ createdAt, lastUsedAt, schemaVersion, userId, expiresAt }, { createdAt: now, lastUsedAt: now, schemaVersion: 3, userId: null, expiresAt: now + 60_000 });
+      const { createdAt, lastUsedAt, schemaVersion, userId, expiresAt, lifespan } = record;
+      assert.deepEqual(
+        { createdAt, lastUsedAt, schemaVersion, userId, expiresAt, lifespan },
+        { createdAt: now, lastUsedAt: now, schemaVersion: 3, userId: null, expiresAt: now + 60_000, lifespan: null },
+      );
     },
   ],
   [
@@ -171,6 +175,21 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
       assert.equal(await store.write(id, { ...change(now, { a: '1' }), ttlMs: 60_000 }), 'ok');
       assert.equal((await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now, maxSize: MAX_SIZE })).status, 'ok');
       assert.equal(found(await store.load(id, now), 'after the writes').expiresAt, now + 30_000);
+    },
+  ],
+  [
+    "a record's own lifespan is kept as created, through touches and writes, and moveOut returns it",
+    async (store) => {
+      const now = Date.now();
+      for (const lifespan of [2_592_000_000, 'browser', null] as const) {
+        const id = createSessionId();
+        await store.write(id, { ...create(now, { a: '1' }), lifespan });
+        assert.equal(await store.touch(id, { now: now + 5, ttlMs: 60_000, userId: null }), 'ok');
+        assert.equal(await store.write(id, change(now + 5, { a: '2' })), 'ok');
+        assert.equal(found(await store.load(id, now + 5), `a record of lifespan ${lifespan}`).lifespan, lifespan);
+        const moved = await store.moveOut(id, now + 5);
+        assert.equal(moved.status === 'found' && moved.record.lifespan, lifespan);
+      }
     },
   ],
   [

@@ -145,7 +145,7 @@ test('publint and are-the-types-wrong find no problem in the packed tarball', ()
   expect(output(bin('attw'), [tarball, '--format', 'table'])).toMatch(/No problems found/);
 }, 120_000);
 
-const EXAMPLES = ['server.ts', 'browser-client.ts', 'node-client.ts', 'fastify.ts', 'hono.ts', 'writing-a-store.ts'];
+const EXAMPLES = ['server.ts', 'browser-client.ts', 'node-client.ts', 'fastify.ts', 'hono.ts', 'writing-a-store.ts', 'remember-me.ts'];
 const RESOLUTIONS = {
   node10: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true },
   node16: { module: 'node16', moduleResolution: 'node16' },
@@ -210,6 +210,10 @@ describe('the README examples, run from the tarball against Redis', () => {
     const left = await inspect.keys('*');
     expect(await Promise.all(left.map((key) => inspect.get(key)))).toEqual(left.map(() => 'trpc-session:moved'));
     inspect.disconnect();
+  }, 120_000);
+
+  test('the remember-me example sets a 30-day cookie, then a browser session cookie', () => {
+    expect(output(bin('tsx'), ['remember-me.ts']).trim().split('\n')).toEqual(['sid=…; Max-Age=2592000; Path=/; HttpOnly; SameSite=Lax', 'sid=…; Path=/; HttpOnly; SameSite=Lax']);
   }, 120_000);
 
   test("the store example runs the contract suite from the tarball, and every case passes", () => {

@@ -18,6 +18,7 @@ const create = (now: number, set: Record<string, string> = {}, ttlMs = 60_000): 
   ttlMs,
   createdAt: now,
   userId: null,
+  lifespan: null,
   schemaVersion: 3,
   set: new Map(Object.entries(set).map(([k, v]) => [k, bytes(v)])),
   remove: [],

@@ -43,6 +43,10 @@ export const router = t.router({
     const session = await ctx.session.start();
     expectTypeOf(session).toEqualTypeOf<Session<typeof schema>>();
     expectTypeOf(await ctx.session.load()).toEqualTypeOf<Session<typeof schema> | null>();
+    expectTypeOf(ctx.session.regenerate({ lifespan: 30 * 24 * 3600 })).toEqualTypeOf<Promise<Session<typeof schema>>>();
+    void ctx.session.regenerate({ lifespan: 'browser' });
+    // @ts-expect-error a lifespan is seconds or 'browser'
+    void ctx.session.regenerate({ lifespan: '30d' });
 
     expectTypeOf(session.data.get('cart')).toEqualTypeOf<{ productId: string; quantity: number }[]>();
     expectTypeOf(session.data.get('userId')).toEqualTypeOf<string | undefined>();

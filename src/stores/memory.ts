@@ -5,6 +5,7 @@ import {
   type CompareAndSetResult,
   type FieldSwap,
   type LoadResult,
+  type RecordLifespan,
   type RecordTouch,
   type RecordWrite,
   type SessionStore,
@@ -42,6 +43,7 @@ interface MemoryRecord {
   schemaVersion: number;
   userId: string | null;
   expiresAt: number;
+  lifespan: RecordLifespan;
   /** What the record counts against `maxBytes`. */
   bytes: number;
 }
@@ -154,8 +156,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     async load(id: string, now: number): Promise<LoadResult> {
       const record = live(id, now);
       if (record === undefined) return (moved.get(id) ?? 0) > now ? { status: 'moved' } : { status: 'missing' };
-      const { createdAt, lastUsedAt, schemaVersion, userId, expiresAt } = record;
-      return { status: 'found', record: { fields: new Map(record.fields), createdAt, lastUsedAt, schemaVersion, userId, expiresAt } };
+      const { createdAt, lastUsedAt, schemaVersion, userId, expiresAt, lifespan } = record;
+      return { status: 'found', record: { fields: new Map(record.fields), createdAt, lastUsedAt, schemaVersion, userId, expiresAt, lifespan } };
     },
 
     async touch(id: string, touch: RecordTouch): Promise<'ok' | 'gone'> {
@@ -174,7 +176,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
         let size = 0;
         for (const bytes of change.set.values()) size += bytes.byteLength;
         if (exceedsMaxSize(0, size, change.maxSize)) return { status: 'too large', size };
-        record = { fields: new Map(), createdAt: change.createdAt, lastUsedAt: change.now, schemaVersion: change.schemaVersion, userId: change.userId, expiresAt: 0, bytes: 0 };
+        record = { fields: new Map(), createdAt: change.createdAt, lastUsedAt: change.now, schemaVersion: change.schemaVersion, userId: change.userId, expiresAt: 0, lifespan: change.lifespan, bytes: 0 };
         insert(id, record);
         if (change.userId !== null) index(id, change.userId, change.now);
       } else if (record === undefined) {
@@ -220,8 +222,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
         moved.delete(marked);
       }
       moved.set(id, now + MOVED_MARK_MS);
-      const { fields, createdAt, lastUsedAt, schemaVersion, userId, expiresAt } = record;
-      return { status: 'found', record: { fields, createdAt, lastUsedAt, schemaVersion, userId, expiresAt } };
+      const { fields, createdAt, lastUsedAt, schemaVersion, userId, expiresAt, lifespan } = record;
+      return { status: 'found', record: { fields, createdAt, lastUsedAt, schemaVersion, userId, expiresAt, lifespan } };
     },
 
     async destroy(id: string): Promise<void> {

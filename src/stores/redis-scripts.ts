@@ -19,6 +19,8 @@ export const HASH = {
   schemaVersion: 'm:v',
   /** The user the session is bound to, if any. */
   user: 'm:user',
+  /** The session's own lifespan (ms, or 'browser'), if it has one. */
+  lifespan: 'm:l',
 } as const;
 
 /** The string that replaces a record moved to a new ID, for `MOVED_MARK_MS` (see MOVE_OUT_SCRIPT). */

@@ -20,6 +20,7 @@ import {
   type CompareAndSetResult,
   type FieldSwap,
   type LoadResult,
+  type RecordLifespan,
   type RecordTouch,
   type RecordWrite,
   type SessionStore,
@@ -69,7 +70,7 @@ interface SessionCommands {
   trpcSessionListUserSessions(key: string, pruneBefore: number): Promise<string[]>;
 }
 
-const { dataPrefix: DATA_PREFIX, createdAt: CREATED_AT, lastUsedAt: LAST_USED_AT, expiresAt: EXPIRES_AT, schemaVersion: SCHEMA_VERSION, user: USER } = HASH;
+const { dataPrefix: DATA_PREFIX, createdAt: CREATED_AT, lastUsedAt: LAST_USED_AT, expiresAt: EXPIRES_AT, schemaVersion: SCHEMA_VERSION, user: USER, lifespan: LIFESPAN } = HASH;
 
 /**
  * How long past its expiry a user index keeps an entry, and itself past its last entry. Index scores come
@@ -118,8 +119,16 @@ const orGone = <T>(sent: Promise<T>, gone: T): Promise<T> =>
 /** A number stored in the hash by this store, or NaN when absent or garbled. */
 const storedNumber = (bytes: Buffer | undefined) => (bytes === undefined ? Number.NaN : Number(bytes.toString()));
 
-/** The names of the metadata fields this store writes in every record it creates. */
-const METADATA_FIELDS = new Set<string>([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER]);
+/** A stored lifespan; an unreadable one reads as none (the manager's lifespan), never as a longer one. */
+function storedLifespan(bytes: Buffer): RecordLifespan {
+  const text = bytes.toString();
+  if (text === 'browser') return 'browser';
+  const ms = Number(text);
+  return ms > 0 && Number.isSafeInteger(ms) ? ms : null;
+}
+
+/** The names of the metadata fields this store writes in records. */
+const METADATA_FIELDS = new Set<string>([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER, LIFESPAN]);
 
 /**
  * The record in a session's hash, its expiry NaN when the hash has none; null for an empty hash, which is how HGETALL reads a key that does not exist (or has expired); `'foreign'` for a
@@ -127,7 +136,7 @@ const METADATA_FIELDS = new Set<string>([CREATED_AT, LAST_USED_AT, EXPIRES_AT, S
  * any of the metadata fields every record is created with.
  */
 function parseRecord(hash: SessionHash): StoredRecord | null | 'foreign' {
-  const record: StoredRecord = { fields: new Map(), createdAt: Number.NaN, lastUsedAt: 0, schemaVersion: 0, userId: null, expiresAt: Number.NaN };
+  const record: StoredRecord = { fields: new Map(), createdAt: Number.NaN, lastUsedAt: 0, schemaVersion: 0, userId: null, expiresAt: Number.NaN, lifespan: null };
   let empty = true;
   let metadata = false;
   for (const name in hash) {
@@ -141,6 +150,7 @@ function parseRecord(hash: SessionHash): StoredRecord | null | 'foreign' {
       else if (name === LAST_USED_AT) record.lastUsedAt = storedNumber(value);
       else if (name === EXPIRES_AT) record.expiresAt = storedNumber(value);
       else if (name === SCHEMA_VERSION) record.schemaVersion = storedNumber(value);
+      else if (name === LIFESPAN) record.lifespan = storedLifespan(value);
       else record.userId = value.toString();
     }
   }
@@ -296,6 +306,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       for (const [field, bytes] of change.set) args.push(DATA_PREFIX + field, asBuffer(bytes));
       args.push(LAST_USED_AT, change.now, SCHEMA_VERSION, change.schemaVersion);
       if (change.create) args.push(CREATED_AT, change.createdAt, EXPIRES_AT, change.now + change.ttlMs);
+      if (change.create && change.lifespan !== null) args.push(LIFESPAN, change.lifespan);
       if (change.create && change.userId !== null) {
         args.push(USER, change.userId);
         await index(id, change.userId, change.now + change.ttlMs);

@@ -83,7 +83,16 @@ export interface StoredRecord {
   userId: string | null;
   /** When the record expires, as last set by a create or a touch (ms); NaN when the store cannot tell. */
   expiresAt: number;
+  /** The record's own lifespan, as created (see {@link RecordLifespan}). */
+  lifespan: RecordLifespan;
 }
+
+/**
+ * A record's own idle lifespan, chosen at login ("remember me"), which the core applies: milliseconds,
+ * `'browser'` (a cookie without `Max-Age`, the manager's lifespan on the server), or `null` for the manager's.
+ * Stored as it is given; a store keeps it through `touch` and returns it from `load` and `moveOut`.
+ */
+export type RecordLifespan = number | 'browser' | null;
 
 /** A `touch`: the record's new expiry, and the user whose index must keep it that long. */
 export interface RecordTouch {
@@ -118,6 +127,8 @@ export interface RecordWrite {
    * it, as `bindUser` does.
    */
   userId: string | null;
+  /** The record's own lifespan; written on creation only. */
+  lifespan: RecordLifespan;
   schemaVersion: number;
   set: ReadonlyMap<string, Uint8Array>;
   remove: readonly string[];
