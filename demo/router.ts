@@ -128,12 +128,13 @@ export const appRouter = t.router({
 
   /**
    * A pretend login: no password. What matters is `regenerate()`: the session gets a new ID (the old one
-   * stops working, defeating session fixation) and keeps its basket.
+   * stops working, defeating session fixation) and keeps its basket. "Remember me" keeps the session 30 days
+   * unused; without it, the cookie ends with the browser.
    */
   login: t.procedure
-    .input(z.object({ name: z.string().trim().min(1, 'Type your name to log in.').max(40, 'A name has at most 40 characters.') }))
+    .input(z.object({ name: z.string().trim().min(1, 'Type your name to log in.').max(40, 'A name has at most 40 characters.'), remember: z.boolean().default(false) }))
     .mutation(async ({ ctx, input }) => {
-    const session = await ctx.session.regenerate();
+    const session = await ctx.session.regenerate({ lifespan: input.remember ? 30 * 24 * 3600 : 'browser' });
     session.data.put('userId', input.name);
     return pageView(session);
   }),

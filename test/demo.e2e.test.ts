@@ -227,6 +227,23 @@ browserTest('login gives the session a new ID and keeps the basket; logout empti
   await textIs(page.getByTestId('user-name'), 'Guest');
 });
 
+browserTest('"Remember me" keeps the cookie 30 days; without it, the cookie ends with the browser', async () => {
+  const remembered = await openDemo();
+  await remembered.page.getByLabel('Name').fill('Ada');
+  await remembered.page.getByLabel('Remember me').check();
+  await remembered.page.getByRole('button', { name: 'Log in' }).click();
+  await textIs(remembered.page.getByTestId('user-name'), 'Signed in as Ada');
+  const days = ((await sessionCookie(remembered.context))!.expires * 1000 - Date.now()) / 86_400_000;
+  expect(days).toBeGreaterThan(29.9);
+  expect(days).toBeLessThanOrEqual(30);
+
+  const forgotten = await openDemo();
+  await forgotten.page.getByLabel('Name').fill('Grace');
+  await forgotten.page.getByRole('button', { name: 'Log in' }).click();
+  await textIs(forgotten.page.getByTestId('user-name'), 'Signed in as Grace');
+  expect((await sessionCookie(forgotten.context))!.expires, 'a session cookie (-1: no Max-Age, no Expires)').toBe(-1);
+});
+
 browserTest('two quick clicks on "+" add two, however fast they come', async () => {
   const { page } = await openDemo();
   await add(page, 'Paper filters');

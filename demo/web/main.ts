@@ -194,9 +194,11 @@ async function refresh() {
 byTestId<HTMLFormElement>('login-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const form = event.currentTarget as HTMLFormElement;
-  const name = String(new FormData(form).get('name') ?? '');
+  const fields = new FormData(form);
+  const name = String(fields.get('name') ?? '');
+  const remember = fields.get('remember') !== null;
   run(async () => {
-    renderPage(await api.login.mutate({ name }));
+    renderPage(await api.login.mutate({ name, remember }));
     form.reset();
   });
 });
