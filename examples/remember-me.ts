@@ -16,8 +16,15 @@ const router = t.router({
 });
 
 // Two logins from the server side, printing the cookie each sets (its value elided).
-for (const rememberMe of [true, false]) {
-  const setCookie = (header: string) => console.log(header.replace(/=[^;]+/, '=…'));
-  await router.createCaller(createCallerContext(sessions, { cookie: undefined, setCookie })).login({ userId: 'ada', rememberMe });
+async function main() {
+  for (const rememberMe of [true, false]) {
+    const setCookie = (header: string) => console.log(header.replace(/=[^;]+/, '=…'));
+    await router.createCaller(createCallerContext(sessions, { cookie: undefined, setCookie })).login({ userId: 'ada', rememberMe });
+  }
+  await sessions.close();
 }
-await sessions.close();
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
