@@ -67,6 +67,38 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     expect(await store.load(id, policy, now)).toEqual({ status: 'missing' });
   });
 
+  test('a write that expects the record applies only while it has that schema version and exactly those data fields', async () => {
+    const id = createSessionId();
+    const now = Date.now();
+    const fieldsOf = async () => {
+      const loaded = await store.load(id, policy, now);
+      if (loaded.status !== 'found') throw new Error('not found');
+      const { schemaVersion, fields } = loaded.record;
+      return { schemaVersion, fields: Object.fromEntries([...fields].map(([k, v]) => [k, Buffer.from(v).toString()])) };
+    };
+    const expecting = (version: number, fields: Record<string, string>, set: Record<string, string>, remove: string[] = []): RecordWrite => ({
+      ...change(now, set, remove),
+      schemaVersion: 4,
+      expect: { schemaVersion: version, fields: new Map(Object.entries(fields).map(([k, v]) => [k, bytes(v)])) },
+    });
+    await store.write(id, create(now, { old: '1', kept: 'k' }));
+    const stale = [
+      expecting(2, { old: '1', kept: 'k' }, { new: 'x' }), // another schema version
+      expecting(3, { old: '2', kept: 'k' }, { new: 'x' }), // a field changed
+      expecting(3, { old: '1' }, { new: 'x' }), // a field more in the record
+      expecting(3, { old: '1', kept: 'k', gone: 'g' }, { new: 'x' }), // a field fewer
+    ];
+    for (const write of stale) expect(await store.write(id, write)).toBe('stale');
+    expect(await fieldsOf(), 'nothing written').toEqual({ schemaVersion: 3, fields: { old: '1', kept: 'k' } });
+    expect(await store.write(id, expecting(3, { old: '1', kept: 'k' }, { new: 'x' }, ['old']))).toBe('ok');
+    expect(await fieldsOf()).toEqual({ schemaVersion: 4, fields: { new: 'x', kept: 'k' } });
+    expect(await store.write(id, expecting(3, { old: '1', kept: 'k' }, { new: 'y' }, ['old'])), 'written once').toBe('stale');
+    await store.moveOut(id, now);
+    expect(await store.write(id, expecting(4, { new: 'x', kept: 'k' }, { new: 'y' })), 'moved').toBe('gone');
+    await store.destroy(id);
+    expect(await store.write(id, expecting(4, { new: 'x', kept: 'k' }, { new: 'y' })), 'removed').toBe('gone');
+  });
+
   test('compare-and-set swaps only from the expected bytes, and reports the current ones otherwise', async () => {
     const id = createSessionId();
     const now = Date.now();
