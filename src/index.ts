@@ -1,6 +1,7 @@
 export { createSessionManager } from './manager.js';
 export type { NodeHTTPContextOptions, SessionManager, SessionProcedure } from './manager.js';
 export type { PersistMode, ReservedContextKey, SessionManagerOptions } from './options.js';
+export type { SessionMigration, SessionMigrations, StoredSessionFields } from './migrations.js';
 export type {
   Session,
   SessionContext,
@@ -34,6 +35,7 @@ export type {
   FieldSwap,
   LoadResult,
   MoveOutResult,
+  RecordExpectation,
   RecordWrite,
   SessionStore,
   StoredRecord,
@@ -47,6 +49,7 @@ export {
   SessionError,
   SessionFieldDroppedError,
   SessionGoneError,
+  SessionMigrationError,
   SessionSerializationError,
   SessionStoreRecoveredError,
   SessionStoreUnavailableError,

@@ -1,15 +1,51 @@
 import type * as z from 'zod';
 import { encodeValue } from './codec.js';
-import { SessionConflictError, SessionCorruptError, SessionError, SessionGoneError, SessionTooLargeError } from './errors.js';
-import { FieldTable } from './fields.js';
+import { SessionConflictError, SessionCorruptError, SessionError, SessionGoneError, SessionMigrationError, SessionTooLargeError } from './errors.js';
+import { FieldTable, type ChangeSet } from './fields.js';
 import { redactSessionId, sessionRef } from './id.js';
+import { migrateFields, needsMigration, type MigratedFields } from './migrations.js';
 import type { SessionRuntime } from './options.js';
 import type { SessionSchema } from './schema.js';
 import type { Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue, UserSessionInfo } from './session-api.js';
-import { exceedsMaxSize, remainingLifetime, type ExpiryPolicy, type StoredRecord } from './stores/store.js';
+import { exceedsMaxSize, remainingLifetime, type ExpiryPolicy, type RecordExpectation, type StoredRecord } from './stores/store.js';
 
 /** `update` retries this many times when other requests keep changing the same field. */
 const MAX_UPDATE_ATTEMPTS = 50;
+
+/**
+ * What the migrations changed in a record written by an older schema version, not written yet: it goes with
+ * the request's next write, which applies only if the record is still `from`, the record the migrations ran on.
+ */
+interface PendingMigration {
+  from: RecordExpectation;
+  set: ReadonlyMap<string, Uint8Array>;
+  remove: readonly string[];
+}
+
+/** The pending write-back of a migration, or null when it changed no field (the next write stamps the version). */
+function pendingMigration(record: StoredRecord, migrated: MigratedFields): PendingMigration | null {
+  if (migrated.set.size === 0 && migrated.remove.length === 0) return null;
+  return { from: { schemaVersion: record.schemaVersion, fields: record.fields }, set: migrated.set, remove: migrated.remove };
+}
+
+/** A record's fields as the running schema version reads them, and the write-back they need, if any. */
+function migrated(runtime: SessionRuntime, id: string, record: StoredRecord): { fields: Map<string, Uint8Array>; pending: PendingMigration | null } {
+  if (!needsMigration(runtime.migrations, record.schemaVersion)) return { fields: record.fields, pending: null };
+  const result = migrateFields(runtime.migrations, record.fields, record.schemaVersion, redactSessionId(id));
+  return { fields: result.fields, pending: pendingMigration(record, result) };
+}
+
+/** A write's own changes with a migration's under them: the request's puts and deletes win. */
+function withMigration(changes: ChangeSet, migration: PendingMigration): { set: Map<string, Uint8Array>; remove: string[] } {
+  const set = new Map(migration.set);
+  for (const field of changes.remove) set.delete(field);
+  for (const [field, bytes] of changes.set) set.set(field, bytes);
+  const remove = [...new Set([...migration.remove, ...changes.remove])].filter((field) => !set.has(field));
+  return { set, remove };
+}
+
+/** What a write that carries only a pending migration changes of the request's own: nothing. */
+const NO_CHANGES = (): ChangeSet => ({ set: new Map(), remove: [], size: 0, versions: new Map() });
 
 /**
  * One session's life against the store, and the only module that calls it: load, the single queue of writes
@@ -23,13 +59,16 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
   #userId: string | null;
   #persisted: boolean;
   #destroyed = false;
+  /** The write-back of the migrations this session's record went through when read, until a write carries it. */
+  #migration: PendingMigration | null;
   /** Every operation that touches the store runs here, one after the other. */
   #queue: Promise<unknown> = Promise.resolve();
   readonly #runtime: SessionRuntime;
   readonly #fields: FieldTable;
   readonly data: SessionData<S>;
 
-  constructor(runtime: SessionRuntime, id: string, record: StoredRecord | null) {
+  /** `migration`: what the migrations changed in `record`, whose fields are already the migrated ones. */
+  constructor(runtime: SessionRuntime, id: string, record: StoredRecord | null, migration: PendingMigration | null = null) {
     const now = Date.now();
     this.#runtime = runtime;
     this.#id = id;
@@ -38,6 +77,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     this.#schemaVersion = record?.schemaVersion ?? runtime.schemaVersion;
     this.#userId = record?.userId ?? null;
     this.#persisted = record !== null;
+    this.#migration = migration;
     this.#fields = new FieldTable(runtime, record?.fields ?? null, () => redactSessionId(this.#id));
     this.data = new FieldAccess<S>(this, this.#fields);
   }
@@ -108,6 +148,8 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     }
     return this.#enqueue(() =>
       this.#runtime.fieldLocks.run(`${this.#id}\n${key}`, async (shared) => {
+        // The swap must not land on a record not migrated yet: a later write-back would overwrite it.
+        if (this.#migration !== null) await this.#write(false);
         for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
           if (shared.latest !== undefined) fields.storedElsewhere(key, shared.latest);
           const current = fields.current(key);
@@ -162,9 +204,20 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
           throw new SessionGoneError(redactSessionId(oldId));
         }
         taken = moved.record;
-        this.#fields.rebase(taken.fields);
+        let current: Map<string, Uint8Array>;
+        try {
+          // The record taken may be the one read, not migrated yet: the new record is written migrated.
+          current = reportingMigration(this.#runtime, oldId, taken).fields;
+        } catch (error) {
+          this.#id = oldId;
+          await this.#putBack(taken);
+          throw error;
+        }
+        this.#fields.rebase(current);
         this.#userId = taken.userId;
       }
+      // The new record is written whole, at the running schema version.
+      this.#migration = null;
       // The creation time moves too: the absolute lifetime counts from the first record, not from each move.
       this.#persisted = false;
       try {
@@ -228,34 +281,77 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     return new SessionTooLargeError(size, this.#runtime.maxSize, redactSessionId(this.#id));
   }
 
-  async #write(): Promise<void> {
+  /**
+   * Writes what changed. A record read before its migration was written carries the migration's changes
+   * under its own, on condition that it is still the record migrated; when another request changed it
+   * meanwhile (`'stale'`: nothing written), it is read again, migrated again if it still needs it, and the
+   * request's own changes are written over that. `own` false: the pending migration only.
+   */
+  async #write(own = true): Promise<void> {
     if (this.#destroyed) return;
-    const changes = this.#fields.changes(!this.#persisted);
-    if (this.#persisted && changes.set.size === 0 && changes.remove.length === 0) return;
-    this.#assertFits(this.#persisted ? this.#fields.storedSize() : 0, changes.size);
-    const now = Date.now();
-    const ttlMs = this.ttlAt(now);
-    const result =
-      ttlMs <= 0
-        ? 'gone'
-        : await this.#runtime.store.write(this.#id, {
-            create: !this.#persisted,
-            now,
-            ttlMs,
-            createdAt: this.#createdAt,
-            userId: this.#userId,
-            schemaVersion: this.#runtime.schemaVersion,
-            set: changes.set,
-            remove: this.#persisted ? changes.remove : [],
-            maxSize: this.#runtime.maxSize,
-          });
-    if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
-    if (typeof result === 'object') throw this.#tooLarge(result.size);
-    if (result === 'exists') throw new SessionError('INTERNAL_SERVER_ERROR', 'A new session ID collided with an existing session');
-    this.#persisted = true;
-    this.#lastUsedAt = now;
-    this.#schemaVersion = this.#runtime.schemaVersion;
-    this.#fields.written(changes);
+    for (let attempt = 1; ; attempt++) {
+      const changes = own ? this.#fields.changes(!this.#persisted) : NO_CHANGES();
+      const migration = this.#persisted ? this.#migration : null;
+      // A migration alone is never written by a request that changes nothing: a read leaves the record as it is.
+      if (this.#persisted && changes.set.size === 0 && changes.remove.length === 0 && (own || migration === null)) return;
+      if (own) this.#assertFits(this.#persisted ? this.#fields.storedSize() : 0, changes.size);
+      const { set, remove } = migration === null ? changes : withMigration(changes, migration);
+      const now = Date.now();
+      const ttlMs = this.ttlAt(now);
+      const result =
+        ttlMs <= 0
+          ? 'gone'
+          : await this.#runtime.store.write(this.#id, {
+              create: !this.#persisted,
+              now,
+              ttlMs,
+              createdAt: this.#createdAt,
+              userId: this.#userId,
+              schemaVersion: this.#runtime.schemaVersion,
+              set,
+              remove: this.#persisted ? remove : [],
+              maxSize: this.#runtime.maxSize,
+              ...(migration === null ? {} : { expect: migration.from }),
+            });
+      if (result === 'stale') {
+        if (attempt === MAX_UPDATE_ATTEMPTS) throw new SessionConflictError('(schema migration)', attempt);
+        await this.#reread();
+        continue;
+      }
+      if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
+      if (typeof result === 'object') throw this.#tooLarge(result.size);
+      if (result === 'exists') throw new SessionError('INTERNAL_SERVER_ERROR', 'A new session ID collided with an existing session');
+      this.#persisted = true;
+      this.#lastUsedAt = now;
+      this.#schemaVersion = this.#runtime.schemaVersion;
+      this.#migration = null;
+      this.#fields.written(changes);
+      return;
+    }
+  }
+
+  /**
+   * Reads the record again after a conditional write found it changed: the fields this request did not
+   * change take the stored (and, if it still needs it, migrated) values; its own changes stay to be written.
+   */
+  async #reread(): Promise<void> {
+    const result = await this.#runtime.store.load(this.#id, NEVER_REFRESH(this.#runtime.policy), Date.now());
+    if (result.status === 'corrupt') this.#runtime.report(new SessionCorruptError(redactSessionId(this.#id), result.reason));
+    if (result.status !== 'found') throw new SessionGoneError(redactSessionId(this.#id));
+    const { fields, pending } = reportingMigration(this.#runtime, this.#id, result.record);
+    this.#fields.rebase(fields);
+    this.#migration = pending;
+    this.#schemaVersion = result.record.schemaVersion;
+  }
+}
+
+/** `migrated`, reporting a failed migration to `onError` before it is thrown. */
+function reportingMigration(runtime: SessionRuntime, id: string, record: StoredRecord): ReturnType<typeof migrated> {
+  try {
+    return migrated(runtime, id, record);
+  } catch (error) {
+    if (error instanceof SessionMigrationError) runtime.report(error);
+    throw error;
   }
 }
 
@@ -339,7 +435,10 @@ export async function loadSession<S extends SessionSchema>(
   }
   if (result.status === 'missing') return null;
   if (result.status === 'moved') return 'moved';
-  return { session: new SessionLifecycle<S>(runtime, id, result.record), refreshed: result.record.refreshed };
+  const { record } = result;
+  // A record written by an older schema version is read migrated; a migration that throws fails the load.
+  const { fields, pending } = reportingMigration(runtime, id, record);
+  return { session: new SessionLifecycle<S>(runtime, id, { ...record, fields }, pending), refreshed: record.refreshed };
 }
 
 /** The live sessions bound to a user, most recently used first. */
