@@ -155,7 +155,10 @@ describe.each(Object.keys(stores))('%s store', (storeName) => {
     v3 = currentServer(store, 3, { 2: renameCart, 3: mergeLines });
     failing = currentServer(store, 2, {
       2: (fields) => {
-        if ((fields.cartItems as Item[]).some((line) => line.productId === 'boom')) throw new Error('cannot migrate a boom line');
+        const lines = fields.cartItems as Item[];
+        if (lines.some((line) => line.productId === 'boom')) throw new Error('cannot migrate a boom line');
+        if (lines.some((line) => line.productId === 'number')) return 42 as never;
+        if (lines.some((line) => line.productId === 'function')) return { cart: () => lines };
         return renameCart(fields);
       },
     });
@@ -281,6 +284,23 @@ describe.each(Object.keys(stores))('%s store', (storeName) => {
     // The server goes on serving, and a fixed migration (v2) reads the same record.
     expect(await b.failing.ping.query()).toBe('pong');
     expect(await b.v2.cart.query()).toEqual([{ productId: 'boom', quantity: 1 }]);
+  });
+
+  test.each([
+    ['number', 'it did not return an object of fields'],
+    ['function', 'it returned a value a session cannot hold for field "cart" (a function)'],
+  ])('a migration whose result a session cannot hold (%s) fails the call the same way', async (productId, reason) => {
+    const b = browser();
+    await b.v1.addItem.mutate({ productId, quantity: 1 });
+    const before = await stored(b.id());
+    const error = await b.failing.visit.mutate(solo()).then(
+      () => null,
+      (caught: unknown) => caught as { message: string; data: { code: string } },
+    );
+    expect(error?.data.code).toBe('INTERNAL_SERVER_ERROR');
+    expect(error?.message).toContain(`failed: ${reason}; the record was left as it was`);
+    expect(failing.errors.at(-1)).toBeInstanceOf(SessionMigrationError);
+    expect(await stored(b.id())).toEqual(before);
   });
 
   const tries = process.env.TRPC_SESSION_STRESS === '1' ? 1000 : 150;
