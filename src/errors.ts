@@ -174,7 +174,7 @@ export class SessionFieldDroppedError extends SessionError {
 /**
  * A schema migration (`migrations`) failed on a record written by an older `schemaVersion`: it threw, or
  * returned what a session cannot hold. Thrown by the `start()` or `load()` that read the record (so the call
- * fails with `INTERNAL_SERVER_ERROR`), and reported to `onError`. Nothing was written: the record is left as
+ * fails with `INTERNAL_SERVER_ERROR`), or by a `regenerate()` or write that read it again, and reported to `onError`. Nothing was written: the record is left as
  * it was, and a fixed migration reads it again.
  */
 export class SessionMigrationError extends SessionError {

@@ -1,9 +1,13 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { initTRPC } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as z from 'zod';
 import { decodeValue } from '../src/codec.js';
 import {
   createSessionManager,
+  redisStore,
+  SessionFieldDroppedError,
   SessionMigrationError,
   type RecordWrite,
   type SessionError,
@@ -11,8 +15,10 @@ import {
   type SessionStore,
   type WriteResult,
 } from '../src/index.js';
+import type { AppRouter as MigratedAppRouter } from '../examples/schema-migrations.js';
 import { CookieJar, serveStandalone, trpcClient, type Served } from './helpers/http.js';
-import { useStores } from './helpers/request.js';
+import { freePort } from './helpers/redis-server.js';
+import { handleFor, requestFor, useStores } from './helpers/request.js';
 
 /*
  * A shop renames its basket in a deploy: version 1 stored it as `cartItems`, version 2 as `cart` (migration 2);
@@ -131,7 +137,7 @@ const solo = (race = 'solo') => ({ race, parties: 1 });
 const beans = (quantity: number) => ({ productId: 'beans', quantity });
 const rice = (quantity: number) => ({ productId: 'rice', quantity });
 
-const { stores } = useStores();
+const { stores, redis } = useStores();
 
 describe.each(Object.keys(stores))('%s store', (storeName) => {
   let store: SessionStore;
@@ -267,6 +273,7 @@ describe.each(Object.keys(stores))('%s store', (storeName) => {
     const b = browser();
     await b.v1.addItem.mutate({ productId: 'boom', quantity: 1 });
     const before = await stored(b.id());
+    const sid = b.id();
     const errorsBefore = failing.errors.length;
     for (const call of [() => b.failing.cart.query(), () => b.failing.peek.query(), () => b.failing.visit.mutate(solo())]) {
       const error = await call().then(
@@ -281,6 +288,7 @@ describe.each(Object.keys(stores))('%s store', (storeName) => {
     expect(reported.every((error) => error instanceof SessionMigrationError && error.version === 2 && error.fromVersion === 1)).toBe(true);
     expect((reported[0]!.cause as Error).message).toBe('cannot migrate a boom line');
     expect(await stored(b.id())).toEqual(before);
+    expect(b.id(), 'no new session replaced it').toBe(sid);
     // The server goes on serving, and a fixed migration (v2) reads the same record.
     expect(await b.failing.ping.query()).toBe('pong');
     expect(await b.v2.cart.query()).toEqual([{ productId: 'boom', quantity: 1 }]);
@@ -356,4 +364,123 @@ describe.each(Object.keys(stores))('%s store', (storeName) => {
     expect(outcomes).toEqual({ kept: tries, lost: 0, migratedTwice: 0 });
     expect(v2.errors).toEqual([]);
   }, 120_000);
+});
+
+describe.each(Object.keys(stores))('%s store: what a migration is given', (storeName) => {
+  const richV1 = z.object({
+    cartItems: z.array(item).optional(),
+    seenAt: z.date().optional(),
+    tags: z.set(z.string()).optional(),
+    prices: z.map(z.string(), z.number()).optional(),
+    legacy: z.string().optional(),
+  });
+  const richV4 = z.object({ cart: z.array(item).default([]), seenAt: z.date().optional(), labels: z.array(z.string()).default([]), prices: z.map(z.string(), z.number()).optional() });
+
+  test('decoded values as stored (Date, Set, Map); versions skipped; undefined removes; a field the schema lacks is still dropped', async () => {
+    const store = stores[storeName]!();
+    try {
+      const v1 = createSessionManager({ schema: richV1, store });
+      const writing = requestFor();
+      const session = await handleFor(v1, writing.transport).start();
+      session.data.put('seenAt', new Date('2026-01-02T03:04:05.678Z'));
+      session.data.put('tags', new Set(['a', 'b']));
+      session.data.put('prices', new Map([['beans', 2.5]]));
+      session.data.put('legacy', 'kept by no one');
+      await writing.end();
+
+      const seen: string[] = [];
+      const errors: SessionError[] = [];
+      const v4 = createSessionManager({
+        schema: richV4,
+        store,
+        schemaVersion: 4,
+        onError: (error) => errors.push(error),
+        migrations: {
+          2: ({ cartItems, ...fields }) => {
+            seen.push(`2: ${[fields.seenAt instanceof Date, fields.tags instanceof Set, fields.prices instanceof Map].join()}`);
+            return { ...fields, cart: cartItems }; // cartItems was never set: cart is undefined
+          },
+          // 3 changed the schema only.
+          4: ({ tags, ...fields }) => {
+            seen.push(`4: ${Object.keys(fields).sort().join()}`);
+            return { ...fields, labels: [...(tags as Set<string>)] };
+          },
+        },
+      });
+      const reading = requestFor(session.id);
+      const migrated = (await handleFor(v4, reading.transport).load())!;
+      expect(seen).toEqual(['2: true,true,true', '4: cart,legacy,prices,seenAt']);
+      expect(migrated.data.has('cart'), 'undefined: not stored').toBe(false);
+      expect(migrated.data.all()).toEqual({ cart: [], seenAt: new Date('2026-01-02T03:04:05.678Z'), labels: ['a', 'b'], prices: new Map([['beans', 2.5]]) });
+      expect(errors.map((error) => [error.constructor, (error as SessionFieldDroppedError).field])).toEqual([[SessionFieldDroppedError, 'legacy']]);
+      migrated.data.put('cart', [beans(1)]);
+      await reading.end();
+      const loaded = await store.load(session.id, { idleMs: 60_000, absoluteMs: null, touchAfterMs: Number.POSITIVE_INFINITY }, Date.now());
+      if (loaded.status !== 'found') throw new Error(loaded.status);
+      expect(loaded.record.schemaVersion).toBe(4);
+      expect([...loaded.record.fields.keys()].sort()).toEqual(['cart', 'labels', 'prices', 'seenAt']);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("the README's example (examples/schema-migrations.ts), run as it is against Redis", () => {
+  const root = resolve(import.meta.dirname, '..');
+  let server: ChildProcess;
+  let v1Served: Served;
+  let url: string;
+  beforeAll(async () => {
+    const port = await freePort();
+    server = spawn(join(root, 'node_modules', '.bin', 'tsx'), ['examples/schema-migrations.ts'], {
+      cwd: root,
+      env: { ...process.env, PORT: String(port), REDIS_URL: redis().url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let logs = '';
+    server.stdout!.on('data', (chunk) => (logs += chunk));
+    server.stderr!.on('data', (chunk) => (logs += chunk));
+    url = `http://127.0.0.1:${port}`;
+    for (let attempt = 0; ; attempt++) {
+      if (server.exitCode !== null) throw new Error(`the example exited with ${server.exitCode}:\n${logs}`);
+      try {
+        await fetch(url);
+        break;
+      } catch {
+        if (attempt > 600) throw new Error(`the example did not listen on ${url}:\n${logs}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    // The version before the deploy, on the same Redis and prefix.
+    const v1 = v1Server(redisStore({ redis: () => redis().client() }));
+    v1Served = await serveStandalone(v1.router, v1.sessions.createContext);
+  }, 60_000);
+  afterAll(async () => {
+    server?.kill();
+    await v1Served?.close();
+  });
+
+  test('a basket put in by version 1 is read by the example as `cart`, and stored as version 2 by its next write', async () => {
+    const jar = new CookieJar();
+    const before = trpcClient<ReturnType<typeof v1Server>['router']>(v1Served.url, jar, 'single');
+    const after = trpcClient<MigratedAppRouter>(url, jar, 'single');
+    await before.addItem.mutate(beans(2));
+    const key = `session:${jar.cookies.get('sid')}`;
+    const inspect = redis().client();
+    try {
+      expect(await inspect.hget(key, 'm:v')).toBe('1');
+      expect(await after.cart.query()).toEqual([beans(2)]);
+      expect(await inspect.hget(key, 'm:v'), 'read, not written').toBe('1');
+      await after.addToCart.mutate(rice(1));
+      // The example writes after the response: wait for the write to land.
+      for (let attempt = 0; attempt < 200 && (await inspect.hget(key, 'm:v')) !== '2'; attempt++) await new Promise((resolve) => setTimeout(resolve, 25));
+      const hash = await inspect.hgetallBuffer(key);
+      expect(Object.keys(hash).filter((name) => name.startsWith('d:')).sort()).toEqual(['d:cart']);
+      expect(decodeValue(hash['d:cart']!)).toEqual([beans(2), rice(1)]);
+      expect(hash['m:v']!.toString()).toBe('2');
+      expect(await after.cart.query()).toEqual([beans(2), rice(1)]);
+    } finally {
+      inspect.disconnect();
+    }
+  });
 });
