@@ -194,6 +194,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
       // other in one request all end with the last ID.
       this.#id = id;
       let taken: StoredRecord | null = null;
+      let takenMigration: PendingMigration | null = null;
       if (wasPersisted) {
         const moved = await this.#runtime.store.moveOut(oldId, Date.now()).catch((error: unknown) => {
           this.#id = oldId;
@@ -204,16 +205,16 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
           throw new SessionGoneError(redactSessionId(oldId));
         }
         taken = moved.record;
-        let current: Map<string, Uint8Array>;
         try {
           // The record taken may be the one read, not migrated yet: the new record is written migrated.
-          current = reportingMigration(this.#runtime, oldId, taken).fields;
+          const current = reportingMigration(this.#runtime, oldId, taken);
+          this.#fields.rebase(current.fields);
+          takenMigration = current.pending;
         } catch (error) {
           this.#id = oldId;
           await this.#putBack(taken);
           throw error;
         }
-        this.#fields.rebase(current);
         this.#userId = taken.userId;
       }
       // The new record is written whole, at the running schema version.
@@ -224,6 +225,8 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
         await this.#write();
       } catch (error) {
         [this.#id, this.#persisted] = [oldId, wasPersisted];
+        // Put back as taken: a later write of this request carries the migration again.
+        this.#migration = takenMigration;
         if (taken !== null) await this.#putBack(taken);
         throw error;
       }
@@ -436,6 +439,7 @@ export async function loadSession<S extends SessionSchema>(
   if (result.status === 'missing') return null;
   if (result.status === 'moved') return 'moved';
   const { record } = result;
+  if (!needsMigration(runtime.migrations, record.schemaVersion)) return { session: new SessionLifecycle<S>(runtime, id, record), refreshed: record.refreshed };
   // A record written by an older schema version is read migrated; a migration that throws fails the load.
   const { fields, pending } = reportingMigration(runtime, id, record);
   return { session: new SessionLifecycle<S>(runtime, id, { ...record, fields }, pending), refreshed: record.refreshed };
