@@ -90,7 +90,9 @@ function v1Server(store: SessionStore) {
   return { sessions, router };
 }
 
-const raceInput = z.object({ race: z.string(), parties: z.number() });
+/** `race`: the barrier every party waits at before writing; `read`: one it passes first, once it has read the session. */
+const raceInput = z.object({ race: z.string(), parties: z.number(), read: z.string().optional() });
+const hasRead = (read: string | undefined) => (read === undefined ? undefined : barrier(read, 2));
 
 function currentServer(store: SessionStore, schemaVersion: number, migrations: SessionMigrations) {
   const errors: SessionError[] = [];
@@ -115,16 +117,20 @@ function currentServer(store: SessionStore, schemaVersion: number, migrations: S
     /** Adds a line atomically (`data.update`). */
     addItem: t.procedure.input(raceInput.extend({ item })).mutation(async ({ ctx, input }) => {
       const session = await ctx.session.start();
+      await hasRead(input.read);
       await barrier(input.race, input.parties);
       await session.data.update('cart', (cart) => [...cart, input.item]);
     }),
     /** A write that leaves the basket alone. */
     visit: t.procedure.input(raceInput).mutation(async ({ ctx, input }) => {
       const session = await ctx.session.start();
+      await hasRead(input.read);
       await barrier(input.race, input.parties);
       session.data.put('visits', session.data.get('visits') + 1);
       await ctx.session.persist();
     }),
+    /** Passes a barrier, for the test to order its requests with those of the procedures above. */
+    arrive: t.procedure.input(raceInput).mutation(({ input }) => barrier(input.race, input.parties)),
     login: t.procedure.mutation(async ({ ctx }) => {
       await ctx.session.regenerate();
       await ctx.session.persist();
@@ -337,6 +343,31 @@ describe.each(Object.keys(stores))('%s store', (storeName) => {
     // Every try had two writes on one v1 record: the second always found it migrated.
     expect(outcomes.retriedAfterStale).toBe(tries);
     expect(v2.errors).toEqual([]);
+  }, 120_000);
+
+  test(`a v1 write that lands between a v2 request's read and its write is migrated too, not overwritten (${tries} tries)`, async () => {
+    // A rolling deploy: a version 1 server still writes the old field while a version 2 request holds the
+    // record it migrated. The version alone would still say 1; the fields say it changed.
+    const outcomes = { kept: 0, lost: 0 };
+    for (let attempt = 0; attempt < tries; attempt++) {
+      const b = browser();
+      await b.v1.addItem.mutate(beans(1));
+      const race = `${storeName}-v1-between-${attempt}`;
+      const read = `${race}:read`;
+      const procedure = attempt % 2 === 0 ? 'visit' : 'addItem';
+      const writing =
+        procedure === 'visit' ? b.v2.visit.mutate({ race, parties: 2, read }) : b.v2.addItem.mutate({ race, parties: 2, read, item: rice(1) });
+      await b.v2.arrive.mutate({ race: read, parties: 2 }); // the v2 request has read the v1 record
+      await b.v1.addItem.mutate(beans(2)); // written by version 1, still at version 1
+      await b.v2.arrive.mutate({ race, parties: 2 }); // now the v2 request writes
+      await writing;
+      const record = (await stored(b.id())) as { schemaVersion: number; fields: { cart?: Item[]; visits?: number; cartItems?: unknown } };
+      const expected = procedure === 'visit' ? [beans(1), beans(2)] : [beans(1), beans(2), rice(1)];
+      if (record.schemaVersion === 2 && JSON.stringify(record.fields.cart) === JSON.stringify(expected) && record.fields.cartItems === undefined) outcomes.kept++;
+      else outcomes.lost++;
+    }
+    console.log(`[migrations ${storeName}] v1 write between a v2 read and write`, outcomes);
+    expect(outcomes).toEqual({ kept: tries, lost: 0 });
   }, 120_000);
 
   test(`concurrent data.update()s and a write on the same v1 record keep every line (${tries} tries)`, async () => {
