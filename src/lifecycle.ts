@@ -22,9 +22,11 @@ interface PendingMigration {
   remove: readonly string[];
 }
 
-/** The pending write-back of a migration, or null when it changed no field (the next write stamps the version). */
-function pendingMigration(record: StoredRecord, migrated: MigratedFields): PendingMigration | null {
-  if (migrated.set.size === 0 && migrated.remove.length === 0) return null;
+/**
+ * The pending write-back of a migration. Conditional even when the migrations changed no field of this record:
+ * a write by a server of the old version may since have stored one they would change.
+ */
+function pendingMigration(record: StoredRecord, migrated: MigratedFields): PendingMigration {
   return { from: { schemaVersion: record.schemaVersion, fields: record.fields }, set: migrated.set, remove: migrated.remove };
 }
 
