@@ -170,3 +170,28 @@ export class SessionFieldDroppedError extends SessionError {
     this.field = shown;
   }
 }
+
+/**
+ * A schema migration (`migrations`) failed on a record written by an older `schemaVersion`: it threw, or
+ * returned what a session cannot hold. Thrown by the `start()` or `load()` that read the record (so the call
+ * fails with `INTERNAL_SERVER_ERROR`), or by a `regenerate()` or write that read it again, and reported to `onError`. Nothing was written: the record is left as
+ * it was, and a fixed migration reads it again.
+ */
+export class SessionMigrationError extends SessionError {
+  constructor(
+    readonly session: string,
+    /** The `schemaVersion` the record was written with. */
+    readonly fromVersion: number,
+    /** The version whose migration failed. */
+    readonly version: number,
+    reason: string,
+    /** What the migration threw, as name and message only. */
+    cause?: Error,
+  ) {
+    super(
+      'INTERNAL_SERVER_ERROR',
+      `Session ${session}: the migration to schema version ${version} of a record written by version ${fromVersion} failed: ${reason}; the record was left as it was`,
+      cause,
+    );
+  }
+}

@@ -1,6 +1,7 @@
 export { createSessionManager } from './manager.js';
 export type { NodeHTTPContextOptions, SessionManager, SessionProcedure } from './manager.js';
 export type { PersistMode, ReservedContextKey, SessionManagerOptions } from './options.js';
+export type { SessionMigration, SessionMigrations, StoredSessionFields } from './migrations.js';
 export type {
   RegenerateOptions,
   Session,
@@ -36,6 +37,7 @@ export type {
   MoveOutResult,
   RecordLifespan,
   RecordTouch,
+  RecordExpectation,
   RecordWrite,
   SessionStore,
   StoredRecord,
@@ -49,6 +51,7 @@ export {
   SessionError,
   SessionFieldDroppedError,
   SessionGoneError,
+  SessionMigrationError,
   SessionSerializationError,
   SessionStoreRecoveredError,
   SessionStoreUnavailableError,

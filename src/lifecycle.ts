@@ -1,16 +1,54 @@
 import type * as z from 'zod';
 import { encodeValue } from './codec.js';
-import { SessionConflictError, SessionCorruptError, SessionError, SessionGoneError, SessionTooLargeError } from './errors.js';
-import { FieldTable } from './fields.js';
+import { SessionConflictError, SessionCorruptError, SessionError, SessionGoneError, SessionMigrationError, SessionTooLargeError } from './errors.js';
+import { FieldTable, type ChangeSet } from './fields.js';
 import { redactSessionId, sessionRef } from './id.js';
+import { migrateFields, needsMigration, type MigratedFields } from './migrations.js';
 import type { SessionRuntime } from './options.js';
 import type { SessionSchema } from './schema.js';
 import type { Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue, UserSessionInfo } from './session-api.js';
 import { expiryAtLoad, remainingLifetime, type ExpiryPolicy } from './expiry.js';
-import { exceedsMaxSize, type RecordLifespan, type StoredRecord } from './stores/store.js';
+import { exceedsMaxSize, type RecordExpectation, type RecordLifespan, type StoredRecord } from './stores/store.js';
 
 /** `update` retries this many times when other requests keep changing the same field. */
 const MAX_UPDATE_ATTEMPTS = 50;
+
+/**
+ * What the migrations changed in a record written by an older schema version, not written yet: it goes with
+ * the request's next write, which applies only if the record is still `from`, the record the migrations ran on.
+ */
+interface PendingMigration {
+  from: RecordExpectation;
+  set: ReadonlyMap<string, Uint8Array>;
+  remove: readonly string[];
+}
+
+/**
+ * The pending write-back of a migration. Conditional even when the migrations changed no field of this record:
+ * a write by a server of the old version may since have stored one they would change.
+ */
+function pendingMigration(record: StoredRecord, migrated: MigratedFields): PendingMigration {
+  return { from: { schemaVersion: record.schemaVersion, fields: record.fields }, set: migrated.set, remove: migrated.remove };
+}
+
+/** A record's fields as the running schema version reads them, and the write-back they need, if any. */
+function migrated(runtime: SessionRuntime, id: string, record: StoredRecord): { fields: Map<string, Uint8Array>; pending: PendingMigration | null } {
+  if (!needsMigration(runtime.migrations, record.schemaVersion)) return { fields: record.fields, pending: null };
+  const result = migrateFields(runtime.migrations, record.fields, record.schemaVersion, redactSessionId(id));
+  return { fields: result.fields, pending: pendingMigration(record, result) };
+}
+
+/** A write's own changes with a migration's under them: the request's puts and deletes win. */
+function withMigration(changes: ChangeSet, migration: PendingMigration): { set: Map<string, Uint8Array>; remove: string[] } {
+  const set = new Map(migration.set);
+  for (const field of changes.remove) set.delete(field);
+  for (const [field, bytes] of changes.set) set.set(field, bytes);
+  const remove = [...new Set([...migration.remove, ...changes.remove])].filter((field) => !set.has(field));
+  return { set, remove };
+}
+
+/** What a write that carries only a pending migration changes of the request's own: nothing. */
+const NO_CHANGES = (): ChangeSet => ({ set: new Map(), remove: [], size: 0, versions: new Map() });
 
 /**
  * One session's life against the store, and the only module that calls it: load, the single queue of writes
@@ -26,13 +64,16 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
   #lifespan: RecordLifespan;
   #persisted: boolean;
   #destroyed = false;
+  /** The write-back of the migrations this session's record went through when read, until a write carries it. */
+  #migration: PendingMigration | null;
   /** Every operation that touches the store runs here, one after the other. */
   #queue: Promise<unknown> = Promise.resolve();
   readonly #runtime: SessionRuntime;
   readonly #fields: FieldTable;
   readonly data: SessionData<S>;
 
-  constructor(runtime: SessionRuntime, id: string, record: StoredRecord | null) {
+  /** `migration`: what the migrations changed in `record`, whose fields are already the migrated ones. */
+  constructor(runtime: SessionRuntime, id: string, record: StoredRecord | null, migration: PendingMigration | null = null) {
     const now = Date.now();
     this.#runtime = runtime;
     this.#id = id;
@@ -42,6 +83,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     this.#userId = record?.userId ?? null;
     this.#lifespan = record?.lifespan ?? null;
     this.#persisted = record !== null;
+    this.#migration = migration;
     this.#fields = new FieldTable(runtime, record?.fields ?? null, () => redactSessionId(this.#id));
     this.data = new FieldAccess<S>(this, this.#fields);
   }
@@ -127,6 +169,8 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     }
     return this.#enqueue(() =>
       this.#runtime.fieldLocks.run(`${this.#id}\n${key}`, async (shared) => {
+        // The swap must not land on a record not migrated yet: a later write-back would overwrite it.
+        if (this.#migration !== null) await this.#write(false);
         for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
           if (shared.latest !== undefined) fields.storedElsewhere(key, shared.latest);
           const current = fields.current(key);
@@ -171,6 +215,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
       // other in one request all end with the last ID.
       this.#id = id;
       let taken: StoredRecord | null = null;
+      let takenMigration: PendingMigration | null = null;
       if (wasPersisted) {
         const moved = await this.#runtime.store.moveOut(oldId, Date.now()).catch((error: unknown) => {
           this.#id = oldId;
@@ -181,12 +226,23 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
           throw new SessionGoneError(redactSessionId(oldId));
         }
         taken = moved.record;
-        this.#fields.rebase(taken.fields);
+        try {
+          // The record taken may be the one read, not migrated yet: the new record is written migrated.
+          const current = reportingMigration(this.#runtime, oldId, taken);
+          this.#fields.rebase(current.fields);
+          takenMigration = current.pending;
+        } catch (error) {
+          this.#id = oldId;
+          await this.#putBack(taken);
+          throw error;
+        }
         this.#userId = taken.userId;
         this.#lifespan = taken.lifespan;
       }
       // The new record carries the lifespan of the old one, unless this move chooses another.
       if (lifespan !== undefined) this.#lifespan = lifespan;
+      // The new record is written whole, at the running schema version.
+      this.#migration = null;
       // The creation time moves too: the absolute lifetime counts from the first record, not from each move.
       this.#persisted = false;
       try {
@@ -194,6 +250,8 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
       } catch (error) {
         [this.#id, this.#persisted] = [oldId, wasPersisted];
         this.#lifespan = oldLifespan;
+        // Put back as taken: a later write of this request carries the migration again.
+        this.#migration = takenMigration;
         if (taken !== null) await this.#putBack(taken);
         throw error;
       }
@@ -254,35 +312,81 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     return new SessionTooLargeError(size, this.#runtime.maxSize, redactSessionId(this.#id));
   }
 
-  async #write(): Promise<void> {
+  /**
+   * Writes what changed. A record read before its migration was written carries the migration's changes
+   * under its own, on condition that it is still the record migrated; when another request changed it
+   * meanwhile (`'stale'`: nothing written), it is read again, migrated again if it still needs it, and the
+   * request's own changes are written over that. `own` false: the pending migration only.
+   */
+  async #write(own = true): Promise<void> {
     if (this.#destroyed) return;
-    const changes = this.#fields.changes(!this.#persisted);
-    if (this.#persisted && changes.set.size === 0 && changes.remove.length === 0) return;
-    this.#assertFits(this.#persisted ? this.#fields.storedSize() : 0, changes.size);
+    for (let attempt = 1; ; attempt++) {
+      const changes = own ? this.#fields.changes(!this.#persisted) : NO_CHANGES();
+      const migration = this.#persisted ? this.#migration : null;
+      // A migration alone is never written by a request that changes nothing: a read leaves the record as it is.
+      if (this.#persisted && changes.set.size === 0 && changes.remove.length === 0 && (own || migration === null)) return;
+      if (own) this.#assertFits(this.#persisted ? this.#fields.storedSize() : 0, changes.size);
+      const { set, remove } = migration === null ? changes : withMigration(changes, migration);
+      const now = Date.now();
+      const ttlMs = this.ttlAt(now);
+      const result =
+        ttlMs <= 0
+          ? 'gone'
+          : await this.#runtime.store.write(this.#id, {
+              create: !this.#persisted,
+              now,
+              ttlMs,
+              createdAt: this.#createdAt,
+              userId: this.#userId,
+              lifespan: this.#lifespan,
+              schemaVersion: this.#runtime.schemaVersion,
+              set,
+              remove: this.#persisted ? remove : [],
+              maxSize: this.#runtime.maxSize,
+              ...(migration === null ? {} : { expect: migration.from }),
+            });
+      if (result === 'stale') {
+        if (attempt === MAX_UPDATE_ATTEMPTS) throw new SessionConflictError('(schema migration)', attempt);
+        await this.#reread();
+        continue;
+      }
+      if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
+      if (typeof result === 'object') throw this.#tooLarge(result.size);
+      if (result === 'exists') throw new SessionError('INTERNAL_SERVER_ERROR', 'A new session ID collided with an existing session');
+      this.#persisted = true;
+      this.#lastUsedAt = now;
+      this.#schemaVersion = this.#runtime.schemaVersion;
+      this.#migration = null;
+      this.#fields.written(changes);
+      return;
+    }
+  }
+
+  /**
+   * Reads the record again after a conditional write found it changed: the fields this request did not
+   * change take the stored (and, if it still needs it, migrated) values; its own changes stay to be written.
+   */
+  async #reread(): Promise<void> {
     const now = Date.now();
-    const ttlMs = this.ttlAt(now);
-    const result =
-      ttlMs <= 0
-        ? 'gone'
-        : await this.#runtime.store.write(this.#id, {
-            create: !this.#persisted,
-            now,
-            ttlMs,
-            createdAt: this.#createdAt,
-            userId: this.#userId,
-            lifespan: this.#lifespan,
-            schemaVersion: this.#runtime.schemaVersion,
-            set: changes.set,
-            remove: this.#persisted ? changes.remove : [],
-            maxSize: this.#runtime.maxSize,
-          });
-    if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
-    if (typeof result === 'object') throw this.#tooLarge(result.size);
-    if (result === 'exists') throw new SessionError('INTERNAL_SERVER_ERROR', 'A new session ID collided with an existing session');
-    this.#persisted = true;
-    this.#lastUsedAt = now;
-    this.#schemaVersion = this.#runtime.schemaVersion;
-    this.#fields.written(changes);
+    const result = await this.#runtime.store.load(this.#id, now);
+    if (result.status === 'corrupt') this.#runtime.report(new SessionCorruptError(redactSessionId(this.#id), result.reason));
+    if (result.status !== 'found' || typeof expiryAtLoad(policyFor(this.#runtime, result.record.lifespan), result.record.createdAt, result.record.expiresAt, now) !== 'object') {
+      throw new SessionGoneError(redactSessionId(this.#id));
+    }
+    const { fields, pending } = reportingMigration(this.#runtime, this.#id, result.record);
+    this.#fields.rebase(fields);
+    this.#migration = pending;
+    this.#schemaVersion = result.record.schemaVersion;
+  }
+}
+
+/** `migrated`, reporting a failed migration to `onError` before it is thrown. */
+function reportingMigration(runtime: SessionRuntime, id: string, record: StoredRecord): ReturnType<typeof migrated> {
+  try {
+    return migrated(runtime, id, record);
+  } catch (error) {
+    if (error instanceof SessionMigrationError) runtime.report(error);
+    throw error;
   }
 }
 
@@ -385,7 +489,11 @@ export async function loadSession<S extends SessionSchema>(
     record.lastUsedAt = now;
     record.expiresAt = now + lifetime;
   }
-  return { session: new SessionLifecycle<S>(runtime, id, record), refreshed: lifetime !== null };
+  const refreshed = lifetime !== null;
+  if (!needsMigration(runtime.migrations, record.schemaVersion)) return { session: new SessionLifecycle<S>(runtime, id, record), refreshed };
+  // A record written by an older schema version is read migrated; a migration that throws fails the load.
+  const { fields, pending } = reportingMigration(runtime, id, record);
+  return { session: new SessionLifecycle<S>(runtime, id, { ...record, fields }, pending), refreshed };
 }
 
 /** The live sessions bound to a user, most recently used first. */

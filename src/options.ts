@@ -2,6 +2,7 @@ import { resolveCookieConfig, type CookieConfig, type SessionCookieOptions } fro
 import type { SessionError } from './errors.js';
 import { FieldLocks } from './field-locks.js';
 import { CookieValueCodec } from './id.js';
+import { resolveMigrations, type MigrationPlan, type SessionMigrations } from './migrations.js';
 import { FieldSchemas, type SessionSchema } from './schema.js';
 import type { SessionContext, SessionHandle } from './session-api.js';
 import type { ExpiryPolicy } from './expiry.js';
@@ -73,10 +74,23 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
    */
   trustProxy?: boolean;
   /**
-   * A number stored with each session, saying which version of your schema wrote it.
+   * A number stored with each session, saying which version of your schema wrote it. Raise it with each
+   * deploy whose `migrations` change stored data: records written by an older version are migrated as they
+   * are read. A record written by a newer version is read as it is.
    * @default 1
    */
   schemaVersion?: number;
+  /**
+   * Lazy schema migrations: `{ 2: (fields) => …, 3: … }`, where migration `N` turns the decoded data fields
+   * of a record written by version `N - 1` into those of version `N` (a plain object in, a plain object out;
+   * a field left out is removed). A record written by an older `schemaVersion` is migrated when it is read,
+   * every migration after its version in order; the fields they changed or removed are written back with the
+   * request's next write, on condition that the record is still exactly as it was read, so concurrent requests
+   * never lose an update. Keys are whole numbers from 2 to `schemaVersion`; versions may be skipped. A
+   * migration that throws fails `start()`/`load()` with `SessionMigrationError` and leaves the record as it was.
+   * @default {} (none)
+   */
+  migrations?: SessionMigrations;
   /**
    * Receives what goes wrong outside a procedure's reach: a failed write after the response, a corrupt
    * record, a stored field dropped by the schema, and once each, Redis becoming unreachable
@@ -105,6 +119,8 @@ export interface SessionRuntime {
   readonly persistMode: PersistMode;
   readonly trustProxy: boolean;
   readonly schemaVersion: number;
+  /** The checked `migrations`, leading to `schemaVersion`. */
+  readonly migrations: MigrationPlan;
   readonly fieldLocks: FieldLocks;
   /** The context key of the session handle (`contextKey`). */
   readonly contextKey: string;
@@ -160,6 +176,8 @@ export function resolveOptions<S extends SessionSchema, K extends string>(option
   }
   const onError = options.onError ?? defaultOnError;
   const contextKey = options.contextKey === undefined ? 'session' : checkContextKey(options.contextKey);
+  const schemaVersion = options.schemaVersion ?? 1;
+  const migrations = resolveMigrations(options.migrations, schemaVersion);
 
   return {
     fields: new FieldSchemas(options.schema, maxSize),
@@ -174,7 +192,8 @@ export function resolveOptions<S extends SessionSchema, K extends string>(option
     maxSize,
     persistMode,
     trustProxy: options.trustProxy ?? false,
-    schemaVersion: options.schemaVersion ?? 1,
+    schemaVersion,
+    migrations,
     fieldLocks: new FieldLocks(),
     contextKey,
     context: contextFactory(contextKey),

@@ -111,6 +111,38 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
     },
   ],
   [
+    'a write that expects the record applies only while it has that schema version and exactly those data fields',
+    async (store) => {
+      const id = createSessionId();
+      const now = Date.now();
+      const stateOf = async (what: string) => {
+        const record = found(await store.load(id, now), what);
+        return { schemaVersion: record.schemaVersion, fields: fieldsOf(record) };
+      };
+      const expecting = (version: number, fields: Record<string, string>, set: Record<string, string>, remove: string[] = []): RecordWrite => ({
+        ...change(now, set, remove),
+        schemaVersion: 4,
+        expect: { schemaVersion: version, fields: new Map(Object.entries(fields).map(([name, value]) => [name, bytes(value)])) },
+      });
+      await store.write(id, create(now, { old: '1', kept: 'k' }));
+      const stale = [
+        expecting(2, { old: '1', kept: 'k' }, { new: 'x' }), // another schema version
+        expecting(3, { old: '2', kept: 'k' }, { new: 'x' }), // a field changed
+        expecting(3, { old: '1' }, { new: 'x' }), // a field more in the record
+        expecting(3, { old: '1', kept: 'k', gone: 'g' }, { new: 'x' }), // a field fewer
+      ];
+      for (const write of stale) assert.equal(await store.write(id, write), 'stale');
+      assert.deepEqual(await stateOf('after the stale writes'), { schemaVersion: 3, fields: { old: '1', kept: 'k' } }, 'nothing written');
+      assert.equal(await store.write(id, expecting(3, { old: '1', kept: 'k' }, { new: 'x' }, ['old'])), 'ok');
+      assert.deepEqual(await stateOf('after the expected write'), { schemaVersion: 4, fields: { new: 'x', kept: 'k' } });
+      assert.equal(await store.write(id, expecting(3, { old: '1', kept: 'k' }, { new: 'y' }, ['old'])), 'stale', 'written once');
+      await store.moveOut(id, now);
+      assert.equal(await store.write(id, expecting(4, { new: 'x', kept: 'k' }, { new: 'y' })), 'gone', 'moved');
+      await store.destroy(id);
+      assert.equal(await store.write(id, expecting(4, { new: 'x', kept: 'k' }, { new: 'y' })), 'gone', 'removed');
+    },
+  ],
+  [
     'a write that would grow the data past maxSize is refused, writing nothing; one that shrinks it passes',
     async (store) => {
       const id = createSessionId();

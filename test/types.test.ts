@@ -16,6 +16,9 @@ import {
   type SessionContext,
   type SessionData,
   type SessionHandle,
+  type SessionMigration,
+  type SessionMigrations,
+  type StoredSessionFields,
 } from '../src/index.js';
 
 // These assertions are checked by `tsc --noEmit`, the first half of `npm test`; the test below only
@@ -253,4 +256,37 @@ test('contextKey puts the handle under its key on every adapter, leaving `sessio
   expectTypeOf(basketCallerOf().add).returns.resolves.toEqualTypeOf<string | null>();
   // The default stays `session`.
   expectTypeOf(sessions.createContext).returns.toEqualTypeOf<SessionContext<typeof schema>>();
+});
+
+test('migrations take and return a plain object of stored fields, keyed by version (checked by tsc)', () => {
+  const migrations = {
+    2: ({ cartItems, ...rest }) => {
+      // Stored data is typed by no schema of today's: what a migration reads is `unknown`, until it checks it.
+      expectTypeOf(cartItems).toEqualTypeOf<unknown>();
+      return { ...rest, cart: cartItems };
+    },
+    3: (fields) => {
+      delete fields.legacy;
+      return fields;
+    },
+  } satisfies SessionMigrations;
+  createSessionManager({ schema, store: memoryStore(), schemaVersion: 3, migrations });
+  expectTypeOf(migrations[2]).toExtend<SessionMigration>();
+  expectTypeOf<Parameters<SessionMigration>[0]>().toEqualTypeOf<StoredSessionFields>();
+  expectTypeOf<StoredSessionFields>().toEqualTypeOf<Record<string, unknown>>();
+
+  // Never called: what matters is that tsc refuses each (the last three fail at start-up too).
+  const refused = () => [
+    // @ts-expect-error a migration returns the migrated fields: one that returns nothing would remove them all
+    createSessionManager({ schema, store: memoryStore(), schemaVersion: 2, migrations: { 2: (fields) => void delete fields.legacy } }),
+    // @ts-expect-error migrations are synchronous: they run inside the load
+    createSessionManager({ schema, store: memoryStore(), schemaVersion: 2, migrations: { 2: async (fields: StoredSessionFields) => fields } }),
+    // @ts-expect-error a migration returns an object of fields, not a value
+    createSessionManager({ schema, store: memoryStore(), schemaVersion: 2, migrations: { 2: () => 42 } }),
+    // @ts-expect-error each migration is a function
+    createSessionManager({ schema, store: memoryStore(), schemaVersion: 2, migrations: { 2: { cart: 'cartItems' } } }),
+    // @ts-expect-error keys are the version numbers the migrations lead to
+    createSessionManager({ schema, store: memoryStore(), schemaVersion: 2, migrations: { two: (fields: StoredSessionFields) => fields } }),
+  ];
+  expectTypeOf(refused).toBeFunction();
 });

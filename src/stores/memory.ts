@@ -7,6 +7,7 @@ import {
   type LoadResult,
   type RecordLifespan,
   type RecordTouch,
+  type RecordExpectation,
   type RecordWrite,
   type SessionStore,
   type UserRecordSummary,
@@ -46,6 +47,16 @@ interface MemoryRecord {
   lifespan: RecordLifespan;
   /** What the record counts against `maxBytes`. */
   bytes: number;
+}
+
+/** Whether a record still has the schema version and exactly the data fields a conditional write expects. */
+function isAsExpected(record: MemoryRecord, expect: RecordExpectation): boolean {
+  if (record.schemaVersion !== expect.schemaVersion || record.fields.size !== expect.fields.size) return false;
+  for (const [field, bytes] of expect.fields) {
+    const current = record.fields.get(field);
+    if (current === undefined || Buffer.compare(current, bytes) !== 0) return false;
+  }
+  return true;
 }
 
 /**
@@ -181,6 +192,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
         if (change.userId !== null) index(id, change.userId, change.now);
       } else if (record === undefined) {
         return 'gone';
+      } else if (change.expect !== undefined && !isAsExpected(record, change.expect)) {
+        return 'stale';
       }
       const before = change.create ? 0 : dataSize(record.fields);
       let after = before;

@@ -73,39 +73,57 @@ local function dataSize(key)
 end
 `;
 
-/** KEYS: session. ARGV: 'c' (create) or 'u' (update), ttlMs, maxSize, removeCount, fields to remove…, field/value
- * pairs… Returns 1 written, 0 gone (update of a missing record), 2 exists (create of an existing one), {3, size}
- * refused by the size rule. Only a create sets the expiry: an update leaves it to the loads, which refresh it
- * together with the cookie. */
+/** KEYS: session. ARGV: 'c' (create), 'u' (update) or 'e' (update expecting the record as read), ttlMs, maxSize,
+ * removeCount, fields to remove…, with 'e' the expected schema version, expected field count and field/value
+ * pairs…, then the field/value pairs to set… Returns 1 written, 0 gone (update of a missing record), 2 exists
+ * (create of an existing one), {3, size} refused by the size rule, 4 stale ('e': the record is not as expected,
+ * nothing written). Only a create sets the expiry: an update leaves it to the loads, which refresh it together
+ * with the cookie. */
 export const WRITE_SCRIPT = `${DATA_SIZE}
 local key = KEYS[1]
 local exists = redis.call('EXISTS', key)
-if ARGV[1] == 'c' then
+local update = ARGV[1] ~= 'c'
+if not update then
   if exists == 1 then return 2 end
 elseif exists == 0 then
   return 0
 end
 local removeCount = tonumber(ARGV[4])
+local first = 5 + removeCount
+if ARGV[1] == 'e' then
+  local version = redis.call('HGET', key, ${lua(HASH.schemaVersion)})
+  if (version and tonumber(version) or 0) ~= tonumber(ARGV[first]) then return 4 end
+  local expectCount = tonumber(ARGV[first + 1])
+  local dataCount = 0
+  for _, name in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(name, 1, ${HASH.dataPrefix.length}) == ${lua(HASH.dataPrefix)} then dataCount = dataCount + 1 end
+  end
+  if dataCount ~= expectCount then return 4 end
+  for i = first + 2, first + 2 * expectCount, 2 do
+    if redis.call('HGET', key, ARGV[i]) ~= ARGV[i + 1] then return 4 end
+  end
+  first = first + 2 + 2 * expectCount
+end
 local removed = {}
 for i = 5, 4 + removeCount do removed[ARGV[i]] = true end
 local growth = 0
-for i = 5 + removeCount, #ARGV, 2 do
+for i = first, #ARGV, 2 do
   if string.sub(ARGV[i], 1, ${HASH.dataPrefix.length}) == ${lua(HASH.dataPrefix)} then
     growth = growth + #ARGV[i + 1]
-    if ARGV[1] == 'u' and not removed[ARGV[i]] then growth = growth - redis.call('HSTRLEN', key, ARGV[i]) end
+    if update and not removed[ARGV[i]] then growth = growth - redis.call('HSTRLEN', key, ARGV[i]) end
   end
 end
 if growth > 0 then
   local before = 0
-  if ARGV[1] == 'u' then
+  if update then
     before = dataSize(key)
     for name in pairs(removed) do growth = growth - redis.call('HSTRLEN', key, name) end
   end
   if before + growth > tonumber(ARGV[3]) and growth > 0 then return {3, before + growth} end
 end
 if removeCount > 0 then redis.call('HDEL', key, unpack(ARGV, 5, 4 + removeCount)) end
-if #ARGV > 4 + removeCount then redis.call('HSET', key, unpack(ARGV, 5 + removeCount)) end
-if ARGV[1] == 'c' then redis.call('PEXPIRE', key, ARGV[2]) end
+if #ARGV >= first then redis.call('HSET', key, unpack(ARGV, first)) end
+if not update then redis.call('PEXPIRE', key, ARGV[2]) end
 return 1
 `;
 

@@ -301,8 +301,13 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     },
 
     async write(id: string, change: RecordWrite): Promise<WriteResult> {
-      const args: (string | number | Uint8Array)[] = [change.create ? 'c' : 'u', change.ttlMs, change.maxSize, change.remove.length];
+      const expect = change.create ? undefined : change.expect;
+      const args: (string | number | Uint8Array)[] = [change.create ? 'c' : expect ? 'e' : 'u', change.ttlMs, change.maxSize, change.remove.length];
       for (const field of change.remove) args.push(DATA_PREFIX + field);
+      if (expect !== undefined) {
+        args.push(expect.schemaVersion, expect.fields.size);
+        for (const [field, bytes] of expect.fields) args.push(DATA_PREFIX + field, asBuffer(bytes));
+      }
       for (const [field, bytes] of change.set) args.push(DATA_PREFIX + field, asBuffer(bytes));
       args.push(LAST_USED_AT, change.now, SCHEMA_VERSION, change.schemaVersion);
       if (change.create) args.push(CREATED_AT, change.createdAt, EXPIRES_AT, change.now + change.ttlMs);
@@ -313,7 +318,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       }
       const reply = await run((redis) => orGone(redis.trpcSessionWrite(key(id), ...args), 0));
       if (Array.isArray(reply)) return { status: 'too large', size: Number(reply[1]) };
-      return reply === 1 ? 'ok' : reply === 2 ? 'exists' : 'gone';
+      return reply === 1 ? 'ok' : reply === 2 ? 'exists' : reply === 4 ? 'stale' : 'gone';
     },
 
     async compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult> {

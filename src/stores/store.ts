@@ -24,7 +24,8 @@ export interface SessionStore {
    * without it the record must still exist (else `'gone'`), so a late write never revives a destroyed
    * session. Only a create sets the expiry: writes happen after the response, where no cookie can follow a
    * longer expiry, so extending it is left to `touch`. Refused (`'too large'`, nothing written) when the
-   * record's data would exceed `maxSize` and grow: see `exceedsMaxSize`.
+   * record's data would exceed `maxSize` and grow: see `exceedsMaxSize`. With `expect` (an update only), applied
+   * only if the record is still exactly as expected, in the same atomic step; otherwise `'stale'`, nothing written.
    */
   write(id: string, change: RecordWrite): Promise<WriteResult>;
   /**
@@ -134,6 +135,19 @@ export interface RecordWrite {
   remove: readonly string[];
   /** The most bytes of data (the sum of the fields' encoded values) the record may hold; see `exceedsMaxSize`. */
   maxSize: number;
+  /**
+   * Optional, on an update: the record as the writer read it. The write applies only if the record still has
+   * this schema version and exactly these data fields (no more, no fewer, the same bytes); else `'stale'`. A
+   * request that migrated a record written by an older schema version writes the migration's result with it,
+   * so it never lands on a record that changed since it was read.
+   */
+  expect?: RecordExpectation;
+}
+
+/** What a conditional write expects the record to be (see `RecordWrite.expect`). */
+export interface RecordExpectation {
+  schemaVersion: number;
+  fields: ReadonlyMap<string, Uint8Array>;
 }
 
 /** A record bound to a user, as `userSessions` lists it. */
@@ -149,7 +163,8 @@ export interface TooLarge {
   size: number;
 }
 
-export type WriteResult = 'ok' | 'gone' | 'exists' | TooLarge;
+/** `'stale'`: only for a write with `expect`, when the record is no longer as expected (nothing written). */
+export type WriteResult = 'ok' | 'gone' | 'exists' | 'stale' | TooLarge;
 
 /**
  * The size rule, the same in every store and checked in the same atomic step as the write: a write is refused

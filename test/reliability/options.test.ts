@@ -140,3 +140,30 @@ test('a missing store, a Redis client given as the store, or an empty key prefix
     client.disconnect();
   }
 });
+
+test('`migrations` is checked at start-up: an object of functions keyed by the versions from 2 to schemaVersion', () => {
+  const migrate = (fields: Record<string, unknown>) => fields;
+  const refused: [unknown, number | undefined, string][] = [
+    ['2: fields => fields', 2, 'must be an object of functions keyed by schema version'],
+    [[migrate, migrate], 2, 'must be an object of functions'],
+    [null, 2, 'must be an object of functions'],
+    [migrate, 2, 'must be an object of functions'],
+    [{ 2: 'rename cartItems' }, 2, '`migrations`[2] must be a function'],
+    [{ 1: migrate }, 2, 'keyed "1"'],
+    [{ 3: migrate }, 2, 'did you forget to raise schemaVersion?'],
+    [{ 2: migrate }, undefined, 'from 2 to schemaVersion (1)'],
+    [{ '2.5': migrate }, 3, 'keyed "2.5"'],
+    [{ '02': migrate }, 3, 'keyed "02"'],
+    [{ '-2': migrate }, 3, 'keyed "-2"'],
+    [{ two: migrate }, 3, 'keyed "two"'],
+  ];
+  for (const [migrations, schemaVersion, message] of refused) {
+    const create = () => createSessionManager({ schema, store: memoryStore(), schemaVersion, migrations: migrations as never });
+    expect(create, JSON.stringify(migrations) ?? String(migrations)).toThrow(TypeError);
+    expect(create).toThrow('`migrations`');
+    expect(create).toThrow(message);
+  }
+  // Versions may be skipped: version 3 changed the schema without changing stored data.
+  expect(() => createSessionManager({ schema, store: memoryStore(), schemaVersion: 4, migrations: { 2: migrate, 4: migrate } })).not.toThrow();
+  expect(() => createSessionManager({ schema, store: memoryStore(), schemaVersion: 4, migrations: {} })).not.toThrow();
+});
