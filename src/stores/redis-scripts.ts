@@ -6,6 +6,14 @@
  * expiry is kept in the hash, beside the key's own, so that a load is a plain HGETALL.
  */
 
+/**
+ * What a moved record's key holds for `MOVED_MARK_MS`: this, then ':' and the ID the record was moved to
+ * (see MOVE_OUT_SCRIPT).
+ */
+export const MOVED_MARK = 'trpc-session:moved';
+/** What a revoked session's key holds for `MOVED_MARK_MS` when it cannot simply be removed (REVOKE_SESSION_SCRIPT). */
+export const REVOKED_MARK = 'trpc-session:revoked';
+
 /** KEYS: session. ARGV: now, ttlMs, expiresAt. Extends a record's expiry, never recreating one that is gone, and
  * stamps its last use. A load sends it only when the expiry is due for a refresh. Returns 1 refreshed, 0 gone. */
 export const TOUCH_SCRIPT = `
@@ -22,7 +30,7 @@ return 1
  * for the check.
  */
 
-/** KEYS: session. ARGV: mark, markMs. Returns the record's fields and values (HGETALL's reply) and leaves the
+/** KEYS: session. ARGV: mark (MOVED_MARK ':' new ID), markMs. Returns the record's fields and values (HGETALL's reply) and leaves the
  * moved mark in its place for markMs; nil when there is no record of this store's (none, already moved, or a
  * key that is not a session record, which is left alone). */
 export const MOVE_OUT_SCRIPT = `
@@ -51,14 +59,22 @@ end
 `;
 
 /** KEYS: session. ARGV: 'c' (create) or 'u' (update), ttlMs, maxSize, removeCount, fields to remove…, field/value
- * pairs… Returns 1 written, 0 gone (update of a missing record), 2 exists (create of an existing one), {3, size}
+ * pairs… Returns 1 written, 0 gone (update of a missing record, create over a revoked mark), 2 exists (create
+ * of an existing one), {3, size}
  * refused by the size rule. Only a create sets the expiry: an update leaves it to the loads, which refresh it
  * together with the cookie. */
 export const WRITE_SCRIPT = `${DATA_SIZE}
 local key = KEYS[1]
 local exists = redis.call('EXISTS', key)
 if ARGV[1] == 'c' then
-  if exists == 1 then return 2 end
+  if exists == 1 then
+    -- A failed move puts its record back over its own moved mark; nothing gets past a revoked mark.
+    if redis.call('TYPE', key).ok ~= 'string' then return 2 end
+    local mark = redis.call('GET', key)
+    if mark == '${REVOKED_MARK}' then return 0 end
+    if string.sub(mark, 1, #'${MOVED_MARK}') ~= '${MOVED_MARK}' then return 2 end
+    redis.call('DEL', key)
+  end
 elseif exists == 0 then
   return 0
 end
@@ -111,18 +127,43 @@ return {1}
  * session, never both, and the store orders them: the index entry is added before the hash names its user.
  */
 
-/** KEYS: session. ARGV: userId. Returns 0 gone, 1 bound. */
+/** KEYS: session. ARGV: userId, device ('' for none). Returns 0 gone, 1 bound. */
 export const BIND_USER_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'm:user', ARGV[1])
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'm:dev') else redis.call('HSET', KEYS[1], 'm:dev', ARGV[2]) end
 return 1
 `;
 
-/** KEYS: session. ARGV: userId. Removes the session if it is bound to that user; returns 1 removed, else 0. */
-export const REVOKE_USER_SESSION_SCRIPT = `
-if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
-if redis.call('HGET', KEYS[1], 'm:user') ~= ARGV[1] then return 0 end
-return redis.call('DEL', KEYS[1])
+/**
+ * KEYS: session. ARGV: userId, keep (an ID not to follow a move to, or ''), '1' when the key is where a move
+ * led, markMs. Ends one session of the user: a record bound to the user is removed ({1}); a moved mark that
+ * names a new ID other than keep becomes the revoked mark (its expiry kept) and the new ID is returned ({2, id})
+ * for the caller to end there in turn. Where a move led and nothing is there yet, the revoked mark is set for
+ * markMs, so the move's create (WRITE_SCRIPT) is refused ({1}). Anything else: {0}.
+ */
+export const REVOKE_SESSION_SCRIPT = `
+local key = KEYS[1]
+local kind = redis.call('TYPE', key).ok
+if kind == 'hash' then
+  if redis.call('HGET', key, 'm:user') ~= ARGV[1] then return {0} end
+  redis.call('DEL', key)
+  return {1}
+end
+if kind == 'string' then
+  local mark = redis.call('GET', key)
+  local prefix = '${MOVED_MARK}:'
+  if string.sub(mark, 1, #prefix) ~= prefix then return {0} end
+  local to = string.sub(mark, #prefix + 1)
+  if to == ARGV[2] then return {0} end
+  redis.call('SET', key, '${REVOKED_MARK}', 'KEEPTTL')
+  return {2, to}
+end
+if kind == 'none' and ARGV[3] == '1' then
+  redis.call('SET', key, '${REVOKED_MARK}', 'PX', ARGV[4])
+  return {1}
+end
+return {0}
 `;
 
 /** KEYS: user index. ARGV: id, expiresAt, pruneBefore, graceMs. Adds or pushes back an entry (never

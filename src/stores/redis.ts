@@ -8,12 +8,16 @@ import {
   INDEX_USER_SESSION_SCRIPT,
   LIST_USER_SESSIONS_SCRIPT,
   MOVE_OUT_SCRIPT,
-  REVOKE_USER_SESSION_SCRIPT,
+  MOVED_MARK,
+  REVOKE_SESSION_SCRIPT,
+  REVOKED_MARK,
   TOUCH_SCRIPT,
   WRITE_SCRIPT,
 } from './redis-scripts.js';
 import {
+  endedOnce,
   expiryAtLoad,
+  MAX_REVOKE_HOPS,
   MOVED_MARK_MS,
   type MoveOutResult,
   type CompareAndSetResult,
@@ -61,9 +65,9 @@ interface SessionCommands {
   trpcSessionTouch(key: string, now: number, ttlMs: number, expiresAt: number): Promise<number>;
   trpcSessionWrite(key: string, ...args: (string | number | Uint8Array)[]): Promise<number | [3, number]>;
   trpcSessionSwapBuffer(key: string, ...args: (string | number | Uint8Array)[]): Promise<unknown[]>;
-  trpcSessionBindUser(key: string, userId: string): Promise<number>;
+  trpcSessionBindUser(key: string, userId: string, device: string): Promise<number>;
   trpcSessionMoveOutBuffer(key: string, mark: string, markMs: number): Promise<Buffer[] | null>;
-  trpcSessionRevokeUserSession(key: string, userId: string): Promise<number>;
+  trpcSessionRevokeSession(key: string, userId: string, keep: string, followed: '0' | '1', markMs: number): Promise<[0 | 1] | [2, string]>;
   trpcSessionIndexUserSession(key: string, id: string, expiresAt: number, pruneBefore: number, graceMs: number): Promise<null>;
   trpcSessionListUserSessions(key: string, pruneBefore: number): Promise<string[]>;
 }
@@ -74,6 +78,7 @@ const LAST_USED_AT = 'm:u';
 const EXPIRES_AT = 'm:e';
 const SCHEMA_VERSION = 'm:v';
 const USER = 'm:user';
+const DEVICE = 'm:dev';
 
 /**
  * How long past its expiry a user index keeps an entry, and itself past its last entry. Index scores come
@@ -95,7 +100,7 @@ function defineCommands(client: RedisClient): RedisClient & SessionCommands {
     client.defineCommand('trpcSessionSwap', { numberOfKeys: 1, lua: COMPARE_AND_SET_SCRIPT });
     client.defineCommand('trpcSessionBindUser', { numberOfKeys: 1, lua: BIND_USER_SCRIPT });
     client.defineCommand('trpcSessionMoveOut', { numberOfKeys: 1, lua: MOVE_OUT_SCRIPT });
-    client.defineCommand('trpcSessionRevokeUserSession', { numberOfKeys: 1, lua: REVOKE_USER_SESSION_SCRIPT });
+    client.defineCommand('trpcSessionRevokeSession', { numberOfKeys: 1, lua: REVOKE_SESSION_SCRIPT });
     client.defineCommand('trpcSessionIndexUserSession', { numberOfKeys: 1, lua: INDEX_USER_SESSION_SCRIPT });
     client.defineCommand('trpcSessionListUserSessions', { numberOfKeys: 1, lua: LIST_USER_SESSIONS_SCRIPT });
     withCommands.add(client);
@@ -108,9 +113,6 @@ type SessionHash = Record<string, Buffer>;
 
 /** What `hgetallBuffer` resolves to when the key holds something other than a hash. */
 const NOT_A_HASH: unique symbol = Symbol('not a hash');
-
-/** The string that replaces a record moved to a new ID, for `MOVED_MARK_MS` (see MOVE_OUT_SCRIPT). */
-const MOVED_MARK = 'trpc-session:moved';
 
 /** Redis's error for a hash command on another type: on a session key, the moved mark (or a foreign key). */
 const isWrongType = (error: unknown) => error instanceof Error && error.message.includes('WRONGTYPE');
@@ -126,7 +128,7 @@ const orGone = <T>(sent: Promise<T>, gone: T): Promise<T> =>
 const storedNumber = (bytes: Buffer | undefined) => (bytes === undefined ? Number.NaN : Number(bytes.toString()));
 
 /** The names of the metadata fields this store writes in every record it creates. */
-const METADATA_FIELDS = new Set([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER]);
+const METADATA_FIELDS = new Set([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER, DEVICE]);
 
 /**
  * The record in a session's hash, with its expiry (ms, NaN when the hash has none) as last refreshed; null
@@ -150,6 +152,7 @@ function parseRecord(hash: SessionHash): { record: StoredRecord; expiresAt: numb
       else if (name === LAST_USED_AT) record.lastUsedAt = storedNumber(value);
       else if (name === EXPIRES_AT) expiresAt = storedNumber(value);
       else if (name === SCHEMA_VERSION) record.schemaVersion = storedNumber(value);
+      else if (name === DEVICE) record.device = value.toString();
       else record.userId = value.toString();
     }
   }
@@ -268,6 +271,32 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   const index = (id: string, userId: string, expiresAt: number) =>
     run((redis) => redis.trpcSessionIndexUserSession(userKey(userId), id, Math.ceil(expiresAt), Date.now() - INDEX_GRACE_MS, INDEX_GRACE_MS));
 
+  /** See SessionStore.revokeSessions. */
+  const revokeSessions = async (userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]> => {
+    const listed = await run((redis) => redis.trpcSessionListUserSessions(userKey(userId), Date.now() - INDEX_GRACE_MS));
+    const ids = listed.filter((id) => id !== keep && which(id));
+    const visited: string[] = [];
+    /**
+     * Ends the session at `id`, following its moves (one script per hop: each ID is in its own slot); resolves
+     * to the ID where it was ended, or null.
+     */
+    const revoke = async (id: string): Promise<string | null> => {
+      let at = id;
+      for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
+        const current = at;
+        visited.push(current);
+        const reply = await run((redis) => redis.trpcSessionRevokeSession(key(current), userId, keep ?? '', hop === 0 ? '0' : '1', MOVED_MARK_MS));
+        if (reply[0] !== 2) return reply[0] === 1 ? current : null;
+        at = reply[1];
+      }
+      return null;
+    };
+    const ended = await Promise.all(ids.map(revoke));
+    // Only the entries read and followed: a session bound meanwhile keeps its entry, so a later revoke still finds it.
+    if (visited.length > 0) await run((redis) => redis.zrem(userKey(userId), ...visited));
+    return endedOnce(ids, ended);
+  };
+
   return {
     async load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult> {
       const hash = await run((redis) =>
@@ -279,7 +308,8 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       if (hash === NOT_A_HASH) {
         // One more command only for a key that is not a hash: the moved mark, or a key that is not a record.
         const value = await run((redis) => redis.get(key(id)).catch((error: unknown) => (isWrongType(error) ? null : Promise.reject(error))));
-        return value === MOVED_MARK ? { status: 'moved' } : foreign;
+        if (value === REVOKED_MARK) return { status: 'missing' };
+        return value?.startsWith(MOVED_MARK) ? { status: 'moved' } : foreign;
       }
       const parsed = parseRecord(hash);
       if (parsed === null) return { status: 'missing' };
@@ -314,6 +344,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       if (change.create) args.push(CREATED_AT, change.createdAt, EXPIRES_AT, change.now + change.ttlMs);
       if (change.create && change.userId !== null) {
         args.push(USER, change.userId);
+        if (change.device !== undefined) args.push(DEVICE, change.device);
         await index(id, change.userId, change.now + change.ttlMs);
       }
       const reply = await run((redis) => orGone(redis.trpcSessionWrite(key(id), ...args), 0));
@@ -342,8 +373,9 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       return { status: 'conflict', current: (reply[1] as Buffer | null | undefined) ?? null };
     },
 
-    async moveOut(id: string, now: number): Promise<MoveOutResult> {
-      const reply = await run((redis) => redis.trpcSessionMoveOutBuffer(key(id), MOVED_MARK, MOVED_MARK_MS));
+    async moveOut(id: string, now: number, to?: string): Promise<MoveOutResult> {
+      const mark = to === undefined ? MOVED_MARK : `${MOVED_MARK}:${to}`;
+      const reply = await run((redis) => redis.trpcSessionMoveOutBuffer(key(id), mark, MOVED_MARK_MS));
       if (reply === null) return { status: 'gone' };
       const hash: SessionHash = {};
       for (let at = 0; at < reply.length; at += 2) hash[reply[at]!.toString()] = reply[at + 1]!;
@@ -358,9 +390,9 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       await run((redis) => redis.del(key(id)));
     },
 
-    async bindUser(id: string, userId: string, expiresAt: number): Promise<'ok' | 'gone'> {
+    async bindUser(id: string, userId: string, expiresAt: number, device?: string): Promise<'ok' | 'gone'> {
       await index(id, userId, expiresAt);
-      return (await run((redis) => orGone(redis.trpcSessionBindUser(key(id), userId), 0))) === 1 ? 'ok' : 'gone';
+      return (await run((redis) => orGone(redis.trpcSessionBindUser(key(id), userId, device ?? ''), 0))) === 1 ? 'ok' : 'gone';
     },
 
     async unbindUser(id: string, userId: string): Promise<void> {
@@ -371,26 +403,27 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       const ids = await run((redis) => redis.trpcSessionListUserSessions(userKey(userId), now - INDEX_GRACE_MS));
       // One command per session: their hashes are in other slots, so they cannot share a Cluster pipeline.
       const fields = await Promise.all(
-        ids.map((id) => run((redis) => orGone(redis.hmget(key(id), CREATED_AT, LAST_USED_AT, USER), [null, null, null]))),
+        ids.map((id) =>
+          // WRONGTYPE: a moved (or revoked) mark, whose entry stays until the mark expires.
+          run((redis) => redis.hmget(key(id), CREATED_AT, LAST_USED_AT, USER, DEVICE).catch((error: unknown) => (isWrongType(error) ? 'mark' : Promise.reject(error)))),
+        ),
       );
       const live: UserRecordSummary[] = [];
       const dead: string[] = [];
       ids.forEach((id, position) => {
-        const [createdAt, lastUsedAt, boundTo] = fields[position]!;
+        const found = fields[position]!;
+        if (found === 'mark') return;
+        const [createdAt, lastUsedAt, boundTo, device] = found;
         if (createdAt === null || boundTo !== userId) dead.push(id);
-        else live.push({ id, createdAt: Number(createdAt), lastUsedAt: Number(lastUsedAt) });
+        else live.push({ id, createdAt: Number(createdAt), lastUsedAt: Number(lastUsedAt), ...(device === null || device === undefined ? {} : { device }) });
       });
       if (dead.length > 0) await run((redis) => redis.zrem(userKey(userId), ...dead));
       return live;
     },
 
-    async revokeUser(userId: string): Promise<number> {
-      const ids = await run((redis) => redis.zrange(userKey(userId), 0, -1));
-      const removed = await Promise.all(ids.map((id) => run((redis) => redis.trpcSessionRevokeUserSession(key(id), userId))));
-      // Only the entries read: a session bound meanwhile keeps its entry, so a later revoke still finds it.
-      if (ids.length > 0) await run((redis) => redis.zrem(userKey(userId), ...ids));
-      return removed.reduce((sum, one) => sum + one, 0);
-    },
+    revokeUser: async (userId: string) => (await revokeSessions(userId, () => true, null)).length,
+
+    revokeSessions,
 
     async available() {
       // A client not created or opened yet (a function's, a registry's) is unknown: the first command will tell.
