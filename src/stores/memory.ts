@@ -33,6 +33,17 @@ export interface MemoryStoreOptions {
   maxBytes?: number;
 }
 
+/** Each memory store's user indexes, for the tests that measure them (`userIndexSize`). */
+const userIndexes = new WeakMap<SessionStore, Map<string, Set<string>>>();
+
+/** How many entries a memory store's index of the user holds now, pruned or not: for tests. */
+export function userIndexSize(store: SessionStore, userId: string): number {
+  return userIndexes.get(store)?.get(userId)?.size ?? 0;
+}
+
+/** A user index smaller than this is not pruned when a session is bound (see `index`). */
+const MIN_PRUNED_INDEX = 64;
+
 /** What a record costs beyond its fields' bytes (its metadata, its Maps), counted against `maxBytes`. */
 const RECORD_OVERHEAD_BYTES = 200;
 /** What each field costs beyond its name and value (its Map entry, its Uint8Array). */
@@ -158,8 +169,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     return ids;
   };
 
+  /** Per user, how many entries its index held after it was last pruned. */
+  const prunedSizes = new Map<string, number>();
+  /**
+   * Adds a record to its user's index. The index is pruned when it has doubled since it was last (and holds
+   * more than `MIN_PRUNED_INDEX`), so binding stays O(1) on average however many sessions the user has,
+   * and the expired entries never outnumber the live ones for long.
+   */
   const index = (id: string, userId: string, now: number) => {
-    users.set(userId, boundTo(userId, now).add(id));
+    const ids = users.get(userId);
+    if (ids !== undefined && ids.size < Math.max(MIN_PRUNED_INDEX, 2 * (prunedSizes.get(userId) ?? 0))) {
+      ids.add(id);
+      return;
+    }
+    const pruned = boundTo(userId, now).add(id);
+    users.set(userId, pruned);
+    prunedSizes.set(userId, pruned.size);
   };
 
   /** The record's data: the sum of its fields' encoded values. */
@@ -202,7 +227,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   // Values are copied in: msgpackr's output shares a larger buffer, which a long-lived record would pin.
   const copy = (bytes: Uint8Array) => new Uint8Array(bytes);
 
-  return {
+  const store: SessionStore = {
     async load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult> {
       const record = live(id, now);
       if (record === undefined) return markAt(id, now)?.revoked === false ? { status: 'moved' } : { status: 'missing' };
@@ -338,7 +363,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       records.clear();
       marks.clear();
       users.clear();
+      prunedSizes.clear();
       totalBytes = 0;
     },
   };
+  userIndexes.set(store, users);
+  return store;
 }

@@ -174,7 +174,8 @@ local score = redis.call('ZSCORE', key, ARGV[1])
 if not score or tonumber(score) < tonumber(ARGV[2]) then redis.call('ZADD', key, ARGV[2], ARGV[1]) end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[3])
 local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', key, tonumber(last[2]) + tonumber(ARGV[4]))
+-- Empty when every entry, the one just added too, expired before pruneBefore: Redis removed the key then.
+if last[2] then redis.call('PEXPIREAT', key, tonumber(last[2]) + tonumber(ARGV[4])) end
 `;
 
 /** KEYS: user index. ARGV: pruneBefore. Drops entries that expired before pruneBefore; returns the others' IDs. */
