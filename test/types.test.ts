@@ -12,6 +12,7 @@ import {
   createCallerContext,
   createSessionManager,
   memoryStore,
+  type DeviceInfo,
   type Session,
   type SessionContext,
   type SessionData,
@@ -249,4 +250,24 @@ test('contextKey puts the handle under its key on every adapter, leaving `sessio
   expectTypeOf(basketCallerOf().add).returns.resolves.toEqualTypeOf<string | null>();
   // The default stays `session`.
   expectTypeOf(sessions.createContext).returns.toEqualTypeOf<SessionContext<typeof schema>>();
+});
+
+export const devices = async (session: Session<typeof schema>) => {
+  await session.bindUser('ada', { device: { label: 'Laptop', userAgent: 'Firefox', ip: '::1' } });
+  // @ts-expect-error a device part is a string
+  await session.bindUser('ada', { device: { label: 42 } });
+  // @ts-expect-error a device has only its three parts: never the session ID
+  await session.bindUser('ada', { device: { sessionId: session.id } });
+  const listed = await sessions.userSessions('ada', { current: session });
+  const ended: [boolean, number] = [await sessions.revokeSession('ada', listed[0]!.ref), await sessions.revokeOtherSessions(session)];
+  // @ts-expect-error revokeOtherSessions keeps a session, not an ID
+  await sessions.revokeOtherSessions(session.id);
+  return { listed, ended };
+};
+
+test('devices: bindUser takes a typed device, userSessions lists it with current (checked by tsc)', () => {
+  expectTypeOf(devices).returns.resolves.toMatchTypeOf<{
+    listed: { ref: string; createdAt: Date; lastUsedAt: Date; device: DeviceInfo | null; current: boolean }[];
+  }>();
+  expectTypeOf<DeviceInfo>().toEqualTypeOf<{ label?: string; userAgent?: string; ip?: string }>();
 });
