@@ -227,6 +227,27 @@ browserTest('login gives the session a new ID and keeps the basket; logout empti
   await textIs(page.getByTestId('user-name'), 'Guest');
 });
 
+browserTest('"Your devices" lists both browsers of a user; "Log out other devices" ends the other one', async () => {
+  const [laptop, phone] = [await openDemo(), await openDemo(PHONE)];
+  for (const { page } of [laptop, phone]) {
+    await page.getByLabel('Name').fill('Hopper');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await textIs(page.getByTestId('user-name'), 'Signed in as Hopper');
+  }
+  await laptop.page.reload();
+  await loaded(laptop.page);
+  await textIs(laptop.page.getByTestId('device-current'), 'Chrome on Linux · this device');
+  await expect.poll(() => laptop.page.getByTestId('device').count()).toBe(1);
+
+  await laptop.page.getByRole('button', { name: 'Log out other devices' }).click();
+  await expect.poll(() => laptop.page.getByTestId('device').count()).toBe(0);
+  expect(await laptop.page.getByRole('button', { name: 'Log out other devices' }).isVisible()).toBe(false);
+  await phone.page.reload();
+  await loaded(phone.page);
+  await textIs(phone.page.getByTestId('user-name'), 'Guest');
+  await textIs(laptop.page.getByTestId('user-name'), 'Signed in as Hopper');
+});
+
 browserTest('two quick clicks on "+" add two, however fast they come', async () => {
   const { page } = await openDemo();
   await add(page, 'Paper filters');
