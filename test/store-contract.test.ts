@@ -161,6 +161,60 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     expect(await store.revokeUser(user)).toBe(0);
   });
 
+  test('bindUser records the device, listed with the record and carried by a move; binding without one drops it', async () => {
+    const user = `user-${createSessionId()}`;
+    const id = createSessionId();
+    const now = Date.now();
+    await store.write(id, create(now));
+    expect(await store.bindUser(id, user, now + 60_000, '{"label":"Laptop"}')).toBe('ok');
+    expect(await store.userSessions(user, now)).toEqual([{ id, createdAt: now, lastUsedAt: now, device: '{"label":"Laptop"}' }]);
+    const moved = await store.moveOut(id, now, createSessionId());
+    expect(moved.status === 'found' && moved.record.device).toBe('{"label":"Laptop"}');
+    const other = createSessionId();
+    await store.write(other, { ...create(now), userId: user, device: '{"ip":"::1"}' });
+    expect(await store.bindUser(other, user, now + 60_000)).toBe('ok');
+    const loaded = await store.load(other, policy, now);
+    expect(loaded.status === 'found' && loaded.record.device).toBeUndefined();
+  });
+
+  test('revokeSessions follows a move to the new ID: removing it there, or refusing its create; keep is spared', async () => {
+    const user = `user-${createSessionId()}`;
+    const [created, inFlight, kept, keptNew] = Array.from({ length: 4 }, () => createSessionId());
+    const now = Date.now();
+    for (const id of [created!, inFlight!, kept!]) await store.write(id, { ...create(now, { a: '1' }), userId: user });
+    // Moved, and the new record written.
+    const createdNew = createSessionId();
+    expect((await store.moveOut(created!, now, createdNew)).status).toBe('found');
+    expect(await store.write(createdNew, { ...create(now, { a: '1' }), userId: user })).toBe('ok');
+    // Moved, the new record not written yet.
+    const inFlightNew = createSessionId();
+    const taken = await store.moveOut(inFlight!, now, inFlightNew);
+    expect(taken.status).toBe('found');
+    // The caller's own session, moved moments ago: its old entry leads to it, and is not followed.
+    expect((await store.moveOut(kept!, now, keptNew!)).status).toBe('found');
+    expect(await store.write(keptNew!, { ...create(now, { a: '1' }), userId: user })).toBe('ok');
+
+    const ended = await store.revokeSessions(user, () => true, keptNew!);
+    expect(ended.sort()).toEqual([created!, inFlight!].sort());
+    expect(await store.load(createdNew, policy, now)).toEqual({ status: 'missing' });
+    // The move's create, and its put-back of the old record, are refused: the session never comes back.
+    expect(await store.write(inFlightNew, { ...create(now, { a: '1' }), userId: user })).toBe('gone');
+    expect(await store.write(inFlight!, { ...create(now, { a: '1' }), userId: user })).toBe('gone');
+    for (const id of [created!, inFlight!, inFlightNew]) expect(await store.load(id, policy, now)).toEqual({ status: 'missing' });
+    expect((await store.load(keptNew!, policy, now)).status).toBe('found');
+    expect(await store.load(kept!, policy, now)).toEqual({ status: 'moved' });
+    expect((await store.userSessions(user, now)).map((entry) => entry.id)).toEqual([keptNew]);
+  });
+
+  test('a failed move puts its record back over its own moved mark', async () => {
+    const id = createSessionId();
+    const now = Date.now();
+    await store.write(id, create(now, { a: '1' }));
+    expect((await store.moveOut(id, now, createSessionId())).status).toBe('found');
+    expect(await store.write(id, create(now, { a: '1' }))).toBe('ok');
+    expect((await store.load(id, policy, now)).status).toBe('found');
+  });
+
   test('an expired record is never returned', async () => {
     const id = createSessionId();
     await store.write(id, create(Date.now(), { a: '1' }, 50));
