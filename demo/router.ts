@@ -1,6 +1,6 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import * as z from 'zod';
-import type { Session, SessionContext } from '../src/index.js';
+import type { Session, SessionContext, SessionManager } from '../src/index.js';
 import { findProduct, products } from './catalog.js';
 
 const MAX_QUANTITY = 99;
@@ -23,7 +23,13 @@ export const sessionSchema = z.object({
 });
 type DemoSession = Session<typeof sessionSchema>;
 
-const t = initTRPC.context<SessionContext<typeof sessionSchema>>().create();
+/** The demo's context: the session, the browser's User-Agent, and the manager's per-user operations. */
+export type DemoContext = SessionContext<typeof sessionSchema> & {
+  userAgent: string | undefined;
+  users: Pick<SessionManager<typeof sessionSchema>, 'userSessions' | 'revokeOtherSessions'>;
+};
+
+const t = initTRPC.context<DemoContext>().create();
 
 const productInput = z.object({ productId: z.string() });
 
@@ -129,15 +135,28 @@ export const appRouter = t.router({
   /**
    * A pretend login: no password. What matters is `regenerate()`: the session gets a new ID (the old one
    * stops working, defeating session fixation) and keeps its basket. "Remember me" keeps the session 30 days
-   * unused; without it, the cookie ends with the browser.
+   * unused; without it, the cookie ends with the browser. `bindUser` lists it under the user's devices,
+   * recognised by its browser.
    */
   login: t.procedure
     .input(z.object({ name: z.string().trim().min(1, 'Type your name to log in.').max(40, 'A name has at most 40 characters.'), remember: z.boolean().default(false) }))
     .mutation(async ({ ctx, input }) => {
     const session = await ctx.session.regenerate({ lifespan: input.remember ? 30 * 24 * 3600 : 'browser' });
     session.data.put('userId', input.name);
+    await session.bindUser(input.name, { device: { userAgent: ctx.userAgent?.slice(0, 512) } });
     return pageView(session);
   }),
+
+  /** The logged-in user's devices ("this device" first among equals): never a session ID, only refs. */
+  devices: t.procedure.query(async ({ ctx }) => {
+    const session = await ctx.session.load();
+    if (session?.userId == null) return [];
+    const listed = await ctx.users.userSessions(session.userId, { current: session });
+    return listed.map(({ ref, lastUsedAt, device, current }) => ({ ref, lastUsedAt: lastUsedAt.toISOString(), userAgent: device?.userAgent ?? null, current }));
+  }),
+
+  /** Ends every other session of the logged-in user; this one stays. Resolves to how many were ended. */
+  logoutOtherDevices: t.procedure.mutation(async ({ ctx }) => ctx.users.revokeOtherSessions(await existingSession(ctx))),
 
   /** Ends the session: the record is deleted and the cookie expired, so the basket goes with it. */
   logout: t.procedure.mutation(async ({ ctx }) => {

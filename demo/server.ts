@@ -36,7 +36,11 @@ export async function startDemo({ port, redisUrl }: DemoOptions): Promise<Runnin
     store: redisUrl === undefined ? memoryStore() : redisStore({ redis: () => new Redis(redisUrl, { enableAutoPipelining: true }) }),
     cookie: { name: 'basket_sid', lifespan: SESSION_LIFESPAN },
   });
-  const trpc = createHTTPHandler({ router: appRouter, createContext: sessions.createContext, basePath: '/trpc/' });
+  const trpc = createHTTPHandler({
+    router: appRouter,
+    createContext: (opts) => ({ ...sessions.createContext(opts), userAgent: opts.req.headers['user-agent'], users: sessions }),
+    basePath: '/trpc/',
+  });
   const assets = await buildAssets();
 
   const server = createServer((req, res) => {

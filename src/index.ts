@@ -13,6 +13,9 @@ export type {
   SessionMeta,
   SessionValue,
   UserSessionInfo,
+  UserSessionsOptions,
+  DeviceInfo,
+  BindUserOptions,
 } from './session-api.js';
 export type { SessionDataOf, SessionSchema } from './schema.js';
 export type { SessionCookieOptions } from './cookie.js';

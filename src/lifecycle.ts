@@ -1,12 +1,13 @@
 import type * as z from 'zod';
 import { encodeValue } from './codec.js';
+import { decodeDevice, encodeDevice } from './device.js';
 import { SessionConflictError, SessionCorruptError, SessionError, SessionGoneError, SessionMigrationError, SessionTooLargeError } from './errors.js';
 import { FieldTable, type ChangeSet } from './fields.js';
 import { redactSessionId, sessionRef } from './id.js';
 import { migrateFields, needsMigration, type MigratedFields } from './migrations.js';
 import type { SessionRuntime } from './options.js';
 import type { SessionSchema } from './schema.js';
-import type { Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue, UserSessionInfo } from './session-api.js';
+import type { BindUserOptions, Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue, UserSessionInfo } from './session-api.js';
 import { expiryAtLoad, remainingLifetime, type ExpiryPolicy } from './expiry.js';
 import { exceedsMaxSize, type RecordExpectation, type RecordLifespan, type StoredRecord } from './stores/store.js';
 
@@ -62,6 +63,8 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
   #userId: string | null;
   /** The session's own lifespan ("remember me"), chosen at `regenerate()`; null: the manager's. */
   #lifespan: RecordLifespan;
+  /** The device metadata `bindUser` recorded, as stored. */
+  #device: string | undefined;
   #persisted: boolean;
   #destroyed = false;
   /** The write-back of the migrations this session's record went through when read, until a write carries it. */
@@ -82,6 +85,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     this.#schemaVersion = record?.schemaVersion ?? runtime.schemaVersion;
     this.#userId = record?.userId ?? null;
     this.#lifespan = record?.lifespan ?? null;
+    this.#device = record?.device;
     this.#persisted = record !== null;
     this.#migration = migration;
     this.#fields = new FieldTable(runtime, record?.fields ?? null, () => redactSessionId(this.#id));
@@ -104,26 +108,28 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     return sessionRef(this.#id);
   }
 
-  async bindUser(userId: string): Promise<void> {
+  async bindUser(userId: string, options?: BindUserOptions): Promise<void> {
     this.assertUsable();
     if (typeof userId !== 'string' || userId === '') throw new TypeError('trpc-session: bindUser needs a non-empty user ID');
+    const device = encodeDevice(options?.device);
     return this.#enqueue(async () => {
-      const previous = this.#userId;
-      if (previous === userId) return;
+      const [previous, previousDevice] = [this.#userId, this.#device];
+      if (previous === userId && device === undefined) return;
       if (!this.#persisted) {
         // The store indexes a new record under its user as it creates it.
-        this.#userId = userId;
+        [this.#userId, this.#device] = [userId, device];
         await this.#write().catch((error: unknown) => {
-          this.#userId = previous;
+          [this.#userId, this.#device] = [previous, previousDevice];
           throw error;
         });
       } else {
         const now = Date.now();
         const ttlMs = this.ttlAt(now);
-        const result = ttlMs <= 0 ? 'gone' : await this.#runtime.store.bindUser(this.#id, userId, now + ttlMs);
+        const result = ttlMs <= 0 ? 'gone' : await this.#runtime.store.bindUser(this.#id, userId, now + ttlMs, device);
         if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
-        this.#userId = userId;
+        [this.#userId, this.#device] = [userId, device];
       }
+      if (previous === userId) return;
       if (previous !== null) await this.#runtime.store.unbindUser(this.#id, previous);
     });
   }
@@ -202,9 +208,13 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
 
   /**
    * Moves the session to a new ID. The old record is first taken out in one atomic step that leaves it marked
-   * as moved (`moveOut`): writes other requests made to it before are carried over, merged under this
-   * request's own changes; later ones are refused with `SessionGoneError`. Then the new record is created.
-   * Should that fail, the old record is put back as it was taken, when the store allows.
+   * as moved to the new ID (`moveOut`): writes other requests made to it before are carried over, merged under
+   * this request's own changes; later ones are refused with `SessionGoneError`. Then the new record is created.
+   * Should that fail, the old record is put back as it was taken, when the store allows; not when the create
+   * was refused because the session was revoked meanwhile (`revokeSessions` followed the mark).
+   *
+   * The old ID keeps its entry in the user's index while its mark lasts: a revoke by the ref a device list
+   * showed before the move still finds the session, through the mark.
    */
   moveTo(id: string, lifespan?: RecordLifespan): Promise<void> {
     return this.#enqueue(async () => {
@@ -217,7 +227,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
       let taken: StoredRecord | null = null;
       let takenMigration: PendingMigration | null = null;
       if (wasPersisted) {
-        const moved = await this.#runtime.store.moveOut(oldId, Date.now()).catch((error: unknown) => {
+        const moved = await this.#runtime.store.moveOut(oldId, Date.now(), id).catch((error: unknown) => {
           this.#id = oldId;
           throw error;
         });
@@ -238,6 +248,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
         }
         this.#userId = taken.userId;
         this.#lifespan = taken.lifespan;
+        this.#device = taken.device;
       }
       // The new record carries the lifespan of the old one, unless this move chooses another.
       if (lifespan !== undefined) this.#lifespan = lifespan;
@@ -252,15 +263,17 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
         this.#lifespan = oldLifespan;
         // Put back as taken: a later write of this request carries the migration again.
         this.#migration = takenMigration;
-        if (taken !== null) await this.#putBack(taken);
+        // Not put back when the create was refused because the session was revoked meanwhile.
+        if (taken !== null && !(error instanceof SessionGoneError)) await this.#putBack(taken);
         throw error;
       }
-      if (!wasPersisted) return;
-      if (this.#userId !== null) await this.#runtime.store.unbindUser(oldId, this.#userId);
     });
   }
 
-  /** Restores a record taken out by a move that failed, exactly as taken; best effort (the store may be down). */
+  /**
+   * Restores a record taken out by a move that failed, exactly as taken, over its moved mark (never over a
+   * revoked one); best effort (the store may be down).
+   */
   async #putBack(record: StoredRecord): Promise<void> {
     const now = Date.now();
     // What the record had left when taken (NaN when the store could not tell: the policy's lifetime then).
@@ -273,6 +286,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
       createdAt: record.createdAt,
       userId: record.userId,
       lifespan: record.lifespan,
+      device: record.device,
       schemaVersion: record.schemaVersion,
       set: record.fields,
       remove: [],
@@ -280,7 +294,6 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
       maxSize: Number.MAX_SAFE_INTEGER,
     };
     try {
-      await this.#runtime.store.destroy(this.#id);
       if (ttlMs > 0) await this.#runtime.store.write(this.#id, write);
     } catch {
       // The move's own error is the one to report; the session is lost with it.
@@ -339,6 +352,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
               createdAt: this.#createdAt,
               userId: this.#userId,
               lifespan: this.#lifespan,
+              device: this.#device,
               schemaVersion: this.#runtime.schemaVersion,
               set,
               remove: this.#persisted ? remove : [],
@@ -496,17 +510,42 @@ export async function loadSession<S extends SessionSchema>(
   return { session: new SessionLifecycle<S>(runtime, id, { ...record, fields }, pending), refreshed };
 }
 
-/** The live sessions bound to a user, most recently used first. */
-export async function userSessions(runtime: SessionRuntime, userId: string): Promise<UserSessionInfo[]> {
+/** The live sessions bound to a user, most recently used first; `currentRef` marks the caller's. */
+export async function userSessions(runtime: SessionRuntime, userId: string, currentRef: string | null): Promise<UserSessionInfo[]> {
   const records = await runtime.store.userSessions(userId, Date.now());
   return records
     .sort((a, b) => b.lastUsedAt - a.lastUsedAt)
-    .map(({ id, createdAt, lastUsedAt }) => ({ ref: sessionRef(id), createdAt: new Date(createdAt), lastUsedAt: new Date(lastUsedAt) }));
+    .map(({ id, createdAt, lastUsedAt, device }) => {
+      const ref = sessionRef(id);
+      return { ref, createdAt: new Date(createdAt), lastUsedAt: new Date(lastUsedAt), device: decodeDevice(device), current: ref === currentRef };
+    });
 }
 
-/** Ends every session bound to a user; resolves to how many there were. */
-export function revokeUser(runtime: SessionRuntime, userId: string): Promise<number> {
-  return runtime.store.revokeUser(userId);
+/** Ends every session bound to a user, following each through a `regenerate()`; resolves to how many there were. */
+export async function revokeUser(runtime: SessionRuntime, userId: string): Promise<number> {
+  const ended = await runtime.store.revokeSessions(userId, () => true, null);
+  // A 'revoked' lifecycle event goes here: ended.map((id) => ({ ref: sessionRef(id), userId })).
+  return ended.length;
+}
+
+/**
+ * Ends the user's session listed under `ref`, following it through a `regenerate()` in progress or just done;
+ * resolves to whether there was one to end.
+ */
+export async function revokeSession(runtime: SessionRuntime, userId: string, ref: string): Promise<boolean> {
+  if (typeof userId !== 'string' || typeof ref !== 'string') throw new TypeError('trpc-session: revokeSession needs a user ID and a session ref (strings)');
+  const ended = await runtime.store.revokeSessions(userId, (id) => sessionRef(id) === ref, null);
+  // A 'revoked' lifecycle event goes here: ended.map((id) => ({ ref: sessionRef(id), userId })).
+  return ended.length > 0;
+}
+
+/** Ends every session of the session's user but that session; resolves to how many were ended (0 when it is not bound). */
+export async function revokeOtherSessions(runtime: SessionRuntime, session: Pick<Session<SessionSchema>, 'id' | 'userId'>): Promise<number> {
+  const userId = session.userId;
+  if (userId === null) return 0;
+  const ended = await runtime.store.revokeSessions(userId, () => true, session.id);
+  // A 'revoked' lifecycle event goes here: ended.map((id) => ({ ref: sessionRef(id), userId })).
+  return ended.length;
 }
 
 /** Closes what the store opened. */

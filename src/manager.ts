@@ -3,10 +3,10 @@ import { initTRPC } from '@trpc/server';
 import type { TRPCRequestInfo } from '@trpc/server/http';
 import { nodeHTTPTransport } from './adapters/node-http.js';
 import { httpSession, runSessionCall } from './commit.js';
-import { closeStore, revokeUser, userSessions } from './lifecycle.js';
+import { closeStore, revokeOtherSessions, revokeSession, revokeUser, userSessions } from './lifecycle.js';
 import { attachRuntime, resolveOptions, type ReservedContextKey, type SessionManagerOptions } from './options.js';
 import type { RequireOptionalFields, SessionSchema } from './schema.js';
-import type { SessionContext, SessionHandle, UserSessionInfo } from './session-api.js';
+import type { Session, SessionContext, SessionHandle, UserSessionInfo, UserSessionsOptions } from './session-api.js';
 
 /** The options tRPC's node-http adapters (standalone, Express, Next.js pages) pass to `createContext`. */
 export interface NodeHTTPContextOptions {
@@ -53,15 +53,29 @@ export interface SessionManager<S extends SessionSchema, K extends string = 'ses
    */
   readonly procedure: SessionProcedure<S, K>;
   /**
-   * The live sessions bound to the user by `session.bindUser`, most recently used first: for a "your
-   * devices" page. Never includes session IDs.
+   * The live sessions bound to the user by `session.bindUser`, most recently used first, each with the device
+   * `bindUser` recorded: for a "your devices" page. Pass the asking request's session as `current` to have its
+   * entry marked `current: true`. Never includes session IDs.
    */
-  userSessions(userId: string): Promise<UserSessionInfo[]>;
+  userSessions(userId: string, options?: UserSessionsOptions): Promise<UserSessionInfo[]>;
   /**
    * Ends every session bound to the user ("log out everywhere"); their next requests have no session.
-   * Resolves to how many sessions were ended. A session bound while this runs may survive it.
+   * Resolves to how many sessions were ended. A session being regenerated meanwhile is ended too; one bound
+   * by a login that starts while this runs may survive it.
    */
   revokeUser(userId: string): Promise<number>;
+  /**
+   * Ends one of the user's sessions by the `ref` that `userSessions` listed ("log out this device"): its next
+   * requests have no session, even when it is being regenerated at that moment or was moments before (its ref
+   * then changes, and the session is followed to its new ID). Resolves to whether a session was ended: `false`
+   * for a ref that is not one of the user's live sessions. Take the ref from the client, never an ID.
+   */
+  revokeSession(userId: string, ref: string): Promise<boolean>;
+  /**
+   * Ends every session of `session`'s user except `session` itself ("log out other devices"), with the same
+   * guarantee as `revokeSession` for each. Resolves to how many were ended; 0 for a session bound to no user.
+   */
+  revokeOtherSessions(session: Session<S>): Promise<number>;
   /** The session cookie's name, for reading it where you pass the cookie yourself (`cookies().get(…)`). */
   readonly cookieName: string;
   /** Closes what the store opened (a Redis client it created from a factory). */
@@ -91,8 +105,10 @@ export function createSessionManager<S extends SessionSchema, K extends string =
         ? (opts) => ({ session: httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null) }) as SessionContext<S, K>
         : (opts) => runtime.context(httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null)) as SessionContext<S, K>,
     procedure: sessionProcedure<S, K>(runtime.contextKey, runtime.context),
-    userSessions: (userId) => userSessions(runtime, userId),
+    userSessions: (userId, options) => userSessions(runtime, userId, options?.current?.ref ?? null),
     revokeUser: (userId) => revokeUser(runtime, userId),
+    revokeSession: (userId, ref) => revokeSession(runtime, userId, ref),
+    revokeOtherSessions: (session) => revokeOtherSessions(runtime, session),
     cookieName: runtime.cookie.name,
     close: () => closeStore(runtime),
   };

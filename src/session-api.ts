@@ -67,11 +67,15 @@ export interface Session<S extends SessionSchema> {
   readonly data: SessionData<S>;
   /**
    * Binds the session to a user, so that `sessions.userSessions(userId)` lists it and
-   * `sessions.revokeUser(userId)` ends it. Call it at login, after `ctx.session.regenerate()`. It writes at
-   * once (a new session is written now, with its data): once it resolves, `revokeUser` finds the session.
-   * The binding follows the session through `regenerate()` and ends with it. Binding to another user moves it.
+   * `sessions.revokeUser(userId)`, `revokeSession` and `revokeOtherSessions` end it. Call it at login, after
+   * `ctx.session.regenerate()`. It writes at once (a new session is written now, with its data): once it
+   * resolves, the revokes find the session. The binding, and the `device` given with it, follow the session
+   * through `regenerate()` and end with it. Binding to another user moves it (and drops the device unless
+   * given again); binding again to the same user with a `device` replaces the device.
+   *
+   * Throws a `TypeError` for an empty user ID, or a `device` part that is not a string within its limit.
    */
-  bindUser(userId: string): Promise<void>;
+  bindUser(userId: string, options?: BindUserOptions): Promise<void>;
 }
 
 /**
@@ -123,11 +127,43 @@ export interface RegenerateOptions {
  */
 export type SessionContext<S extends SessionSchema, K extends string = 'session'> = { [P in K]: SessionHandle<S> };
 
+/**
+ * What a user needs to recognise one of their devices in a "your devices" list, recorded by `bindUser` when
+ * the app opts in. Every part is optional and stored as given; never put the session ID in one.
+ */
+export interface DeviceInfo {
+  /** A name for the device, from the user or the app ("Work laptop"): at most 100 characters. */
+  label?: string;
+  /** The browser's `User-Agent` header: at most 512 characters. */
+  userAgent?: string;
+  /** The client's IP address as the app sees it: at most 64 characters. */
+  ip?: string;
+}
+
+/** The options of {@link Session.bindUser}. */
+export interface BindUserOptions {
+  /** What identifies the device, listed by `sessions.userSessions`. None is recorded without it. */
+  device?: DeviceInfo;
+}
+
 /** One of a user's sessions, as `sessions.userSessions` lists it: nothing in it opens the session. */
 export interface UserSessionInfo {
-  /** The session's `ref`: safe to send to the client, and equal to `session.ref` on the device that holds it. */
+  /**
+   * The session's `ref`: safe to send to the client, equal to `session.ref` on the device that holds it, and
+   * what `sessions.revokeSession(userId, ref)` takes.
+   */
   ref: string;
   createdAt: Date;
   /** When the session was last written or had its expiry refreshed (see `touchAfter`). */
   lastUsedAt: Date;
+  /** The device as `bindUser` recorded it, or `null`. */
+  device: DeviceInfo | null;
+  /** Whether this is the session passed as `current` to `userSessions`: the device the list is shown on. */
+  current: boolean;
+}
+
+/** The options of `sessions.userSessions`. */
+export interface UserSessionsOptions {
+  /** The session of the request asking (or `null`): its entry is listed with `current: true`. */
+  current?: { readonly ref: string } | null;
 }

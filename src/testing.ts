@@ -299,6 +299,64 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
     },
   ],
   [
+    'bindUser records the device, listed with the record and carried by a move; binding without one drops it',
+    async (store) => {
+      const user = `user-${createSessionId()}`;
+      const id = createSessionId();
+      const now = Date.now();
+      await store.write(id, create(now));
+      assert.equal(await store.bindUser(id, user, now + 60_000, '{"label":"Laptop"}'), 'ok');
+      assert.deepEqual(await store.userSessions(user, now), [{ id, createdAt: now, lastUsedAt: now, device: '{"label":"Laptop"}' }]);
+      const moved = await store.moveOut(id, now, createSessionId());
+      assert.equal(moved.status === 'found' && moved.record.device, '{"label":"Laptop"}', 'the device moves with the record');
+      const other = createSessionId();
+      await store.write(other, { ...create(now), userId: user, device: '{"ip":"::1"}' });
+      assert.equal(await store.bindUser(other, user, now + 60_000), 'ok');
+      assert.equal(found(await store.load(other, now), 'after binding without a device').device, undefined);
+    },
+  ],
+  [
+    'revokeSessions follows a move to the new ID: removing it there, or refusing its create; keep is spared',
+    async (store) => {
+      const user = `user-${createSessionId()}`;
+      const [created, inFlight, kept, keptNew] = Array.from({ length: 4 }, () => createSessionId()) as [string, string, string, string];
+      const now = Date.now();
+      for (const id of [created, inFlight, kept]) await store.write(id, { ...create(now, { a: '1' }), userId: user });
+      // Moved, and the new record written.
+      const createdNew = createSessionId();
+      assert.equal((await store.moveOut(created, now, createdNew)).status, 'found');
+      assert.equal(await store.write(createdNew, { ...create(now, { a: '1' }), userId: user }), 'ok');
+      // Moved, the new record not written yet.
+      const inFlightNew = createSessionId();
+      assert.equal((await store.moveOut(inFlight, now, inFlightNew)).status, 'found');
+      // The caller's own session, moved moments ago: its old entry leads to it, and is not followed.
+      assert.equal((await store.moveOut(kept, now, keptNew)).status, 'found');
+      assert.equal(await store.write(keptNew, { ...create(now, { a: '1' }), userId: user }), 'ok');
+
+      const ended = await store.revokeSessions(user, () => true, keptNew);
+      assert.deepEqual([...ended].sort(), [created, inFlight].sort());
+      assert.deepEqual(await store.load(createdNew, now), { status: 'missing' });
+      // The move's create, and its put-back of the old record, are refused: the session never comes back.
+      assert.equal(await store.write(inFlightNew, { ...create(now, { a: '1' }), userId: user }), 'gone');
+      assert.equal(await store.write(inFlight, { ...create(now, { a: '1' }), userId: user }), 'gone');
+      for (const id of [created, inFlight, inFlightNew]) assert.deepEqual(await store.load(id, now), { status: 'missing' });
+      found(await store.load(keptNew, now), 'the kept session');
+      assert.deepEqual(await store.load(kept, now), { status: 'moved' });
+      assert.deepEqual((await store.userSessions(user, now)).map((entry) => entry.id), [keptNew]);
+    },
+  ],
+  [
+    'a failed move puts its record back over its own moved mark',
+    async (store) => {
+      const id = createSessionId();
+      const now = Date.now();
+      await store.write(id, create(now, { a: '1' }));
+      assert.equal((await store.moveOut(id, now, createSessionId())).status, 'found');
+      assert.equal(await store.write(id, create(now, { a: '1' })), 'ok');
+      found(await store.load(id, now), 'the record put back');
+    },
+  ],
+  [
     'an expired record is never returned',
     async (store) => {
       const id = createSessionId();

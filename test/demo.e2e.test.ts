@@ -244,6 +244,27 @@ browserTest('"Remember me" keeps the cookie 30 days; without it, the cookie ends
   expect((await sessionCookie(forgotten.context))!.expires, 'a session cookie (-1: no Max-Age, no Expires)').toBe(-1);
 });
 
+browserTest('"Your devices" lists both browsers of a user; "Log out other devices" ends the other one', async () => {
+  const [laptop, phone] = [await openDemo(), await openDemo(PHONE)];
+  for (const { page } of [laptop, phone]) {
+    await page.getByLabel('Name').fill('Hopper');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await textIs(page.getByTestId('user-name'), 'Signed in as Hopper');
+  }
+  await laptop.page.reload();
+  await loaded(laptop.page);
+  await textIs(laptop.page.getByTestId('device-current'), 'Chrome on Linux · this device');
+  await expect.poll(() => laptop.page.getByTestId('device').count()).toBe(1);
+
+  await laptop.page.getByRole('button', { name: 'Log out other devices' }).click();
+  await expect.poll(() => laptop.page.getByTestId('device').count()).toBe(0);
+  expect(await laptop.page.getByRole('button', { name: 'Log out other devices' }).isVisible()).toBe(false);
+  await phone.page.reload();
+  await loaded(phone.page);
+  await textIs(phone.page.getByTestId('user-name'), 'Guest');
+  await textIs(laptop.page.getByTestId('user-name'), 'Signed in as Hopper');
+});
+
 browserTest('two quick clicks on "+" add two, however fast they come', async () => {
   const { page } = await openDemo();
   await add(page, 'Paper filters');

@@ -12,6 +12,7 @@ import {
   createCallerContext,
   createSessionManager,
   memoryStore,
+  type DeviceInfo,
   type Session,
   type SessionContext,
   type SessionData,
@@ -289,4 +290,24 @@ test('migrations take and return a plain object of stored fields, keyed by versi
     createSessionManager({ schema, store: memoryStore(), schemaVersion: 2, migrations: { two: (fields: StoredSessionFields) => fields } }),
   ];
   expectTypeOf(refused).toBeFunction();
+});
+
+export const devices = async (session: Session<typeof schema>) => {
+  await session.bindUser('ada', { device: { label: 'Laptop', userAgent: 'Firefox', ip: '::1' } });
+  // @ts-expect-error a device part is a string
+  await session.bindUser('ada', { device: { label: 42 } });
+  // @ts-expect-error a device has only its three parts: never the session ID
+  await session.bindUser('ada', { device: { sessionId: session.id } });
+  const listed = await sessions.userSessions('ada', { current: session });
+  const ended: [boolean, number] = [await sessions.revokeSession('ada', listed[0]!.ref), await sessions.revokeOtherSessions(session)];
+  // @ts-expect-error revokeOtherSessions keeps a session, not an ID
+  await sessions.revokeOtherSessions(session.id);
+  return { listed, ended };
+};
+
+test('devices: bindUser takes a typed device, userSessions lists it with current (checked by tsc)', () => {
+  expectTypeOf(devices).returns.resolves.toMatchTypeOf<{
+    listed: { ref: string; createdAt: Date; lastUsedAt: Date; device: DeviceInfo | null; current: boolean }[];
+  }>();
+  expectTypeOf<DeviceInfo>().toEqualTypeOf<{ label?: string; userAgent?: string; ip?: string }>();
 });

@@ -62,7 +62,7 @@ test("revokeUser logs every device of the user out, and nobody else's", async ()
   expect((await devices[0]!.client.whoami.query())?.userId).toBeNull();
 });
 
-test('regenerate() keeps the binding under the new ID and takes the old ID out of the index', async () => {
+test('regenerate() keeps the binding under the new ID; the old ID stays in the index, unlisted, only while its moved mark lasts', async () => {
   const device = await signedIn('erin');
   const newId = await device.client.login.mutate('erin');
   expect(newId).not.toBe(device.id);
@@ -70,6 +70,10 @@ test('regenerate() keeps the binding under the new ID and takes the old ID out o
   expect(now).toMatchObject({ userId: 'erin' });
   expect(now!.ref).not.toBe(device.ref);
   expect((await fx.sessions.userSessions('erin')).map((entry) => entry.ref)).toEqual([now!.ref]);
+  // The old entry leads a revoke by the ref listed before the move to the new ID (through the mark).
+  expect((await fx.inspect.zrange(userKey('erin'), 0, -1)).sort()).toEqual([device.id, newId].sort());
+  await fx.inspect.del(`session:${device.id}`); // the mark expiring
+  await fx.sessions.userSessions('erin');
   expect(await fx.inspect.zrange(userKey('erin'), 0, -1)).toEqual([newId]);
   expect(await fx.sessions.revokeUser('erin')).toBe(1);
   expect(await device.client.whoami.query()).toBeNull();

@@ -173,6 +173,34 @@ function renderWhoami(who: Outputs['whoami']) {
   byTestId('logout').hidden = who.userId === null;
 }
 
+/** "Chrome on Linux": enough of a User-Agent to recognise a device by. */
+function describeBrowser(userAgent: string | null): string {
+  if (userAgent === null) return 'Unknown browser';
+  const browser = /Edg\//.test(userAgent) ? 'Edge' : /Firefox\//.test(userAgent) ? 'Firefox' : /Chrome\//.test(userAgent) ? 'Chrome' : /Safari\//.test(userAgent) ? 'Safari' : 'A browser';
+  const system = /Android/.test(userAgent) ? 'Android' : /iPhone|iPad/.test(userAgent) ? 'iOS' : /Windows/.test(userAgent) ? 'Windows' : /Mac OS X/.test(userAgent) ? 'macOS' : /Linux/.test(userAgent) ? 'Linux' : null;
+  return system === null ? browser : `${browser} on ${system}`;
+}
+
+/** The logged-in user's sessions, this one marked; "Log out other devices" when there are others. */
+function renderDevices(devices: Outputs['devices']) {
+  byTestId('devices').hidden = devices.length === 0;
+  byTestId('device-list').replaceChildren(
+    ...devices.map((device) =>
+      h(
+        'li',
+        { 'data-testid': device.current ? 'device-current' : 'device' },
+        describeBrowser(device.userAgent),
+        h('span', { class: 'muted small' }, device.current ? ' · this device' : ` · last used ${new Date(device.lastUsedAt).toLocaleString('en-IE')}`),
+      ),
+    ),
+  );
+  byTestId('logout-others').hidden = devices.length < 2;
+}
+
+async function refreshDevices() {
+  renderDevices(await api.devices.query());
+}
+
 function renderPage(view: Outputs['add']) {
   renderBasket(view.basket);
   renderWhoami(view.whoami);
@@ -181,14 +209,16 @@ function renderPage(view: Outputs['add']) {
 
 /** Products, basket, user and session in one batched HTTP request, so the server loads the session once. */
 async function refresh() {
-  const [products, basket, whoami, session] = await Promise.all([
+  const [products, basket, whoami, session, devices] = await Promise.all([
     api.products.query(),
     api.basket.query(),
     api.whoami.query(),
     api.session.query(),
+    api.devices.query(),
   ]);
   renderProducts(products);
   renderPage({ basket, whoami, session });
+  renderDevices(devices);
 }
 
 byTestId<HTMLFormElement>('login-form').addEventListener('submit', (event) => {
@@ -200,9 +230,22 @@ byTestId<HTMLFormElement>('login-form').addEventListener('submit', (event) => {
   run(async () => {
     renderPage(await api.login.mutate({ name, remember }));
     form.reset();
+    await refreshDevices();
   });
 });
 
-byTestId('logout').addEventListener('click', () => run(async () => renderPage(await api.logout.mutate())));
+byTestId('logout').addEventListener('click', () =>
+  run(async () => {
+    renderPage(await api.logout.mutate());
+    renderDevices([]);
+  }),
+);
+
+byTestId('logout-others').addEventListener('click', () =>
+  run(async () => {
+    await api.logoutOtherDevices.mutate();
+    await refreshDevices();
+  }),
+);
 
 run(refresh);

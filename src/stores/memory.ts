@@ -1,5 +1,7 @@
 import {
+  endedOnce,
   exceedsMaxSize,
+  MAX_REVOKE_HOPS,
   MOVED_MARK_MS,
   type MoveOutResult,
   type CompareAndSetResult,
@@ -32,6 +34,17 @@ export interface MemoryStoreOptions {
   maxBytes?: number;
 }
 
+/** Each memory store's user indexes, for the tests that measure them (`userIndexSize`). */
+const userIndexes = new WeakMap<SessionStore, Map<string, Set<string>>>();
+
+/** How many entries a memory store's index of the user holds now, pruned or not: for tests. */
+export function userIndexSize(store: SessionStore, userId: string): number {
+  return userIndexes.get(store)?.get(userId)?.size ?? 0;
+}
+
+/** A user index smaller than this is not pruned when a session is bound (see `index`). */
+const MIN_PRUNED_INDEX = 64;
+
 /** What a record costs beyond its fields' bytes (its metadata, its Maps), counted against `maxBytes`. */
 const RECORD_OVERHEAD_BYTES = 200;
 /** What each field costs beyond its name and value (its Map entry, its Uint8Array). */
@@ -43,6 +56,7 @@ interface MemoryRecord {
   lastUsedAt: number;
   schemaVersion: number;
   userId: string | null;
+  device: string | undefined;
   expiresAt: number;
   lifespan: RecordLifespan;
   /** What the record counts against `maxBytes`. */
@@ -75,21 +89,36 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   // A Map iterates in insertion order; re-inserting on use keeps the least recently used first.
   const records = new Map<string, MemoryRecord>();
   /**
-   * The IDs of records moved to a new ID, each until its mark expires. Marks are added in the order they
-   * expire, so the expired ones are always at the front.
+   * The marks left at the IDs of records moved to a new ID (`to`, when known), or revoked, each until it
+   * expires. Marks are added in the order they expire (a revoked moved mark keeps its place and expiry), so
+   * the expired ones are always at the front.
    */
-  const moved = new Map<string, number>();
+  const marks = new Map<string, { until: number; revoked: boolean; to?: string }>();
   /** Per user, the IDs of the records bound to it (an expired record's entry stays until it is next read). */
   const users = new Map<string, Set<string>>();
 
-  /** Removes a record and its entry in its user's index. */
-  const remove = (id: string) => {
+  /** The mark at an ID, while it lasts. */
+  const markAt = (id: string, now: number) => {
+    const mark = marks.get(id);
+    return mark !== undefined && mark.until > now ? mark : undefined;
+  };
+
+  const addMark = (id: string, mark: { until: number; revoked: boolean; to?: string }, now: number) => {
+    for (const [marked, { until }] of marks) {
+      if (until > now) break;
+      marks.delete(marked);
+    }
+    marks.set(id, mark);
+  };
+
+  /** Removes a record and, unless it is being moved (its entry must lead a revoke to the new ID), its entry in its user's index. */
+  const remove = (id: string, keepIndexEntry = false) => {
     const record = records.get(id);
     if (record === undefined) return;
     const userId = record.userId;
     totalBytes -= record.bytes;
     records.delete(id);
-    if (userId === null) return;
+    if (userId === null || keepIndexEntry) return;
     const ids = users.get(userId);
     ids?.delete(id);
     if (ids?.size === 0) users.delete(userId);
@@ -123,7 +152,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
   /** The bytes a record counts, recomputed after a change to its fields or user. */
   const recount = (id: string, record: MemoryRecord) => {
-    let bytes = RECORD_OVERHEAD_BYTES + id.length * 2 + (record.userId === null ? 0 : record.userId.length * 2);
+    let bytes = RECORD_OVERHEAD_BYTES + id.length * 2 + (record.userId === null ? 0 : record.userId.length * 2) + (record.device?.length ?? 0) * 2;
     for (const [field, value] of record.fields) bytes += FIELD_OVERHEAD_BYTES + field.length * 2 + value.byteLength;
     totalBytes += bytes - record.bytes;
     record.bytes = bytes;
@@ -138,19 +167,36 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     }
   };
 
-  /** The user's index, without the entries whose record is gone or bound to someone else. */
+  /**
+   * The user's index, without the entries whose record is gone or bound to someone else; the entry of a
+   * record just moved stays while its mark lasts.
+   */
   const boundTo = (userId: string, now: number): Set<string> => {
     const ids = users.get(userId) ?? new Set<string>();
     for (const id of ids) {
       const record = records.get(id);
-      if (record === undefined || record.expiresAt <= now || record.userId !== userId) ids.delete(id);
+      if (record === undefined ? markAt(id, now) === undefined : record.expiresAt <= now || record.userId !== userId) ids.delete(id);
     }
     if (ids.size === 0) users.delete(userId);
     return ids;
   };
 
+  /** Per user, how many entries its index held after it was last pruned. */
+  const prunedSizes = new Map<string, number>();
+  /**
+   * Adds a record to its user's index. The index is pruned when it has doubled since it was last (and holds
+   * more than `MIN_PRUNED_INDEX`), so binding stays O(1) on average however many sessions the user has,
+   * and the expired entries never outnumber the live ones for long.
+   */
   const index = (id: string, userId: string, now: number) => {
-    users.set(userId, boundTo(userId, now).add(id));
+    const ids = users.get(userId);
+    if (ids !== undefined && ids.size < Math.max(MIN_PRUNED_INDEX, 2 * (prunedSizes.get(userId) ?? 0))) {
+      ids.add(id);
+      return;
+    }
+    const pruned = boundTo(userId, now).add(id);
+    users.set(userId, pruned);
+    prunedSizes.set(userId, pruned.size);
   };
 
   /** The record's data: the sum of its fields' encoded values. */
@@ -160,15 +206,48 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     return size;
   };
 
+  /** See SessionStore.revokeSessions; the same steps as the Redis store's REVOKE_SESSION_SCRIPT, hop by hop. */
+  const revokeSessions = async (userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]> => {
+    const now = Date.now();
+    const ids = [...boundTo(userId, now)].filter((id) => id !== keep && which(id));
+    const ended = ids.map((id): string | null => {
+      let at = id;
+      for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
+        const record = live(at, now);
+        if (record !== undefined) {
+          if (record.userId !== userId) return null;
+          remove(at);
+          return at;
+        }
+        const mark = markAt(at, now);
+        if (mark === undefined) {
+          // Where a move led and nothing is there yet: the move's create will be refused.
+          if (hop === 0) return null;
+          addMark(at, { until: now + MOVED_MARK_MS, revoked: true }, now);
+          return at;
+        }
+        if (mark.revoked || mark.to === undefined || mark.to === keep) return null;
+        users.get(userId)?.delete(at);
+        mark.revoked = true;
+        at = mark.to;
+      }
+      return null;
+    });
+    return endedOnce(ids, ended);
+  };
+
   // Values are copied in: msgpackr's output shares a larger buffer, which a long-lived record would pin.
   const copy = (bytes: Uint8Array) => new Uint8Array(bytes);
 
-  return {
+  const store: SessionStore = {
     async load(id: string, now: number): Promise<LoadResult> {
       const record = live(id, now);
-      if (record === undefined) return (moved.get(id) ?? 0) > now ? { status: 'moved' } : { status: 'missing' };
-      const { createdAt, lastUsedAt, schemaVersion, userId, expiresAt, lifespan } = record;
-      return { status: 'found', record: { fields: new Map(record.fields), createdAt, lastUsedAt, schemaVersion, userId, expiresAt, lifespan } };
+      if (record === undefined) return markAt(id, now)?.revoked === false ? { status: 'moved' } : { status: 'missing' };
+      const { createdAt, lastUsedAt, schemaVersion, userId, device, expiresAt, lifespan } = record;
+      return {
+        status: 'found',
+        record: { fields: new Map(record.fields), createdAt, lastUsedAt, schemaVersion, userId, ...(device === undefined ? {} : { device }), expiresAt, lifespan },
+      };
     },
 
     async touch(id: string, touch: RecordTouch): Promise<'ok' | 'gone'> {
@@ -184,10 +263,24 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       let record = live(id, change.now);
       if (change.create) {
         if (record !== undefined) return 'exists';
+        // A failed move puts its record back over its own moved mark; nothing gets past a revoked mark.
+        const mark = markAt(id, change.now);
+        if (mark?.revoked) return 'gone';
         let size = 0;
         for (const bytes of change.set.values()) size += bytes.byteLength;
         if (exceedsMaxSize(0, size, change.maxSize)) return { status: 'too large', size };
-        record = { fields: new Map(), createdAt: change.createdAt, lastUsedAt: change.now, schemaVersion: change.schemaVersion, userId: change.userId, expiresAt: 0, lifespan: change.lifespan, bytes: 0 };
+        record = {
+          fields: new Map(),
+          createdAt: change.createdAt,
+          lastUsedAt: change.now,
+          schemaVersion: change.schemaVersion,
+          userId: change.userId,
+          device: change.userId === null ? undefined : change.device,
+          expiresAt: 0,
+          lifespan: change.lifespan,
+          bytes: 0,
+        };
+        if (mark !== undefined) marks.delete(id);
         insert(id, record);
         if (change.userId !== null) index(id, change.userId, change.now);
       } else if (record === undefined) {
@@ -226,29 +319,29 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       return { status: 'ok' };
     },
 
-    async moveOut(id: string, now: number): Promise<MoveOutResult> {
+    async moveOut(id: string, now: number, to?: string): Promise<MoveOutResult> {
       const record = live(id, now);
       if (record === undefined) return { status: 'gone' };
-      remove(id);
-      for (const [marked, until] of moved) {
-        if (until > now) break;
-        moved.delete(marked);
-      }
-      moved.set(id, now + MOVED_MARK_MS);
-      const { fields, createdAt, lastUsedAt, schemaVersion, userId, expiresAt, lifespan } = record;
-      return { status: 'found', record: { fields, createdAt, lastUsedAt, schemaVersion, userId, expiresAt, lifespan } };
+      remove(id, true);
+      addMark(id, { until: now + MOVED_MARK_MS, revoked: false, ...(to === undefined ? {} : { to }) }, now);
+      const { fields, createdAt, lastUsedAt, schemaVersion, userId, device, expiresAt, lifespan } = record;
+      return {
+        status: 'found',
+        record: { fields, createdAt, lastUsedAt, schemaVersion, userId, ...(device === undefined ? {} : { device }), expiresAt, lifespan },
+      };
     },
 
     async destroy(id: string): Promise<void> {
       remove(id);
-      moved.delete(id);
+      marks.delete(id);
     },
 
-    async bindUser(id: string, userId: string): Promise<'ok' | 'gone'> {
+    async bindUser(id: string, userId: string, _expiresAt: number, device?: string): Promise<'ok' | 'gone'> {
       const now = Date.now();
       const record = live(id, now);
       if (record === undefined) return 'gone';
       record.userId = userId;
+      record.device = device;
       index(id, userId, now);
       recount(id, record);
       fitBytes(id);
@@ -260,24 +353,26 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     },
 
     async userSessions(userId: string, now: number): Promise<UserRecordSummary[]> {
-      return [...boundTo(userId, now)].map((id) => {
-        const { createdAt, lastUsedAt } = records.get(id)!;
-        return { id, createdAt, lastUsedAt };
+      return [...boundTo(userId, now)].flatMap((id) => {
+        const record = records.get(id);
+        if (record === undefined) return []; // moved moments ago
+        const { createdAt, lastUsedAt, device } = record;
+        return [{ id, createdAt, lastUsedAt, ...(device === undefined ? {} : { device }) }];
       });
     },
 
-    async revokeUser(userId: string): Promise<number> {
-      const ids = boundTo(userId, Date.now());
-      const count = ids.size;
-      for (const id of ids) remove(id);
-      return count;
-    },
+    revokeUser: async (userId: string) => (await revokeSessions(userId, () => true, null)).length,
+
+    revokeSessions,
 
     async close(): Promise<void> {
       records.clear();
-      moved.clear();
+      marks.clear();
       users.clear();
+      prunedSizes.clear();
       totalBytes = 0;
     },
   };
+  userIndexes.set(store, users);
+  return store;
 }

@@ -21,10 +21,17 @@ export const HASH = {
   user: 'm:user',
   /** The session's own lifespan (ms, or 'browser'), if it has one. */
   lifespan: 'm:l',
+  /** What identifies the device (the core's JSON), if `bindUser` was given one. */
+  device: 'm:dev',
 } as const;
 
-/** The string that replaces a record moved to a new ID, for `MOVED_MARK_MS` (see MOVE_OUT_SCRIPT). */
+/**
+ * What a moved record's key holds for `MOVED_MARK_MS`: this, then ':' and the ID the record was moved to
+ * (see MOVE_OUT_SCRIPT).
+ */
 export const MOVED_MARK = 'trpc-session:moved';
+/** What a revoked session's key holds for `MOVED_MARK_MS` when it cannot simply be removed (REVOKE_SESSION_SCRIPT). */
+export const REVOKED_MARK = 'trpc-session:revoked';
 
 /** A Lua string literal of a name above (they hold no quote or backslash). */
 const lua = (name: string) => `'${name}'`;
@@ -45,15 +52,15 @@ return 1
  * for the check.
  */
 
-/** KEYS: session. ARGV: markMs. Returns the record's fields and values (HGETALL's reply) and leaves the
- * moved mark in its place for markMs; nil when there is no record of this store's (none, already moved, or a
+/** KEYS: session. ARGV: mark (MOVED_MARK, then ':' and the new ID), markMs. Returns the record's fields and values
+ * (HGETALL's reply) and leaves the moved mark in its place for markMs; nil when there is no record of this store's (none, already moved, or a
  * key that is not a session record, which is left alone). */
 export const MOVE_OUT_SCRIPT = `
 local key = KEYS[1]
 if redis.call('TYPE', key).ok ~= 'hash' or redis.call('HEXISTS', key, ${lua(HASH.createdAt)}) == 0 then return false end
 local record = redis.call('HGETALL', key)
 redis.call('DEL', key)
-redis.call('SET', key, ${lua(MOVED_MARK)}, 'PX', ARGV[1])
+redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
 return record
 `;
 
@@ -75,7 +82,8 @@ end
 
 /** KEYS: session. ARGV: 'c' (create), 'u' (update) or 'e' (update expecting the record as read), ttlMs, maxSize,
  * removeCount, fields to remove…, with 'e' the expected schema version, expected field count and field/value
- * pairs…, then the field/value pairs to set… Returns 1 written, 0 gone (update of a missing record), 2 exists
+ * pairs…, then the field/value pairs to set… Returns 1 written, 0 gone (update of a missing record, create over
+ * a revoked mark), 2 exists
  * (create of an existing one), {3, size} refused by the size rule, 4 stale ('e': the record is not as expected,
  * nothing written). Only a create sets the expiry: an update leaves it to the loads, which refresh it together
  * with the cookie. */
@@ -84,7 +92,14 @@ local key = KEYS[1]
 local exists = redis.call('EXISTS', key)
 local update = ARGV[1] ~= 'c'
 if not update then
-  if exists == 1 then return 2 end
+  if exists == 1 then
+    -- A failed move puts its record back over its own moved mark; nothing gets past a revoked mark.
+    if redis.call('TYPE', key).ok ~= 'string' then return 2 end
+    local mark = redis.call('GET', key)
+    if mark == ${lua(REVOKED_MARK)} then return 0 end
+    if string.sub(mark, 1, ${MOVED_MARK.length}) ~= ${lua(MOVED_MARK)} then return 2 end
+    redis.call('DEL', key)
+  end
 elseif exists == 0 then
   return 0
 end
@@ -152,18 +167,43 @@ return {1}
  * session, never both, and the store orders them: the index entry is added before the hash names its user.
  */
 
-/** KEYS: session. ARGV: userId. Returns 0 gone, 1 bound. */
+/** KEYS: session. ARGV: userId, device ('' for none). Returns 0 gone, 1 bound. */
 export const BIND_USER_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ${lua(HASH.user)}, ARGV[1])
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ${lua(HASH.device)}) else redis.call('HSET', KEYS[1], ${lua(HASH.device)}, ARGV[2]) end
 return 1
 `;
 
-/** KEYS: session. ARGV: userId. Removes the session if it is bound to that user; returns 1 removed, else 0. */
-export const REVOKE_USER_SESSION_SCRIPT = `
-if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
-if redis.call('HGET', KEYS[1], ${lua(HASH.user)}) ~= ARGV[1] then return 0 end
-return redis.call('DEL', KEYS[1])
+/**
+ * KEYS: session. ARGV: userId, keep (an ID not to follow a move to, or ''), '1' when the key is where a move
+ * led, markMs. Ends one session of the user: a record bound to the user is removed ({1}); a moved mark that
+ * names a new ID other than keep becomes the revoked mark (its expiry kept) and the new ID is returned ({2, id})
+ * for the caller to end there in turn. Where a move led and nothing is there yet, the revoked mark is set for
+ * markMs, so the move's create (WRITE_SCRIPT) is refused ({1}). Anything else: {0}.
+ */
+export const REVOKE_SESSION_SCRIPT = `
+local key = KEYS[1]
+local kind = redis.call('TYPE', key).ok
+if kind == 'hash' then
+  if redis.call('HGET', key, ${lua(HASH.user)}) ~= ARGV[1] then return {0} end
+  redis.call('DEL', key)
+  return {1}
+end
+if kind == 'string' then
+  local mark = redis.call('GET', key)
+  local prefix = ${lua(MOVED_MARK + ':')}
+  if string.sub(mark, 1, #prefix) ~= prefix then return {0} end
+  local to = string.sub(mark, #prefix + 1)
+  if to == ARGV[2] then return {0} end
+  redis.call('SET', key, ${lua(REVOKED_MARK)}, 'KEEPTTL')
+  return {2, to}
+end
+if kind == 'none' and ARGV[3] == '1' then
+  redis.call('SET', key, ${lua(REVOKED_MARK)}, 'PX', ARGV[4])
+  return {1}
+end
+return {0}
 `;
 
 /** KEYS: user index. ARGV: id, expiresAt, pruneBefore, graceMs. Adds or pushes back an entry (never
@@ -174,7 +214,8 @@ local score = redis.call('ZSCORE', key, ARGV[1])
 if not score or tonumber(score) < tonumber(ARGV[2]) then redis.call('ZADD', key, ARGV[2], ARGV[1]) end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. ARGV[3])
 local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-redis.call('PEXPIREAT', key, tonumber(last[2]) + tonumber(ARGV[4]))
+-- Empty when every entry, the one just added too, expired before pruneBefore: Redis removed the key then.
+if last[2] then redis.call('PEXPIREAT', key, tonumber(last[2]) + tonumber(ARGV[4])) end
 `;
 
 /** KEYS: user index. ARGV: pruneBefore. Drops entries that expired before pruneBefore; returns the others' IDs. */

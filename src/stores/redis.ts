@@ -10,11 +10,14 @@ import {
   LIST_USER_SESSIONS_SCRIPT,
   MOVE_OUT_SCRIPT,
   MOVED_MARK,
-  REVOKE_USER_SESSION_SCRIPT,
+  REVOKE_SESSION_SCRIPT,
+  REVOKED_MARK,
   TOUCH_SCRIPT,
   WRITE_SCRIPT,
 } from './redis-scripts.js';
 import {
+  endedOnce,
+  MAX_REVOKE_HOPS,
   MOVED_MARK_MS,
   type MoveOutResult,
   type CompareAndSetResult,
@@ -63,14 +66,14 @@ interface SessionCommands {
   trpcSessionTouch(key: string, now: number, ttlMs: number, expiresAt: number): Promise<number>;
   trpcSessionWrite(key: string, ...args: (string | number | Uint8Array)[]): Promise<number | [3, number]>;
   trpcSessionSwapBuffer(key: string, ...args: (string | number | Uint8Array)[]): Promise<unknown[]>;
-  trpcSessionBindUser(key: string, userId: string): Promise<number>;
-  trpcSessionMoveOutBuffer(key: string, markMs: number): Promise<Buffer[] | null>;
-  trpcSessionRevokeUserSession(key: string, userId: string): Promise<number>;
+  trpcSessionBindUser(key: string, userId: string, device: string): Promise<number>;
+  trpcSessionMoveOutBuffer(key: string, mark: string, markMs: number): Promise<Buffer[] | null>;
+  trpcSessionRevokeSession(key: string, userId: string, keep: string, followed: '0' | '1', markMs: number): Promise<[0 | 1] | [2, string]>;
   trpcSessionIndexUserSession(key: string, id: string, expiresAt: number, pruneBefore: number, graceMs: number): Promise<null>;
   trpcSessionListUserSessions(key: string, pruneBefore: number): Promise<string[]>;
 }
 
-const { dataPrefix: DATA_PREFIX, createdAt: CREATED_AT, lastUsedAt: LAST_USED_AT, expiresAt: EXPIRES_AT, schemaVersion: SCHEMA_VERSION, user: USER, lifespan: LIFESPAN } = HASH;
+const { dataPrefix: DATA_PREFIX, createdAt: CREATED_AT, lastUsedAt: LAST_USED_AT, expiresAt: EXPIRES_AT, schemaVersion: SCHEMA_VERSION, user: USER, lifespan: LIFESPAN, device: DEVICE } = HASH;
 
 /**
  * How long past its expiry a user index keeps an entry, and itself past its last entry. Index scores come
@@ -92,7 +95,7 @@ function defineCommands(client: RedisClient): RedisClient & SessionCommands {
     client.defineCommand('trpcSessionSwap', { numberOfKeys: 1, lua: COMPARE_AND_SET_SCRIPT });
     client.defineCommand('trpcSessionBindUser', { numberOfKeys: 1, lua: BIND_USER_SCRIPT });
     client.defineCommand('trpcSessionMoveOut', { numberOfKeys: 1, lua: MOVE_OUT_SCRIPT });
-    client.defineCommand('trpcSessionRevokeUserSession', { numberOfKeys: 1, lua: REVOKE_USER_SESSION_SCRIPT });
+    client.defineCommand('trpcSessionRevokeSession', { numberOfKeys: 1, lua: REVOKE_SESSION_SCRIPT });
     client.defineCommand('trpcSessionIndexUserSession', { numberOfKeys: 1, lua: INDEX_USER_SESSION_SCRIPT });
     client.defineCommand('trpcSessionListUserSessions', { numberOfKeys: 1, lua: LIST_USER_SESSIONS_SCRIPT });
     withCommands.add(client);
@@ -128,7 +131,7 @@ function storedLifespan(bytes: Buffer): RecordLifespan {
 }
 
 /** The names of the metadata fields this store writes in records. */
-const METADATA_FIELDS = new Set<string>([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER, LIFESPAN]);
+const METADATA_FIELDS = new Set<string>([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER, LIFESPAN, DEVICE]);
 
 /**
  * The record in a session's hash, its expiry NaN when the hash has none; null for an empty hash, which is how HGETALL reads a key that does not exist (or has expired); `'foreign'` for a
@@ -151,6 +154,7 @@ function parseRecord(hash: SessionHash): StoredRecord | null | 'foreign' {
       else if (name === EXPIRES_AT) record.expiresAt = storedNumber(value);
       else if (name === SCHEMA_VERSION) record.schemaVersion = storedNumber(value);
       else if (name === LIFESPAN) record.lifespan = storedLifespan(value);
+      else if (name === DEVICE) record.device = value.toString();
       else record.userId = value.toString();
     }
   }
@@ -269,6 +273,32 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   const index = (id: string, userId: string, expiresAt: number) =>
     run((redis) => redis.trpcSessionIndexUserSession(userKey(userId), id, Math.ceil(expiresAt), Date.now() - INDEX_GRACE_MS, INDEX_GRACE_MS));
 
+  /** See SessionStore.revokeSessions. */
+  const revokeSessions = async (userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]> => {
+    const listed = await run((redis) => redis.trpcSessionListUserSessions(userKey(userId), Date.now() - INDEX_GRACE_MS));
+    const ids = listed.filter((id) => id !== keep && which(id));
+    const visited: string[] = [];
+    /**
+     * Ends the session at `id`, following its moves (one script per hop: each ID is in its own slot); resolves
+     * to the ID where it was ended, or null.
+     */
+    const revoke = async (id: string): Promise<string | null> => {
+      let at = id;
+      for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
+        const current = at;
+        visited.push(current);
+        const reply = await run((redis) => redis.trpcSessionRevokeSession(key(current), userId, keep ?? '', hop === 0 ? '0' : '1', MOVED_MARK_MS));
+        if (reply[0] !== 2) return reply[0] === 1 ? current : null;
+        at = reply[1];
+      }
+      return null;
+    };
+    const ended = await Promise.all(ids.map(revoke));
+    // Only the entries read and followed: a session bound meanwhile keeps its entry, so a later revoke still finds it.
+    if (visited.length > 0) await run((redis) => redis.zrem(userKey(userId), ...visited));
+    return endedOnce(ids, ended);
+  };
+
   return {
     async load(id: string, now: number): Promise<LoadResult> {
       const hash = await run((redis) =>
@@ -280,7 +310,8 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       if (hash === NOT_A_HASH) {
         // One more command only for a key that is not a hash: the moved mark, or a key that is not a record.
         const value = await run((redis) => redis.get(key(id)).catch((error: unknown) => (isWrongType(error) ? null : Promise.reject(error))));
-        return value === MOVED_MARK ? { status: 'moved' } : foreign;
+        if (value === REVOKED_MARK) return { status: 'missing' };
+        return value?.startsWith(MOVED_MARK) ? { status: 'moved' } : foreign;
       }
       const record = parseRecord(hash);
       if (record === null) return { status: 'missing' };
@@ -314,6 +345,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       if (change.create && change.lifespan !== null) args.push(LIFESPAN, change.lifespan);
       if (change.create && change.userId !== null) {
         args.push(USER, change.userId);
+        if (change.device !== undefined) args.push(DEVICE, change.device);
         await index(id, change.userId, change.now + change.ttlMs);
       }
       const reply = await run((redis) => orGone(redis.trpcSessionWrite(key(id), ...args), 0));
@@ -342,8 +374,9 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       return { status: 'conflict', current: (reply[1] as Buffer | null | undefined) ?? null };
     },
 
-    async moveOut(id: string, now: number): Promise<MoveOutResult> {
-      const reply = await run((redis) => redis.trpcSessionMoveOutBuffer(key(id), MOVED_MARK_MS));
+    async moveOut(id: string, now: number, to?: string): Promise<MoveOutResult> {
+      const mark = to === undefined ? MOVED_MARK : `${MOVED_MARK}:${to}`;
+      const reply = await run((redis) => redis.trpcSessionMoveOutBuffer(key(id), mark, MOVED_MARK_MS));
       if (reply === null) return { status: 'gone' };
       const hash: SessionHash = {};
       for (let at = 0; at < reply.length; at += 2) hash[reply[at]!.toString()] = reply[at + 1]!;
@@ -356,9 +389,9 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       await run((redis) => redis.del(key(id)));
     },
 
-    async bindUser(id: string, userId: string, expiresAt: number): Promise<'ok' | 'gone'> {
+    async bindUser(id: string, userId: string, expiresAt: number, device?: string): Promise<'ok' | 'gone'> {
       await index(id, userId, expiresAt);
-      return (await run((redis) => orGone(redis.trpcSessionBindUser(key(id), userId), 0))) === 1 ? 'ok' : 'gone';
+      return (await run((redis) => orGone(redis.trpcSessionBindUser(key(id), userId, device ?? ''), 0))) === 1 ? 'ok' : 'gone';
     },
 
     async unbindUser(id: string, userId: string): Promise<void> {
@@ -369,26 +402,27 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       const ids = await run((redis) => redis.trpcSessionListUserSessions(userKey(userId), now - INDEX_GRACE_MS));
       // One command per session: their hashes are in other slots, so they cannot share a Cluster pipeline.
       const fields = await Promise.all(
-        ids.map((id) => run((redis) => orGone(redis.hmget(key(id), CREATED_AT, LAST_USED_AT, USER), [null, null, null]))),
+        ids.map((id) =>
+          // WRONGTYPE: a moved (or revoked) mark, whose entry stays until the mark expires.
+          run((redis) => redis.hmget(key(id), CREATED_AT, LAST_USED_AT, USER, DEVICE).catch((error: unknown) => (isWrongType(error) ? 'mark' : Promise.reject(error)))),
+        ),
       );
       const live: UserRecordSummary[] = [];
       const dead: string[] = [];
       ids.forEach((id, position) => {
-        const [createdAt, lastUsedAt, boundTo] = fields[position]!;
+        const found = fields[position]!;
+        if (found === 'mark') return;
+        const [createdAt, lastUsedAt, boundTo, device] = found;
         if (createdAt === null || boundTo !== userId) dead.push(id);
-        else live.push({ id, createdAt: Number(createdAt), lastUsedAt: Number(lastUsedAt) });
+        else live.push({ id, createdAt: Number(createdAt), lastUsedAt: Number(lastUsedAt), ...(device === null || device === undefined ? {} : { device }) });
       });
       if (dead.length > 0) await run((redis) => redis.zrem(userKey(userId), ...dead));
       return live;
     },
 
-    async revokeUser(userId: string): Promise<number> {
-      const ids = await run((redis) => redis.zrange(userKey(userId), 0, -1));
-      const removed = await Promise.all(ids.map((id) => run((redis) => redis.trpcSessionRevokeUserSession(key(id), userId))));
-      // Only the entries read: a session bound meanwhile keeps its entry, so a later revoke still finds it.
-      if (ids.length > 0) await run((redis) => redis.zrem(userKey(userId), ...ids));
-      return removed.reduce((sum, one) => sum + one, 0);
-    },
+    revokeUser: async (userId: string) => (await revokeSessions(userId, () => true, null)).length,
+
+    revokeSessions,
 
     async available() {
       // A client not created or opened yet (a function's, a registry's) is unknown: the first command will tell.

@@ -38,26 +38,40 @@ export interface SessionStore {
    * it as it is now and leaves in its place, for `MOVED_MARK_MS` (10 seconds), a mark that refuses every later write,
    * compare-and-set, touch and bind on the ID (`'gone'`), and that `load` reads as `'moved'`. So a write acknowledged
    * on the ID before the move is in the record returned, and one after it is refused: none is acknowledged and
-   * then lost. `'gone'` when there is no record (removed, expired, or already moved).
+   * then lost. `'gone'` when there is no record (removed, expired, or already moved). The mark names `to`,
+   * the ID the record is being moved to, so that `revokeSessions` can follow it there. A create over the
+   * mark (a failed move putting its record back) replaces it; a create over a revoked mark is `'gone'`.
    */
-  moveOut(id: string, now: number): Promise<MoveOutResult>;
+  moveOut(id: string, now: number, to?: string): Promise<MoveOutResult>;
   /** Removes the record. Removing a missing record is not an error. */
   destroy(id: string): Promise<void>;
   /**
    * Binds an existing record to a user: first adds it to the user's index, as live until at least
    * `expiresAt`, then records the user in it, so a record that names a user is always in that user's index.
-   * `'gone'` when the record no longer exists.
+   * `'gone'` when the record no longer exists. Stores `device` (the core's encoding of what identifies the
+   * device) in the record, or removes the one it had when `device` is not given.
    */
-  bindUser(id: string, userId: string, expiresAt: number): Promise<'ok' | 'gone'>;
+  bindUser(id: string, userId: string, expiresAt: number, device?: string): Promise<'ok' | 'gone'>;
   /** Takes a record out of a user's index, leaving the record alone. Unbinding an unbound record is not an error. */
   unbindUser(id: string, userId: string): Promise<void>;
   /**
    * The live records bound to the user. Index entries whose record has expired, was removed or is now bound
-   * to someone else are dropped from the index on the way.
+   * to someone else are dropped from the index on the way; the entry of a record just moved to a new ID
+   * stays, unlisted, while its moved mark lasts, so that `revokeSessions` can still follow it.
    */
   userSessions(userId: string, now: number): Promise<UserRecordSummary[]>;
-  /** Removes every record bound to the user and resolves to how many there were. */
+  /** Removes every record bound to the user and resolves to how many there were, as `revokeSessions` of them all. */
   revokeUser(userId: string): Promise<number>;
+  /**
+   * Ends the user's sessions whose index entry `which` selects, except `keep` (the caller's own), and resolves
+   * to how many were ended. Race-safe against their moves: a selected ID that has just been moved
+   * (`moveOut`) is followed to the ID its mark names; there the record is removed if it was created, and
+   * otherwise a revoked mark is left for `MOVED_MARK_MS`, so the move's create is refused (`'gone'`). Both the
+   * old ID's moved mark and the new ID then hold the revoked mark, which no create or move gets past and
+   * `load` reads as `'missing'`. A move to `keep` is not followed. Resolves to the selected IDs (as the index
+   * had them) whose session was ended.
+   */
+  revokeSessions(userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]>;
   /**
    * Optional: resolves to the error a write would fail with when the store already knows, without sending
    * anything, that its backend is unreachable (Redis: the client lost its connection and does not get it back
@@ -86,6 +100,8 @@ export interface StoredRecord {
   expiresAt: number;
   /** The record's own lifespan, as created (see {@link RecordLifespan}). */
   lifespan: RecordLifespan;
+  /** What identifies the device, as the core encoded it for `bindUser`; absent when none was given. */
+  device?: string;
 }
 
 /**
@@ -130,6 +146,8 @@ export interface RecordWrite {
   userId: string | null;
   /** The record's own lifespan; written on creation only. */
   lifespan: RecordLifespan;
+  /** The device metadata of a new record bound to a user (creation only), as `bindUser` takes it. */
+  device?: string;
   schemaVersion: number;
   set: ReadonlyMap<string, Uint8Array>;
   remove: readonly string[];
@@ -155,6 +173,8 @@ export interface UserRecordSummary {
   id: string;
   createdAt: number;
   lastUsedAt: number;
+  /** The record's device metadata, when it has some. */
+  device?: string;
 }
 
 /** A write refused by the size rule; `size` is what the record's data would have been. */
@@ -185,6 +205,24 @@ export type MoveOutResult = { status: 'found'; record: StoredRecord } | { status
  */
 export const MOVED_MARK_MS = 10_000;
 
+/**
+ * `revokeSessions`'s answer: of the selected IDs, those whose session was ended (`endedAt`: the ID it was ended
+ * at, after following its moves, or null), one per session: an index holds both the old and the new ID of a
+ * session moments after its move, and both lead to it.
+ */
+export function endedOnce(ids: readonly string[], endedAt: readonly (string | null)[]): string[] {
+  const seen = new Set<string>();
+  return ids.filter((_, position) => {
+    const at = endedAt[position];
+    if (at === null || at === undefined || seen.has(at)) return false;
+    seen.add(at);
+    return true;
+  });
+}
+
+/** How many moves in a row `revokeSessions` follows from one index entry (a session regenerated again and again). */
+export const MAX_REVOKE_HOPS = 16;
+
 export interface FieldSwap {
   field: string;
   expected: Uint8Array | null;
@@ -200,7 +238,7 @@ export type CompareAndSetResult =
   | TooLarge;
 
 /** The methods every {@link SessionStore} has. */
-const STORE_METHODS = ['load', 'touch', 'write', 'compareAndSet', 'moveOut', 'destroy', 'bindUser', 'unbindUser', 'userSessions', 'revokeUser', 'close'] as const;
+const STORE_METHODS = ['load', 'touch', 'write', 'compareAndSet', 'moveOut', 'destroy', 'bindUser', 'unbindUser', 'userSessions', 'revokeUser', 'revokeSessions', 'close'] as const;
 
 /**
  * Throws a `TypeError` naming `store` unless `value` is a session store, so a missing store, or a Redis client
