@@ -70,13 +70,14 @@ async function build(config: RedisConnectionConfig): Promise<RedisClient> {
   return new Redis({ enableAutoPipelining: true, ...config });
 }
 
-/** QUIT lets queued replies arrive; a client that is not connected has nothing to wait for. */
+/**
+ * QUIT lets queued replies arrive; a client that is not connected has nothing to wait for. The `disconnect()`
+ * after QUIT closes what QUIT leaves open: a Sentinel client's `failoverDetector` subscriptions, which would
+ * otherwise keep the process alive.
+ */
 async function shutDown(client: RedisClient): Promise<void> {
-  if (client.status !== 'ready') {
-    client.disconnect();
-    return;
-  }
-  await client.quit().catch(() => client.disconnect());
+  if (client.status === 'ready') await client.quit().catch(() => undefined);
+  client.disconnect();
 }
 
 /**

@@ -38,7 +38,7 @@ beforeAll(() => {
   run('npm', ['init', '-y']);
   const fromReadme = readmeInstallPackages().map((name) => (name === 'trpc-session' ? `./${packed[0]!.filename}` : name));
   // What the README's framework examples and this test need besides: the frameworks, a compiler.
-  const forExamples = ['fastify@5', 'hono@4', '@hono/node-server@1', 'typescript@5.9', '@types/node@20'];
+  const forExamples = ['fastify@5', 'hono@4', '@hono/node-server@1', 'express@5', '@types/express@5', 'ws@8', '@types/ws@8', 'typescript@5.9', '@types/node@20'];
   run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...fromReadme, ...forExamples]);
 }, 240_000);
 afterAll(() => rmSync(consumer, { recursive: true, force: true }));
@@ -146,6 +146,8 @@ test('publint and are-the-types-wrong find no problem in the packed tarball', ()
 }, 120_000);
 
 const EXAMPLES = ['server.ts', 'browser-client.ts', 'node-client.ts', 'fastify.ts', 'hono.ts', 'writing-a-store.ts', 'remember-me.ts'];
+/** Type-checked here too; test/readme-examples.e2e.test.ts and the features' own tests run them, from the sources. */
+const MORE_EXAMPLES = ['before-response.ts', 'express.ts', 'websocket.ts', 'caller.ts', 'redis-connections.ts', 'devices.ts', 'schema-migrations.ts'];
 const RESOLUTIONS = {
   node10: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true },
   node16: { module: 'node16', moduleResolution: 'node16' },
@@ -154,11 +156,12 @@ const RESOLUTIONS = {
 
 // One test, three compilers at once: each loads fastify's and Hono's types, which takes a while.
 test('the README examples type-check in the fresh project under moduleResolution node10, node16 and bundler', async () => {
-  for (const file of EXAMPLES) copyFileSync(join(root, 'examples', file), join(consumer, file));
+  const files = [...EXAMPLES, ...MORE_EXAMPLES];
+  for (const file of files) copyFileSync(join(root, 'examples', file), join(consumer, file));
   const results = await Promise.all(
     Object.entries(RESOLUTIONS).map(async ([name, settings]) => {
       const compilerOptions = { ...settings, target: 'es2022', lib: ['es2023', 'dom'], strict: true, noEmit: true, skipLibCheck: true, types: ['node'] };
-      writeFileSync(join(consumer, `tsconfig.${name}.json`), JSON.stringify({ compilerOptions, files: EXAMPLES }));
+      writeFileSync(join(consumer, `tsconfig.${name}.json`), JSON.stringify({ compilerOptions, files }));
       const printed = await new Promise<string>((done) =>
         execFile('npx', ['tsc', '-p', `tsconfig.${name}.json`], { cwd: consumer, encoding: 'utf8' }, (_error, stdout, stderr) => done(stdout + stderr)),
       );

@@ -7,7 +7,9 @@ const root = resolve(import.meta.dirname, '..');
 const blocks = readmeBlocks();
 
 // The examples are type-checked by `tsc --noEmit` (tsconfig.json includes them) and, from the packed
-// tarball in a fresh project, type-checked under three resolutions and run by test/package.test.ts.
+// tarball in a fresh project, type-checked under three resolutions by test/package.test.ts, which runs the
+// Quick start, clients, fastify and Hono ones; test/readme-examples.e2e.test.ts runs the rest from the sources,
+// and test/browser-client.e2e.test.ts runs the browser client in Chromium.
 test('every README code block says how the suite checks it', () => {
   const unmarked = blocks.filter((block) => !/^(example: \S+|install|not run: .+)$/.test(block.marker ?? ''));
   expect(

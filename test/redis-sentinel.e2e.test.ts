@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createRedisConnections, type RedisConnections } from '../src/index.js';
 import type { TestRouter } from './helpers/app.js';
 import { expectSurvived, writeThroughFailover } from './helpers/failover.js';
-import { serveRedisStore } from './helpers/fixture.js';
+import { eventually, serveRedisStore } from './helpers/fixture.js';
 import { browser } from './helpers/http.js';
 import { withClient } from './helpers/redis-process.js';
 import { startRedisSentinel, type RedisSentinel } from './helpers/redis-sentinel.js';
@@ -41,6 +41,31 @@ test('sessions live on the master the sentinels name', async () => {
   const { id } = await client.read.query();
   expect(await onCurrentMaster([id])).toEqual([true]);
   expect(app.errors).toEqual([]);
+});
+
+/** Clients connected to the sentinels, all together (each count includes the asking connection). */
+const sentinelClients = async () => {
+  const counts = await Promise.all(
+    deployment.sentinels.map(({ port }) => withClient(port, async (redis) => Number(/^connected_clients:(\d+)/m.exec(await redis.info('clients'))![1]))),
+  );
+  return counts.reduce((sum, count) => sum + count, 0);
+};
+
+// QUIT ends the connection to the master but not the failoverDetector's subscriptions to every sentinel,
+// which kept a process that had closed everything alive (examples/redis-connections.ts never exited).
+test('connections.close() also closes the failoverDetector\'s connections to the sentinels', async () => {
+  const before = await sentinelClients();
+  const own = createRedisConnections({ sessions: { sentinels: deployment.sentinels, name: deployment.name, failoverDetector: true } });
+  const served = await serveRedisStore(own.use('sessions'));
+  try {
+    expect(await browser<TestRouter>(served.url).client.increment.mutate()).toBe(1);
+    // The detector subscribes to every sentinel once the client is connected.
+    await eventually(async () => expect(await sentinelClients()).toBeGreaterThanOrEqual(before + deployment.sentinels.length), 5000);
+  } finally {
+    await served.close();
+    await own.close();
+  }
+  await eventually(async () => expect(await sentinelClients()).toBe(before), 5000);
 });
 
 test('a switchover (SENTINEL FAILOVER) keeps every session, and the app follows the new master without a restart', async () => {
