@@ -339,6 +339,7 @@ export async function loadSession<S extends SessionSchema>(
   }
   if (result.status === 'missing') return null;
   if (result.status === 'moved') return 'moved';
+  if (result.status === 'expired') return null;
   return { session: new SessionLifecycle<S>(runtime, id, result.record), refreshed: result.record.refreshed };
 }
 

@@ -112,7 +112,8 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     await store.write(id, create(now));
     const absolute = { ...policy, absoluteMs: 5000 };
     expect((await store.load(id, absolute, now + 4000)).status).toBe('found');
-    expect(await store.load(id, absolute, now + 5000)).toEqual({ status: 'missing' });
+    expect(await store.load(id, absolute, now + 5000)).toEqual({ status: 'expired', reason: 'absolute', userId: null });
+    // Removed by the load that found it over.
     expect(await store.load(id, policy, now + 5000)).toEqual({ status: 'missing' });
   });
 
@@ -161,18 +162,47 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     expect(await store.revokeUser(user)).toBe(0);
   });
 
-  test('an expired record is never returned', async () => {
+  test('an expired record is never returned: expired when the store can still tell, else missing', async () => {
     const id = createSessionId();
-    await store.write(id, create(Date.now(), { a: '1' }, 50));
+    await store.write(id, { ...create(Date.now(), { a: '1' }, 50), userId: 'u-1' });
     await new Promise((resolve) => setTimeout(resolve, 120));
+    // Redis has dropped the key at its expiry; the memory store finds it over and removes it.
+    const expected = name === 'redis' ? { status: 'missing' } : { status: 'expired', reason: 'idle', userId: 'u-1' };
+    expect(await store.load(id, policy, Date.now())).toEqual(expected);
     expect(await store.load(id, policy, Date.now())).toEqual({ status: 'missing' });
   });
 
-  test('a load at a time past the expiry finds the record missing, and does not revive it', async () => {
+  test('a load at a time past the expiry finds the record expired, by its idle timeout, and does not revive it', async () => {
     const id = createSessionId();
     const now = Date.now();
     await store.write(id, create(now, { a: '1' }, 30_000));
-    expect(await store.load(id, policy, now + 30_001)).toEqual({ status: 'missing' });
+    expect(await store.load(id, policy, now + 30_001)).toEqual({ status: 'expired', reason: 'idle', userId: null });
+    expect((await store.load(id, policy, now + 30_002)).status).not.toBe('found');
+  });
+
+  test('compare-and-set with next null removes the field only while it holds the expected bytes', async () => {
+    const id = createSessionId();
+    const now = Date.now();
+    await store.write(id, create(now, { 'flash:notice': 'hi', n: '1' }));
+    const take = { field: 'flash:notice', expected: bytes('hi'), next: null, now, maxSize: 65_536 };
+    const [first, second] = await Promise.all([store.compareAndSet(id, take), store.compareAndSet(id, take)]);
+    expect([first, second]).toEqual([{ status: 'ok' }, { status: 'conflict', current: null }]);
+    const loaded = await store.load(id, policy, now);
+    expect(loaded.status === 'found' && [...loaded.record.fields.keys()]).toEqual(['n']);
+    // A record over maxSize may still lose a field.
+    expect(await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: null, now, maxSize: 0 })).toEqual({ status: 'ok' });
+    await store.destroy(id);
+    expect(await store.compareAndSet(id, take)).toEqual({ status: 'gone' });
+  });
+
+  test('revokeUser tells the ID of each record it removed', async () => {
+    const user = `user-${createSessionId()}`;
+    const ids = [createSessionId(), createSessionId()];
+    const now = Date.now();
+    for (const id of ids) await store.write(id, { ...create(now), userId: user });
+    const told: string[] = [];
+    expect(await store.revokeUser(user, (id) => told.push(id))).toBe(2);
+    expect(told.sort()).toEqual([...ids].sort());
   });
 });
 

@@ -1,4 +1,5 @@
 import {
+  endedBy,
   exceedsMaxSize,
   expiryAtLoad,
   MOVED_MARK_MS,
@@ -153,12 +154,17 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
   return {
     async load(id: string, policy: ExpiryPolicy, now: number): Promise<LoadResult> {
+      const stored = records.get(id);
       const record = live(id, now);
-      if (record === undefined) return (moved.get(id) ?? 0) > now ? { status: 'moved' } : { status: 'missing' };
+      if (record === undefined) {
+        // live() has just removed a record past its expiry: an end this store can tell.
+        if (stored !== undefined) return { status: 'expired', reason: endedBy(policy, stored.createdAt, now), userId: stored.userId };
+        return (moved.get(id) ?? 0) > now ? { status: 'moved' } : { status: 'missing' };
+      }
       const expiry = expiryAtLoad(policy, record.createdAt, record.expiresAt, now);
       if (expiry === 'ended') {
         remove(id);
-        return { status: 'missing' };
+        return { status: 'expired', reason: endedBy(policy, record.createdAt, now), userId: record.userId };
       }
       const { refreshTo } = expiry;
       if (refreshTo !== null) {
@@ -214,9 +220,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       const matches = current === null || swap.expected === null ? current === swap.expected : Buffer.compare(current, swap.expected) === 0;
       if (!matches) return { status: 'conflict', current };
       const before = dataSize(record.fields);
-      const after = before - (current?.byteLength ?? 0) + swap.next.byteLength;
+      const after = before - (current?.byteLength ?? 0) + (swap.next?.byteLength ?? 0);
       if (exceedsMaxSize(before, after, swap.maxSize)) return { status: 'too large', size: after };
-      record.fields.set(swap.field, copy(swap.next));
+      if (swap.next === null) record.fields.delete(swap.field);
+      else record.fields.set(swap.field, copy(swap.next));
       record.lastUsedAt = swap.now;
       recount(id, record);
       fitBytes(id);
@@ -263,11 +270,13 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       });
     },
 
-    async revokeUser(userId: string): Promise<number> {
-      const ids = boundTo(userId, Date.now());
-      const count = ids.size;
-      for (const id of ids) remove(id);
-      return count;
+    async revokeUser(userId: string, revoked?: (id: string) => void): Promise<number> {
+      const ids = [...boundTo(userId, Date.now())];
+      for (const id of ids) {
+        remove(id);
+        revoked?.(id);
+      }
+      return ids.length;
     },
 
     async close(): Promise<void> {

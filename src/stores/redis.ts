@@ -13,6 +13,7 @@ import {
   WRITE_SCRIPT,
 } from './redis-scripts.js';
 import {
+  endedBy,
   expiryAtLoad,
   MOVED_MARK_MS,
   type MoveOutResult,
@@ -289,11 +290,11 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       const expiry = expiryAtLoad(policy, record.createdAt, expiresAt, now);
       if (expiry === 'ended') {
         await run((redis) => redis.del(key(id)));
-        return { status: 'missing' };
+        return { status: 'expired', reason: endedBy(policy, record.createdAt, now), userId: record.userId };
       }
       // The hash's own expiry, on this server's clock: past it, Redis is about to drop the key.
       record.ttlMs = expiry.ttlMs;
-      if (record.ttlMs <= 0) return { status: 'missing' };
+      if (record.ttlMs <= 0) return { status: 'expired', reason: endedBy(policy, record.createdAt, now), userId: record.userId };
       // Due, or the hash has no expiry of its own (one this store did not write): refresh it now.
       const lifetime = expiry.refreshTo;
       if (lifetime !== null) {
@@ -329,9 +330,10 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
             DATA_PREFIX + swap.field,
             swap.expected === null ? '0' : '1',
             swap.expected === null ? '' : asBuffer(swap.expected),
-            asBuffer(swap.next),
+            swap.next === null ? '' : asBuffer(swap.next),
             swap.now,
             swap.maxSize,
+            swap.next === null ? '1' : '0',
           ),
           [0],
         ),
@@ -384,9 +386,15 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       return live;
     },
 
-    async revokeUser(userId: string): Promise<number> {
+    async revokeUser(userId: string, revoked?: (id: string) => void): Promise<number> {
       const ids = await run((redis) => redis.zrange(userKey(userId), 0, -1));
-      const removed = await Promise.all(ids.map((id) => run((redis) => redis.trpcSessionRevokeUserSession(key(id), userId))));
+      const removed = await Promise.all(
+        ids.map(async (id) => {
+          const one = await run((redis) => redis.trpcSessionRevokeUserSession(key(id), userId));
+          if (one === 1) revoked?.(id);
+          return one;
+        }),
+      );
       // Only the entries read: a session bound meanwhile keeps its entry, so a later revoke still finds it.
       if (ids.length > 0) await run((redis) => redis.zrem(userKey(userId), ...ids));
       return removed.reduce((sum, one) => sum + one, 0);

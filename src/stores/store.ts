@@ -19,7 +19,7 @@ export interface SessionStore {
   write(id: string, change: RecordWrite): Promise<WriteResult>;
   /**
    * Sets one field only if it still holds `expected` (`null`: absent), leaving the expiry alone, under the same
-   * size rule as `write`. Used by `data.update`.
+   * size rule as `write`; with `next: null`, removes it. Used by `data.update`, and to take a flash value.
    */
   compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult>;
   /**
@@ -45,8 +45,11 @@ export interface SessionStore {
    * to someone else are dropped from the index on the way.
    */
   userSessions(userId: string, now: number): Promise<UserRecordSummary[]>;
-  /** Removes every record bound to the user and resolves to how many there were. */
-  revokeUser(userId: string): Promise<number>;
+  /**
+   * Removes every record bound to the user and resolves to how many there were. `revoked`, if given, is called
+   * with the ID of each record removed (for the `revoked` event).
+   */
+  revokeUser(userId: string, revoked?: (id: string) => void): Promise<number>;
   /**
    * Optional: resolves to the error a write would fail with when the store already knows, without sending
    * anything, that its backend is unreachable (Redis: the client lost its connection and does not get it back
@@ -74,7 +77,10 @@ export interface ExpiryPolicy {
 }
 
 export interface StoredRecord {
-  /** Encoded data fields by field name, as written: a new map for each load, which the session then owns. */
+  /**
+   * Encoded fields by name, as written: a new map for each load, which the session then owns. The core keeps
+   * flash values here too, under names that start with `flash:`, which no schema field may take.
+   */
   fields: Map<string, Uint8Array>;
   createdAt: number;
   lastUsedAt: number;
@@ -90,6 +96,11 @@ export interface StoredRecord {
 export type LoadResult =
   | { status: 'found'; record: StoredRecord }
   | { status: 'missing' }
+  /**
+   * The record was there but its lifetime is over (`endedBy` says which): the store has removed it. A store that
+   * cannot tell (its backend dropped the record at its expiry) answers `'missing'`.
+   */
+  | { status: 'expired'; reason: 'idle' | 'absolute'; userId: string | null }
   /** The record was moved to a new ID (`moveOut`) moments ago: the client's cookie is older than its response. */
   | { status: 'moved' }
   /**
@@ -155,7 +166,8 @@ export const MOVED_MARK_MS = 10_000;
 export interface FieldSwap {
   field: string;
   expected: Uint8Array | null;
-  next: Uint8Array;
+  /** The field's new bytes; `null` removes it. */
+  next: Uint8Array | null;
   now: number;
   maxSize: number;
 }
@@ -185,6 +197,11 @@ export function expiryAtLoad(policy: ExpiryPolicy, createdAt: number, expiresAt:
   if (remaining <= 0) return 'ended';
   const ttlMs = expiresAt - now;
   return { ttlMs, refreshTo: Number.isNaN(ttlMs) || remaining - ttlMs >= policy.touchAfterMs ? remaining : null };
+}
+
+/** Which timeout ended a record whose lifetime is over at `now`: the absolute one once it has passed, else idle. */
+export function endedBy(policy: Pick<ExpiryPolicy, 'absoluteMs'>, createdAt: number, now: number): 'idle' | 'absolute' {
+  return policy.absoluteMs !== null && createdAt + policy.absoluteMs <= now ? 'absolute' : 'idle';
 }
 
 /** The methods every {@link SessionStore} has. */
