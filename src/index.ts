@@ -2,9 +2,11 @@ export { createSessionManager } from './manager.js';
 export type { NodeHTTPContextOptions, SessionManager, SessionProcedure } from './manager.js';
 export type { PersistMode, ReservedContextKey, SessionManagerOptions } from './options.js';
 export type {
+  FlashKey,
   Session,
   SessionContext,
   SessionData,
+  SessionFlash,
   SessionHandle,
   SessionInput,
   SessionKey,
@@ -12,7 +14,7 @@ export type {
   SessionValue,
   UserSessionInfo,
 } from './session-api.js';
-export type { SessionDataOf, SessionSchema } from './schema.js';
+export type { NoFlash, SessionDataOf, SessionSchema } from './schema.js';
 export type { SessionCookieOptions } from './cookie.js';
 export { createCallerContext } from './adapters/caller.js';
 export type { CallerSessionOptions } from './adapters/caller.js';

@@ -2,10 +2,21 @@ import type * as z from 'zod';
 import { encodeValue } from './codec.js';
 import { SessionConflictError, SessionCorruptError, SessionError, SessionGoneError, SessionTooLargeError } from './errors.js';
 import { FieldTable } from './fields.js';
+import { flashField, FlashTable, takeFlashFields } from './flash.js';
 import { redactSessionId, sessionRef } from './id.js';
 import type { SessionRuntime } from './options.js';
-import type { SessionSchema } from './schema.js';
-import type { Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue, UserSessionInfo } from './session-api.js';
+import type { NoFlash, SessionSchema } from './schema.js';
+import type {
+  FlashKey,
+  Session,
+  SessionData,
+  SessionFlash,
+  SessionInput,
+  SessionKey,
+  SessionMeta,
+  SessionValue,
+  UserSessionInfo,
+} from './session-api.js';
 import { exceedsMaxSize, remainingLifetime, type ExpiryPolicy, type StoredRecord } from './stores/store.js';
 
 /** `update` retries this many times when other requests keep changing the same field. */
@@ -15,7 +26,7 @@ const MAX_UPDATE_ATTEMPTS = 50;
  * One session's life against the store, and the only module that calls it: load, the single queue of writes
  * (the commit, `persist()`, `data.update()`, `bindUser()`), the move to a new ID, destroy.
  */
-export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
+export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema = NoFlash> implements Session<S, F> {
   #id: string;
   #createdAt: number;
   #lastUsedAt: number;
@@ -27,7 +38,9 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
   #queue: Promise<unknown> = Promise.resolve();
   readonly #runtime: SessionRuntime;
   readonly #fields: FieldTable;
+  readonly #flash: FlashTable;
   readonly data: SessionData<S>;
+  readonly flash: SessionFlash<F>;
 
   constructor(runtime: SessionRuntime, id: string, record: StoredRecord | null) {
     const now = Date.now();
@@ -38,8 +51,12 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     this.#schemaVersion = record?.schemaVersion ?? runtime.schemaVersion;
     this.#userId = record?.userId ?? null;
     this.#persisted = record !== null;
-    this.#fields = new FieldTable(runtime, record?.fields ?? null, () => redactSessionId(this.#id));
+    const label = () => redactSessionId(this.#id);
+    const flash = record === null ? new Map<string, Uint8Array>() : takeFlashFields(record.fields);
+    this.#flash = new FlashTable(runtime, flash, label);
+    this.#fields = new FieldTable(runtime, record?.fields ?? null, label);
     this.data = new FieldAccess<S>(this, this.#fields);
+    this.flash = new FlashAccess<F>(this);
   }
 
   get id(): string {
@@ -137,6 +154,49 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     );
   }
 
+  /** `flash.set`: validated now, refused at once when the session as this request knows it would pass `maxSize`. */
+  setFlash(key: string, value: unknown): void {
+    this.assertUsable();
+    const previous = this.#flash.unsetPending(key);
+    this.#flash.set(key, value);
+    const before = this.#fields.storedSize() + this.#flash.storedSize();
+    const after = this.#fields.storedSize() + this.#flash.changes(false).size;
+    if (exceedsMaxSize(before, after, this.#runtime.maxSize)) {
+      this.#flash.unsetPending(key);
+      if (previous !== undefined) this.#flash.set(key, previous.value);
+      throw this.#tooLarge(after);
+    }
+  }
+
+  /**
+   * `flash.take`: the value this request set, if any, else the stored one, taken out of the store by a
+   * compare-and-delete, so that of concurrent takers exactly one gets it. A value replaced meanwhile by another
+   * request is taken in its turn. `undefined` when there is none, or the session is gone.
+   */
+  takeFlash(key: string): Promise<unknown> {
+    const local = this.#flash.unsetPending(key);
+    if (this.#destroyed || !this.#persisted) return Promise.resolve(local?.value);
+    return this.#enqueue(async () => {
+      const flash = this.#flash;
+      for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
+        const expected = flash.stored(key);
+        if (expected === undefined || this.#destroyed) return local?.value;
+        const now = Date.now();
+        const swap = { field: flashField(key), expected, next: null, now, maxSize: this.#runtime.maxSize };
+        const result = this.ttlAt(now) <= 0 ? ({ status: 'gone' } as const) : await this.#runtime.store.compareAndSet(this.#id, swap);
+        if (result.status === 'conflict') {
+          flash.storedElsewhere(key, result.current ?? undefined);
+          continue;
+        }
+        flash.storedElsewhere(key, undefined);
+        // 'gone': the session ended or moved, taking the value with it; a removal is never 'too large'.
+        if (result.status !== 'ok') return local?.value;
+        return local === undefined ? flash.decode(key, expected) : local.value;
+      }
+      throw new SessionConflictError(flashField(key), MAX_UPDATE_ATTEMPTS);
+    });
+  }
+
   /**
    * Moves the session to a new ID. The old record is first taken out in one atomic step that leaves it marked
    * as moved (`moveOut`): writes other requests made to it before are carried over, merged under this
@@ -162,7 +222,9 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
           throw new SessionGoneError(redactSessionId(oldId));
         }
         taken = moved.record;
-        this.#fields.rebase(taken.fields);
+        const data = new Map(taken.fields);
+        this.#flash.rebase(takeFlashFields(data));
+        this.#fields.rebase(data);
         this.#userId = taken.userId;
       }
       // The creation time moves too: the absolute lifetime counts from the first record, not from each move.
@@ -230,9 +292,12 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
 
   async #write(): Promise<void> {
     if (this.#destroyed) return;
-    const changes = this.#fields.changes(!this.#persisted);
-    if (this.#persisted && changes.set.size === 0 && changes.remove.length === 0) return;
-    this.#assertFits(this.#persisted ? this.#fields.storedSize() : 0, changes.size);
+    const creating = !this.#persisted;
+    const changes = this.#fields.changes(creating);
+    const flash = this.#flash.changes(creating);
+    const flashChanged = flash.set.size > 0 || flash.remove.length > 0;
+    if (!creating && changes.set.size === 0 && changes.remove.length === 0 && !flashChanged) return;
+    this.#assertFits(creating ? 0 : this.#fields.storedSize() + this.#flash.storedSize(), changes.size + flash.size);
     const now = Date.now();
     const ttlMs = this.ttlAt(now);
     const result =
@@ -245,8 +310,8 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
             createdAt: this.#createdAt,
             userId: this.#userId,
             schemaVersion: this.#runtime.schemaVersion,
-            set: changes.set,
-            remove: this.#persisted ? changes.remove : [],
+            set: flash.set.size === 0 ? changes.set : new Map([...changes.set, ...flash.set]),
+            remove: creating ? [] : flash.remove.length === 0 ? changes.remove : [...changes.remove, ...flash.remove],
             maxSize: this.#runtime.maxSize,
           });
     if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
@@ -256,6 +321,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     this.#lastUsedAt = now;
     this.#schemaVersion = this.#runtime.schemaVersion;
     this.#fields.written(changes);
+    if (flashChanged) this.#flash.written(flash.set);
   }
 }
 
@@ -306,6 +372,23 @@ class FieldAccess<S extends SessionSchema> implements SessionData<S> {
   }
 }
 
+/** `session.flash`: the typed face of the session's flash values. */
+class FlashAccess<F extends SessionSchema> implements SessionFlash<F> {
+  readonly #session: SessionLifecycle<SessionSchema, F>;
+
+  constructor(session: SessionLifecycle<SessionSchema, F>) {
+    this.#session = session;
+  }
+
+  set<K extends FlashKey<F>>(key: K, value: z.input<F['shape'][K]>): void {
+    this.#session.setFlash(key, value);
+  }
+
+  take<K extends FlashKey<F>>(key: K): Promise<z.output<F['shape'][K]> | undefined> {
+    return this.#session.takeFlash(key) as Promise<z.output<F['shape'][K]> | undefined>;
+  }
+}
+
 /** The expiry policy of a load whose response cannot carry a cookie: it never extends the record. */
 const NEVER_REFRESH = (policy: ExpiryPolicy): ExpiryPolicy => ({ ...policy, touchAfterMs: Number.POSITIVE_INFINITY });
 
@@ -313,10 +396,10 @@ const NEVER_REFRESH = (policy: ExpiryPolicy): ExpiryPolicy => ({ ...policy, touc
  * A new session, not written yet. Refused with the store's `SessionStoreUnavailableError` when the store
  * already knows it cannot be written, so no client is handed a cookie for a session that will not exist.
  */
-export async function newSession<S extends SessionSchema>(runtime: SessionRuntime, id: string): Promise<SessionLifecycle<S>> {
+export async function newSession<S extends SessionSchema, F extends SessionSchema = NoFlash>(runtime: SessionRuntime, id: string): Promise<SessionLifecycle<S, F>> {
   const unreachable = (await runtime.store.available?.()) ?? null;
   if (unreachable !== null) throw unreachable;
-  return new SessionLifecycle<S>(runtime, id, null);
+  return new SessionLifecycle<S, F>(runtime, id, null);
 }
 
 /**
@@ -326,11 +409,11 @@ export async function newSession<S extends SessionSchema>(runtime: SessionRuntim
  * WebSocket) the expiry is left as it is: the record and the cookie expire together, never the record
  * outliving the cookie that names it.
  */
-export async function loadSession<S extends SessionSchema>(
+export async function loadSession<S extends SessionSchema, F extends SessionSchema = NoFlash>(
   runtime: SessionRuntime,
   id: string,
   canSetCookie: boolean,
-): Promise<{ session: SessionLifecycle<S>; refreshed: boolean } | 'moved' | null> {
+): Promise<{ session: SessionLifecycle<S, F>; refreshed: boolean } | 'moved' | null> {
   const policy = canSetCookie ? runtime.policy : NEVER_REFRESH(runtime.policy);
   const result = await runtime.store.load(id, policy, Date.now());
   if (result.status === 'corrupt') {
@@ -340,7 +423,7 @@ export async function loadSession<S extends SessionSchema>(
   if (result.status === 'missing') return null;
   if (result.status === 'moved') return 'moved';
   if (result.status === 'expired') return null;
-  return { session: new SessionLifecycle<S>(runtime, id, result.record), refreshed: result.record.refreshed };
+  return { session: new SessionLifecycle<S, F>(runtime, id, result.record), refreshed: result.record.refreshed };
 }
 
 /** The live sessions bound to a user, most recently used first. */

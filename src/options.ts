@@ -2,7 +2,7 @@ import { resolveCookieConfig, type CookieConfig, type SessionCookieOptions } fro
 import type { SessionError } from './errors.js';
 import { FieldLocks } from './field-locks.js';
 import { CookieValueCodec } from './id.js';
-import { FieldSchemas, type SessionSchema } from './schema.js';
+import { FieldSchemas, type NoFlash, type SessionSchema } from './schema.js';
 import type { SessionContext, SessionHandle } from './session-api.js';
 import type { ExpiryPolicy, SessionStore } from './stores/store.js';
 import { assertManagerOptions } from './option-checks.js';
@@ -19,12 +19,19 @@ export type ReservedContextKey = 'req' | 'res' | 'resHeaders' | 'info';
 const RESERVED_CONTEXT_KEYS: readonly string[] = ['req', 'res', 'resHeaders', 'info'] satisfies ReservedContextKey[];
 
 /** Options of `createSessionManager`. */
-export interface SessionManagerOptions<S extends SessionSchema, K extends string = 'session'> {
+export interface SessionManagerOptions<S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash> {
   /**
    * The zod object schema of the session's data. Every field needs `.optional()` or `.default(…)`, since a
    * new session starts empty. Values are validated on `put` and when read back from the store.
    */
   schema: S;
+  /**
+   * The zod object schema of the session's flash values (`session.flash`): values set in one request and taken
+   * once in a later one, such as `z.object({ notice: z.string() })`. Validated like the data on `set` and when
+   * taken. Kept in the session's record under names that start with `flash:`, which no `schema` field may take.
+   * @default undefined (no flash values)
+   */
+  flash?: F;
   /** Where sessions live: `redisStore({ redis })` in production, `memoryStore()` for development. */
   store: SessionStore;
   /** The session cookie: name, lifespan (the idle timeout) and attributes. */
@@ -96,6 +103,8 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
 /** The resolved configuration every other module works with, checked once at start-up. @internal */
 export interface SessionRuntime {
   readonly fields: FieldSchemas;
+  /** The flash schema's validation; `null` without the `flash` option. */
+  readonly flash: FieldSchemas | null;
   readonly store: SessionStore;
   readonly cookie: CookieConfig;
   readonly cookieValues: CookieValueCodec;
@@ -144,7 +153,7 @@ function defaultOnError(error: SessionError): void {
  * (or in the resolver of its own part: cookie, schema, secrets), so that a misconfiguration fails at
  * start-up with a `TypeError` naming the option.
  */
-export function resolveOptions<S extends SessionSchema, K extends string>(options: SessionManagerOptions<S, K>): SessionRuntime {
+export function resolveOptions<S extends SessionSchema, K extends string, F extends SessionSchema>(options: SessionManagerOptions<S, K, F>): SessionRuntime {
   assertManagerOptions(options);
   const cookie = resolveCookieConfig(options.cookie);
   const idleSeconds = cookie.lifespanSeconds;
@@ -159,9 +168,17 @@ export function resolveOptions<S extends SessionSchema, K extends string>(option
   }
   const onError = options.onError ?? defaultOnError;
   const contextKey = options.contextKey === undefined ? 'session' : checkContextKey(options.contextKey);
+  const report = (error: SessionError) => {
+    try {
+      onError(error);
+    } catch {
+      // A throwing onError must not take the server down with it.
+    }
+  };
 
   return {
     fields: new FieldSchemas(options.schema, maxSize),
+    flash: options.flash === undefined ? null : new FieldSchemas(options.flash, maxSize, 'flash'),
     store: options.store,
     cookie,
     cookieValues: new CookieValueCodec(options.secrets),
@@ -177,13 +194,7 @@ export function resolveOptions<S extends SessionSchema, K extends string>(option
     fieldLocks: new FieldLocks(),
     contextKey,
     context: contextFactory(contextKey),
-    report(error) {
-      try {
-        onError(error);
-      } catch {
-        // A throwing onError must not take the server down with it.
-      }
-    },
+    report,
   };
 }
 

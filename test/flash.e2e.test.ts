@@ -1,0 +1,226 @@
+import { initTRPC } from '@trpc/server';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import * as z from 'zod';
+import { createSessionManager, type PersistMode, type SessionContext, type SessionError, type SessionStore } from '../src/index.js';
+import { eventually, sessionCommands } from './helpers/fixture.js';
+import { CookieJar, serveStandalone, trpcClient, type Served } from './helpers/http.js';
+import { useStores } from './helpers/request.js';
+
+/*
+ * Flash values over real HTTP, on Redis and the memory store, in both persist modes: set in one request, taken
+ * exactly once in a later one however many requests race for it, kept through regenerate(), gone with destroy().
+ */
+
+const schema = z.object({ cart: z.array(z.string()).default([]), userId: z.string().optional() });
+const flash = z.object({
+  notice: z.string().max(100_000),
+  formError: z.object({ field: z.string(), message: z.string() }),
+});
+const MAX_SIZE = 4096;
+const ROUNDS = process.env['TRPC_SESSION_STRESS'] === '1' ? 600 : 150;
+const READERS = 50;
+
+function flashApp(store: SessionStore, persist: PersistMode) {
+  const errors: SessionError[] = [];
+  const sessions = createSessionManager({ schema, flash, store, persist, maxSize: MAX_SIZE, onError: (error) => errors.push(error) });
+  const t = initTRPC.context<SessionContext<typeof schema, 'session', typeof flash>>().create();
+  const procedure = t.procedure.concat(sessions.procedure);
+  const router = t.router({
+    add: procedure.input(z.string()).mutation(async ({ ctx, input }) => {
+      const session = await ctx.session.start();
+      session.data.put('cart', [...session.data.get('cart'), input]);
+      session.flash.set('notice', `Added ${input} to your basket`);
+      return session.id;
+    }),
+    formError: procedure.input(z.string()).mutation(async ({ ctx, input }) => {
+      const session = await ctx.session.start();
+      session.flash.set('formError', { field: 'email', message: input });
+      return session.id;
+    }),
+    notice: procedure.query(async ({ ctx }) => (await (await ctx.session.load())?.flash.take('notice')) ?? null),
+    takeFormError: procedure.query(async ({ ctx }) => (await (await ctx.session.load())?.flash.take('formError')) ?? null),
+    cart: procedure.query(async ({ ctx }) => (await ctx.session.load())?.data.get('cart') ?? null),
+    /** Sets a notice and takes it back in the same request. */
+    setAndTake: procedure.input(z.string()).mutation(async ({ ctx, input }) => {
+      const session = await ctx.session.start();
+      session.flash.set('notice', input);
+      return (await session.flash.take('notice')) ?? null;
+    }),
+    setNotice: procedure.input(z.unknown()).mutation(async ({ ctx, input }) => {
+      const session = await ctx.session.start();
+      try {
+        session.flash.set('notice', input as string);
+        return 'set';
+      } catch (error) {
+        return (error as Error).name;
+      }
+    }),
+    login: procedure.input(z.string()).mutation(async ({ ctx, input }) => {
+      const session = await ctx.session.regenerate();
+      session.data.put('userId', input);
+      session.flash.set('notice', `Welcome back, ${input}`);
+      return session.id;
+    }),
+    regenerate: procedure.mutation(async ({ ctx }) => (await ctx.session.regenerate()).id),
+    logout: procedure.mutation(({ ctx }) => ctx.session.destroy()),
+  });
+  return { sessions, errors, router };
+}
+
+const { stores, redis } = useStores();
+
+/** Whether the store holds a flash value `name` for the session (read straight from the store). */
+async function stored(store: SessionStore, id: string, name: string): Promise<boolean> {
+  const loaded = await store.load(id, { idleMs: 3_600_000, absoluteMs: null, touchAfterMs: Number.POSITIVE_INFINITY }, Date.now());
+  return loaded.status === 'found' && loaded.record.fields.has(`flash:${name}`);
+}
+
+describe.each(Object.keys(stores).flatMap((name) => (['after-response', 'before-response'] as const).map((persist) => [name, persist] as const)))(
+  '%s store, %s',
+  (name, persist) => {
+    let store: SessionStore;
+    let app: ReturnType<typeof flashApp>;
+    let served: Served;
+    const client = (jar = new CookieJar()) => ({ jar, client: trpcClient<ReturnType<typeof flashApp>['router']>(served.url, jar, 'single') });
+    beforeAll(async () => {
+      store = stores[name]!();
+      app = flashApp(store, persist);
+      served = await serveStandalone(app.router, app.sessions.createContext);
+    });
+    afterAll(async () => {
+      await served.close();
+      await store.close();
+    });
+
+    test('a flash value set in one request is taken in the next, once', async () => {
+      const { client: browser } = client();
+      const id = await browser.add.mutate('beans');
+      await eventually(async () => expect(await stored(store, id, 'notice')).toBe(true));
+      expect(await browser.notice.query()).toBe('Added beans to your basket');
+      expect(await browser.notice.query()).toBeNull();
+      expect(await browser.cart.query()).toEqual(['beans']);
+      expect(await stored(store, id, 'notice')).toBe(false);
+      expect(app.errors).toEqual([]);
+    });
+
+    test(`exactly one of ${READERS} concurrent requests takes a flash value (${ROUNDS} rounds)`, async () => {
+      const winners: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const { client: browser } = client();
+        const id = await browser.add.mutate(`item-${round}`);
+        await eventually(async () => expect(await stored(store, id, 'notice')).toBe(true));
+        const taken = await Promise.all(Array.from({ length: READERS }, () => browser.notice.query()));
+        winners.push(taken.filter((value) => value === `Added item-${round} to your basket`).length);
+        expect(taken.filter((value) => value !== null && value !== `Added item-${round} to your basket`)).toEqual([]);
+      }
+      const roundsByWinners: Record<number, number> = {};
+      for (const count of winners) roundsByWinners[count] = (roundsByWinners[count] ?? 0) + 1;
+      expect(roundsByWinners, 'rounds by how many readers got the value').toEqual({ 1: ROUNDS });
+      expect(app.errors).toEqual([]);
+    }, 180_000);
+
+    test('a request that takes one value leaves the others; one that takes none leaves them all', async () => {
+      const { client: browser } = client();
+      const id = await browser.add.mutate('tea');
+      await browser.formError.mutate('is taken');
+      await eventually(async () => expect(await stored(store, id, 'formError')).toBe(true));
+      expect(await browser.cart.query()).toEqual(['tea']);
+      expect(await browser.takeFormError.query()).toEqual({ field: 'email', message: 'is taken' });
+      expect(await stored(store, id, 'notice')).toBe(true);
+      expect(await browser.notice.query()).toBe('Added tea to your basket');
+      expect(await browser.takeFormError.query()).toBeNull();
+    });
+
+    test('a flash value set at login, with regenerate(), is there after the redirect; one set before it survives it too', async () => {
+      const { client: browser } = client();
+      const first = await browser.formError.mutate('try again');
+      await eventually(async () => expect(await stored(store, first, 'formError')).toBe(true));
+      const id = await browser.login.mutate('Ada');
+      expect(id).not.toBe(first);
+      await eventually(async () => expect(await stored(store, id, 'notice')).toBe(true));
+      expect(await browser.notice.query()).toBe('Welcome back, Ada');
+      expect(await browser.takeFormError.query()).toEqual({ field: 'email', message: 'try again' });
+      expect(await browser.notice.query()).toBeNull();
+      expect(app.errors).toEqual([]);
+    });
+
+    test('a flash value set and taken in one request is never written', async () => {
+      const { client: browser } = client();
+      const id = await browser.add.mutate('rice');
+      await eventually(async () => expect(await stored(store, id, 'notice')).toBe(true));
+      expect(await browser.setAndTake.mutate('mine')).toBe('mine');
+      // The stored notice was taken with it: the one this request set replaced it.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await browser.notice.query()).toBeNull();
+    });
+
+    test('destroy() ends the flash values with the session', async () => {
+      const { client: browser } = client();
+      const id = await browser.add.mutate('salt');
+      await eventually(async () => expect(await stored(store, id, 'notice')).toBe(true));
+      await browser.logout.mutate();
+      expect(await browser.notice.query()).toBeNull();
+      expect(await stored(store, id, 'notice')).toBe(false);
+    });
+
+    test('flash values are validated and count towards maxSize', async () => {
+      const { client: browser } = client();
+      expect(await browser.setNotice.mutate(42)).toBe('SessionValidationError');
+      expect(await browser.setNotice.mutate('x'.repeat(MAX_SIZE))).toBe('SessionTooLargeError');
+      expect(await browser.setNotice.mutate('fits')).toBe('set');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await browser.notice.query()).toBe('fits');
+    });
+  },
+);
+
+describe('the Redis commands of flash values', () => {
+  let store: SessionStore;
+  let app: ReturnType<typeof flashApp>;
+  let served: Served;
+  beforeAll(async () => {
+    store = stores['redis']!();
+    app = flashApp(store, 'after-response');
+    served = await serveStandalone(app.router, app.sessions.createContext);
+  });
+  afterAll(async () => {
+    await served.close();
+    await store.close();
+  });
+
+  test('setting one rides in the write; taking one is one script; a read without one sends nothing more', async () => {
+    const jar = new CookieJar();
+    const browser = trpcClient<ReturnType<typeof flashApp>['router']>(served.url, jar, 'single');
+    const id = await browser.add.mutate('warm-up'); // loads the write and compare-and-set scripts
+    await eventually(async () => expect(await stored(store, id, 'notice')).toBe(true));
+    await browser.notice.query();
+    await browser.add.mutate('beans');
+    await eventually(async () => expect(await stored(store, id, 'notice')).toBe(true));
+
+    await redis().resetStats();
+    expect(await browser.cart.query()).toEqual(['warm-up', 'beans']);
+    expect(await sessionCommands(redis()), 'a read that takes no flash value: one HGETALL').toEqual({ hgetall: 1 });
+
+    await redis().resetStats();
+    expect(await browser.notice.query()).toBe('Added beans to your basket');
+    expect(await sessionCommands(redis()), 'taking one: the read and one compare-and-delete script').toEqual({
+      hgetall: 1,
+      evalsha: 1,
+      exists: 1,
+      hget: 1,
+      hdel: 1,
+      hset: 1,
+    });
+
+    await redis().resetStats();
+    expect(await browser.notice.query()).toBeNull();
+    expect(await sessionCommands(redis()), 'taking one that is not there: the read only').toEqual({ hgetall: 1 });
+
+    await redis().resetStats();
+    await browser.add.mutate('tea');
+    await eventually(async () => expect((await sessionCommands(redis()))['evalsha']).toBe(1));
+    const write = await sessionCommands(redis());
+    expect(write, 'setting one: the read and the one write script, which carries it').toMatchObject({ hgetall: 1, evalsha: 1, exists: 1, hset: 1 });
+    expect(Object.keys(write).filter((command) => !['hgetall', 'evalsha', 'exists', 'hset', 'hstrlen', 'hkeys'].includes(command))).toEqual([]);
+  });
+});
