@@ -15,6 +15,7 @@ export type {
   UserSessionInfo,
 } from './session-api.js';
 export type { NoFlash, SessionDataOf, SessionSchema } from './schema.js';
+export type { SessionEvent, SessionEventReason, SessionEventType } from './events.js';
 export type { SessionCookieOptions } from './cookie.js';
 export { createCallerContext } from './adapters/caller.js';
 export type { CallerSessionOptions } from './adapters/caller.js';
@@ -47,6 +48,7 @@ export {
   SessionConflictError,
   SessionCorruptError,
   SessionError,
+  SessionEventHookError,
   SessionFieldDroppedError,
   SessionGoneError,
   SessionSerializationError,

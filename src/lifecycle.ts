@@ -230,7 +230,7 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
       // The creation time moves too: the absolute lifetime counts from the first record, not from each move.
       this.#persisted = false;
       try {
-        await this.#write();
+        await this.#write(wasPersisted ? oldId : null);
       } catch (error) {
         [this.#id, this.#persisted] = [oldId, wasPersisted];
         if (taken !== null) await this.#putBack(taken);
@@ -271,6 +271,7 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
       this.#destroyed = true;
       if (!this.#persisted) return;
       await this.#runtime.store.destroy(this.#id);
+      this.#runtime.emit('destroyed', this.#id, this.#userId);
       if (this.#userId !== null) await this.#runtime.store.unbindUser(this.#id, this.#userId);
     });
   }
@@ -290,7 +291,8 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
     return new SessionTooLargeError(size, this.#runtime.maxSize, redactSessionId(this.#id));
   }
 
-  async #write(): Promise<void> {
+  /** Writes what changed; a new record is told to `onEvent` as created, or as regenerated when `movedFrom` is the ID it moved from. */
+  async #write(movedFrom: string | null = null): Promise<void> {
     if (this.#destroyed) return;
     const creating = !this.#persisted;
     const changes = this.#fields.changes(creating);
@@ -322,6 +324,9 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
     this.#schemaVersion = this.#runtime.schemaVersion;
     this.#fields.written(changes);
     if (flashChanged) this.#flash.written(flash.set);
+    if (!creating) return;
+    if (movedFrom === null) this.#runtime.emit('created', this.#id, this.#userId);
+    else this.#runtime.emit('regenerated', this.#id, this.#userId, { previousId: movedFrom });
   }
 }
 
@@ -422,7 +427,10 @@ export async function loadSession<S extends SessionSchema, F extends SessionSche
   }
   if (result.status === 'missing') return null;
   if (result.status === 'moved') return 'moved';
-  if (result.status === 'expired') return null;
+  if (result.status === 'expired') {
+    runtime.emit('expired', id, result.userId, { reason: result.reason });
+    return null;
+  }
   return { session: new SessionLifecycle<S, F>(runtime, id, result.record), refreshed: result.record.refreshed };
 }
 
@@ -434,9 +442,9 @@ export async function userSessions(runtime: SessionRuntime, userId: string): Pro
     .map(({ id, createdAt, lastUsedAt }) => ({ ref: sessionRef(id), createdAt: new Date(createdAt), lastUsedAt: new Date(lastUsedAt) }));
 }
 
-/** Ends every session bound to a user; resolves to how many there were. */
+/** Ends every session bound to a user, each told to `onEvent` as revoked; resolves to how many there were. */
 export function revokeUser(runtime: SessionRuntime, userId: string): Promise<number> {
-  return runtime.store.revokeUser(userId);
+  return runtime.store.revokeUser(userId, (id) => runtime.emit('revoked', id, userId, { reason: 'revokeUser' }));
 }
 
 /** Closes what the store opened. */

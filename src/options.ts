@@ -1,5 +1,6 @@
 import { resolveCookieConfig, type CookieConfig, type SessionCookieOptions } from './cookie.js';
 import type { SessionError } from './errors.js';
+import { eventEmitter, type SessionEvent, type SessionEventDetails, type SessionEventType } from './events.js';
 import { FieldLocks } from './field-locks.js';
 import { CookieValueCodec } from './id.js';
 import { FieldSchemas, type NoFlash, type SessionSchema } from './schema.js';
@@ -91,6 +92,15 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
    */
   onError?: (error: SessionError) => void;
   /**
+   * Hears of each event in a session's life, for an audit log: `created` (its record first written),
+   * `regenerated` (with `previousRef`), `destroyed` (`destroy()`), `revoked` (`revokeUser`), `expired` (a load
+   * found its lifetime over). Each event names the session by its `ref` and its user, never its ID or data.
+   * Called after the fact, without waiting for what it returns: what it throws or rejects with goes to
+   * `onError` as `SessionEventHookError`, and the request goes on.
+   * @default undefined (no events)
+   */
+  onEvent?: (event: SessionEvent) => void | Promise<void>;
+  /**
    * The context key the session handle lives under, in every adapter's context and in `sessions.procedure`:
    * `contextKey: 'basket'` gives `ctx.basket.start()`, leaving `ctx.session` to the app (create-t3-app's
    * NextAuth session). Its literal type flows into `SessionContext`, `sessions.procedure` and the adapters.
@@ -120,6 +130,11 @@ export interface SessionRuntime {
   context<S extends SessionSchema>(handle: SessionHandle<S>): SessionContext<S, string>;
   /** Hands an error to `onError`; a throwing `onError` is contained. */
   report(error: SessionError): void;
+  /**
+   * Tells `onEvent` (if any) of an event of the session `id`, by its ref; a failing hook is reported, never
+   * thrown. A revoke elsewhere is one call: `runtime.emit('revoked', id, userId, { reason: 'revokeUser' })`.
+   */
+  emit(type: SessionEventType, id: string, userId: string | null, details?: SessionEventDetails): void;
 }
 
 function seconds(name: string, value: number | undefined, fallback: number): number {
@@ -195,6 +210,7 @@ export function resolveOptions<S extends SessionSchema, K extends string, F exte
     contextKey,
     context: contextFactory(contextKey),
     report,
+    emit: eventEmitter(options.onEvent, report),
   };
 }
 
