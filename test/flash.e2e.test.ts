@@ -224,3 +224,22 @@ describe('the Redis commands of flash values', () => {
     expect(Object.keys(write).filter((command) => !['hgetall', 'evalsha', 'exists', 'hset', 'hstrlen', 'hkeys'].includes(command))).toEqual([]);
   });
 });
+
+describe('the flash option', () => {
+  const store = () => stores['memory']!();
+
+  test('a flash that is not a zod object schema, or that transforms, is refused at start-up, naming it', () => {
+    expect(() => createSessionManager({ schema, flash: 'notice' as never, store: store() })).toThrow(
+      new TypeError('trpc-session: `flash` must be a zod object schema, such as z.object({ ... })'),
+    );
+    expect(() => createSessionManager({ schema, flash: z.object({ notice: z.string().transform((text) => text.trim()) }), store: store() })).toThrow(
+      /flash field "notice" has a transform/,
+    );
+  });
+
+  test('a schema field whose name starts with flash: is refused at start-up: the name is reserved for flash values', () => {
+    expect(() => createSessionManager({ schema: z.object({ 'flash:notice': z.string().optional() }), store: store() })).toThrow(
+      /session field "flash:notice" starts with "flash:"/,
+    );
+  });
+});
