@@ -21,9 +21,13 @@ export const sessionSchema = z.object({
   basket: z.array(basketItem).max(50).default([]),
   userId: z.string().optional(),
 });
-type DemoSession = Session<typeof sessionSchema>;
+/** Messages shown once, on the page after the action that set them: the greeting after login. */
+export const flashSchema = z.object({ notice: z.string() });
 
-const t = initTRPC.context<SessionContext<typeof sessionSchema>>().create();
+type DemoSession = Session<typeof sessionSchema, typeof flashSchema>;
+type DemoContext = SessionContext<typeof sessionSchema, 'session', typeof flashSchema>;
+
+const t = initTRPC.context<DemoContext>().create();
 
 const productInput = z.object({ productId: z.string() });
 
@@ -64,7 +68,7 @@ function pageView(session: DemoSession | null) {
  * The session a change to an existing basket line applies to. Never a new one: a tab left open after its
  * session ended (logged out in another tab, expired) must not create an empty session by clicking "+".
  */
-async function existingSession(ctx: SessionContext<typeof sessionSchema>): Promise<DemoSession> {
+async function existingSession(ctx: DemoContext): Promise<DemoSession> {
   const session = await ctx.session.load();
   if (session === null) {
     throw new TRPCError({
@@ -93,6 +97,9 @@ export const appRouter = t.router({
   whoami: t.procedure.query(async ({ ctx }) => whoamiView(await ctx.session.load())),
 
   session: t.procedure.query(async ({ ctx }) => sessionView(await ctx.session.load())),
+
+  /** The flash message, taken: it shows once, in one tab, however many ask. */
+  notice: t.procedure.query(async ({ ctx }) => (await (await ctx.session.load())?.flash.take('notice')) ?? null),
 
   add: t.procedure.input(productInput).mutation(async ({ ctx, input }) => {
     const product = findProduct(input.productId);
@@ -135,6 +142,9 @@ export const appRouter = t.router({
     .mutation(async ({ ctx, input }) => {
     const session = await ctx.session.regenerate();
     session.data.put('userId', input.name);
+    session.flash.set('notice', `Welcome back, ${input.name}`);
+    // Written before the answer, so the page's next request (a redirect, elsewhere) finds the greeting.
+    await ctx.session.persist();
     return pageView(session);
   }),
 

@@ -173,6 +173,13 @@ function renderWhoami(who: Outputs['whoami']) {
   byTestId('logout').hidden = who.userId === null;
 }
 
+/** The flash message the server handed over (once), or none. */
+function renderNotice(notice: Outputs['notice']) {
+  const element = byTestId('notice');
+  element.textContent = notice ?? '';
+  element.hidden = notice === null;
+}
+
 function renderPage(view: Outputs['add']) {
   renderBasket(view.basket);
   renderWhoami(view.whoami);
@@ -181,14 +188,16 @@ function renderPage(view: Outputs['add']) {
 
 /** Products, basket, user and session in one batched HTTP request, so the server loads the session once. */
 async function refresh() {
-  const [products, basket, whoami, session] = await Promise.all([
+  const [products, basket, whoami, session, notice] = await Promise.all([
     api.products.query(),
     api.basket.query(),
     api.whoami.query(),
     api.session.query(),
+    api.notice.query(),
   ]);
   renderProducts(products);
   renderPage({ basket, whoami, session });
+  renderNotice(notice);
 }
 
 byTestId<HTMLFormElement>('login-form').addEventListener('submit', (event) => {
@@ -197,10 +206,16 @@ byTestId<HTMLFormElement>('login-form').addEventListener('submit', (event) => {
   const name = String(new FormData(form).get('name') ?? '');
   run(async () => {
     renderPage(await api.login.mutate({ name }));
+    renderNotice(await api.notice.query());
     form.reset();
   });
 });
 
-byTestId('logout').addEventListener('click', () => run(async () => renderPage(await api.logout.mutate())));
+byTestId('logout').addEventListener('click', () =>
+  run(async () => {
+    renderPage(await api.logout.mutate());
+    renderNotice(null);
+  }),
+);
 
 run(refresh);
