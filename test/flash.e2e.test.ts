@@ -1,10 +1,10 @@
 import { initTRPC } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as z from 'zod';
-import { createSessionManager, type PersistMode, type SessionContext, type SessionError, type SessionStore } from '../src/index.js';
+import { createSessionManager, SessionFieldDroppedError, type PersistMode, type SessionContext, type SessionError, type SessionStore } from '../src/index.js';
 import { eventually, sessionCommands } from './helpers/fixture.js';
 import { CookieJar, serveStandalone, trpcClient, type Served } from './helpers/http.js';
-import { useStores } from './helpers/request.js';
+import { handleFor, requestFor, useStores } from './helpers/request.js';
 
 /*
  * Flash values over real HTTP, on Redis and the memory store, in both persist modes: set in one request, taken
@@ -20,8 +20,30 @@ const MAX_SIZE = 4096;
 const ROUNDS = process.env['TRPC_SESSION_STRESS'] === '1' ? 600 : 150;
 const READERS = 50;
 
+/**
+ * Holds the requests that reach it until `size` of them have, then lets them all go: every reader of a round
+ * has loaded the session (flash value included) before any of them takes it, so the take alone decides.
+ */
+function barrier() {
+  let arrived = 0;
+  let size = 0;
+  let release: () => void = () => undefined;
+  let released = Promise.resolve();
+  return {
+    arm(count: number) {
+      [arrived, size] = [0, count];
+      released = new Promise((resolve) => (release = resolve));
+    },
+    wait(): Promise<void> {
+      if (++arrived === size) release();
+      return released;
+    },
+  };
+}
+
 function flashApp(store: SessionStore, persist: PersistMode) {
   const errors: SessionError[] = [];
+  const loaded = barrier();
   const sessions = createSessionManager({ schema, flash, store, persist, maxSize: MAX_SIZE, onError: (error) => errors.push(error) });
   const t = initTRPC.context<SessionContext<typeof schema, 'session', typeof flash>>().create();
   const procedure = t.procedure.concat(sessions.procedure);
@@ -38,6 +60,12 @@ function flashApp(store: SessionStore, persist: PersistMode) {
       return session.id;
     }),
     notice: procedure.query(async ({ ctx }) => (await (await ctx.session.load())?.flash.take('notice')) ?? null),
+    /** `notice`, once every reader of the round has loaded the session. */
+    raceNotice: procedure.query(async ({ ctx }) => {
+      const session = await ctx.session.load();
+      await loaded.wait();
+      return (await session?.flash.take('notice')) ?? null;
+    }),
     takeFormError: procedure.query(async ({ ctx }) => (await (await ctx.session.load())?.flash.take('formError')) ?? null),
     cart: procedure.query(async ({ ctx }) => (await ctx.session.load())?.data.get('cart') ?? null),
     /** Sets a notice and takes it back in the same request. */
@@ -64,7 +92,7 @@ function flashApp(store: SessionStore, persist: PersistMode) {
     regenerate: procedure.mutation(async ({ ctx }) => (await ctx.session.regenerate()).id),
     logout: procedure.mutation(({ ctx }) => ctx.session.destroy()),
   });
-  return { sessions, errors, router };
+  return { sessions, errors, router, loaded };
 }
 
 const { stores, redis } = useStores();
@@ -103,13 +131,14 @@ describe.each(Object.keys(stores).flatMap((name) => (['after-response', 'before-
       expect(app.errors).toEqual([]);
     });
 
-    test(`exactly one of ${READERS} concurrent requests takes a flash value (${ROUNDS} rounds)`, async () => {
+    test(`exactly one of ${READERS} concurrent requests, each holding the value it loaded, takes it (${ROUNDS} rounds)`, async () => {
       const winners: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         const { client: browser } = client();
         const id = await browser.add.mutate(`item-${round}`);
         await eventually(async () => expect(await stored(store, id, 'notice')).toBe(true));
-        const taken = await Promise.all(Array.from({ length: READERS }, () => browser.notice.query()));
+        app.loaded.arm(READERS);
+        const taken = await Promise.all(Array.from({ length: READERS }, () => browser.raceNotice.query()));
         winners.push(taken.filter((value) => value === `Added item-${round} to your basket`).length);
         expect(taken.filter((value) => value !== null && value !== `Added item-${round} to your basket`)).toEqual([]);
       }
@@ -173,6 +202,63 @@ describe.each(Object.keys(stores).flatMap((name) => (['after-response', 'before-
     });
   },
 );
+
+describe.each(Object.keys(stores))('%s store: a take racing a move, an end, a deploy', (name) => {
+  let store: SessionStore;
+  beforeAll(() => {
+    store = stores[name]!();
+  });
+  afterAll(() => store.close());
+
+  /** A session written with a notice; resolves to its ID. */
+  async function withNotice(sessions: ReturnType<typeof createSessionManager<typeof schema, 'session', typeof flash>>) {
+    const request = requestFor();
+    const session = await handleFor(sessions, request.transport).start();
+    session.flash.set('notice', 'hello');
+    await request.end();
+    return session.id;
+  }
+
+  test('a request that loaded the value before another moved the session gets undefined; the moved session keeps it', async () => {
+    const sessions = createSessionManager({ schema, flash, store });
+    const id = await withNotice(sessions);
+    const late = (await handleFor(sessions, requestFor(id).transport).load())!;
+    const moved = await handleFor(sessions, requestFor(id).transport).regenerate();
+    expect(await late.flash.take('notice')).toBeUndefined();
+    const after = (await handleFor(sessions, requestFor(moved.id).transport).load())!;
+    expect(await after.flash.take('notice')).toBe('hello');
+  });
+
+  test('a request that loaded the value before another destroyed the session gets undefined', async () => {
+    const sessions = createSessionManager({ schema, flash, store });
+    const id = await withNotice(sessions);
+    const late = (await handleFor(sessions, requestFor(id).transport).load())!;
+    await handleFor(sessions, requestFor(id).transport).destroy();
+    expect(await late.flash.take('notice')).toBeUndefined();
+  });
+
+  test('after a deploy changes the flash schema, a stored value it no longer has or accepts is dropped and reported', async () => {
+    const before = createSessionManager({ schema, flash: flash.extend({ banner: z.string() }), store });
+    const request = requestFor();
+    const written = await handleFor(before, request.transport).start();
+    written.flash.set('notice', 'hello');
+    written.flash.set('banner', 'sale');
+    await request.end();
+    const errors: SessionError[] = [];
+    const after = createSessionManager({ schema, flash: z.object({ notice: z.number() }), store, onError: (error) => errors.push(error) });
+    const reader = requestFor(written.id);
+    const session = (await handleFor(after, reader.transport).load())!;
+    expect(errors.map((error) => [error.constructor, (error as SessionFieldDroppedError).field])).toEqual([[SessionFieldDroppedError, 'banner']]);
+    expect(await session.flash.take('notice')).toBeUndefined();
+    expect(errors.map((error) => (error as SessionFieldDroppedError).field)).toEqual(['banner', 'notice']);
+    expect(errors.map((error) => error.message).join('\n')).not.toContain('hello');
+    // The value that no longer fits was taken out; the stale one goes with the next write.
+    session.data.put('userId', 'u-1');
+    await reader.end();
+    expect(await stored(store, written.id, 'notice')).toBe(false);
+    expect(await stored(store, written.id, 'banner')).toBe(false);
+  });
+});
 
 describe('the Redis commands of flash values', () => {
   let store: SessionStore;
