@@ -121,14 +121,13 @@ export class FlashTable {
     return { set, remove: [...this.#stale].map(flashField), size };
   }
 
-  /** Records as stored what a write carried (`set`, by record field name), unless set again since. */
+  /** Records as stored what a write carried (`set`, by record field name); a value set again since stays to write. */
   written(set: ReadonlyMap<string, Uint8Array>): void {
     this.#stale.clear();
-    for (const [key, pending] of this.#pending) {
-      const bytes = set.get(flashField(key));
-      if (bytes !== pending.bytes) continue;
+    for (const [name, bytes] of set) {
+      const key = name.slice(FLASH_FIELD_PREFIX.length);
       this.#stored.set(key, bytes);
-      this.#pending.delete(key);
+      if (this.#pending.get(key)?.bytes === bytes) this.#pending.delete(key);
     }
   }
 
