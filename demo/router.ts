@@ -21,12 +21,15 @@ export const sessionSchema = z.object({
   basket: z.array(basketItem).max(50).default([]),
   userId: z.string().optional(),
 });
-type DemoSession = Session<typeof sessionSchema>;
+/** Messages shown once, on the page after the action that set them: the greeting after login. */
+export const flashSchema = z.object({ notice: z.string() });
+
+type DemoSession = Session<typeof sessionSchema, typeof flashSchema>;
 
 /** The demo's context: the session, the browser's User-Agent, and the manager's per-user operations. */
-export type DemoContext = SessionContext<typeof sessionSchema> & {
+export type DemoContext = SessionContext<typeof sessionSchema, 'session', typeof flashSchema> & {
   userAgent: string | undefined;
-  users: Pick<SessionManager<typeof sessionSchema>, 'userSessions' | 'revokeOtherSessions'>;
+  users: Pick<SessionManager<typeof sessionSchema, 'session', typeof flashSchema>, 'userSessions' | 'revokeOtherSessions'>;
 };
 
 const t = initTRPC.context<DemoContext>().create();
@@ -70,7 +73,7 @@ function pageView(session: DemoSession | null) {
  * The session a change to an existing basket line applies to. Never a new one: a tab left open after its
  * session ended (logged out in another tab, expired) must not create an empty session by clicking "+".
  */
-async function existingSession(ctx: SessionContext<typeof sessionSchema>): Promise<DemoSession> {
+async function existingSession(ctx: DemoContext): Promise<DemoSession> {
   const session = await ctx.session.load();
   if (session === null) {
     throw new TRPCError({
@@ -99,6 +102,9 @@ export const appRouter = t.router({
   whoami: t.procedure.query(async ({ ctx }) => whoamiView(await ctx.session.load())),
 
   session: t.procedure.query(async ({ ctx }) => sessionView(await ctx.session.load())),
+
+  /** The flash message, taken: it shows once, in one tab, however many ask. */
+  notice: t.procedure.query(async ({ ctx }) => (await (await ctx.session.load())?.flash.take('notice')) ?? null),
 
   add: t.procedure.input(productInput).mutation(async ({ ctx, input }) => {
     const product = findProduct(input.productId);
@@ -144,6 +150,9 @@ export const appRouter = t.router({
     const session = await ctx.session.regenerate({ lifespan: input.remember ? 30 * 24 * 3600 : 'browser' });
     session.data.put('userId', input.name);
     await session.bindUser(input.name, { device: { userAgent: ctx.userAgent?.slice(0, 512) } });
+    session.flash.set('notice', `Welcome back, ${input.name}`);
+    // Written before the answer, so the page's next request (a redirect, elsewhere) finds the greeting.
+    await ctx.session.persist();
     return pageView(session);
   }),
 

@@ -5,7 +5,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { Redis } from 'ioredis';
 import { createSessionManager, memoryStore, redisStore } from '../src/index.js';
 import { buildAssets } from './assets.js';
-import { appRouter, SESSION_LIFESPAN, sessionSchema } from './router.js';
+import { appRouter, flashSchema, SESSION_LIFESPAN, sessionSchema } from './router.js';
 
 export interface DemoOptions {
   /** The port to listen on, on 127.0.0.1; 0 picks a free one. */
@@ -32,6 +32,7 @@ function describeRedis(redisUrl: string): string {
 export async function startDemo({ port, redisUrl }: DemoOptions): Promise<RunningDemo> {
   const sessions = createSessionManager({
     schema: sessionSchema,
+    flash: flashSchema,
     // A factory: the store opens the connection on first use and closes it in `sessions.close()`.
     store: redisUrl === undefined ? memoryStore() : redisStore({ redis: () => new Redis(redisUrl, { enableAutoPipelining: true }) }),
     cookie: { name: 'basket_sid', lifespan: SESSION_LIFESPAN },

@@ -195,3 +195,17 @@ export class SessionMigrationError extends SessionError {
     );
   }
 }
+
+/**
+ * Reported through `onError`, never thrown: the `onEvent` hook threw or rejected. The request it came from
+ * went on as if the hook had succeeded. `cause` is what the hook threw.
+ */
+export class SessionEventHookError extends SessionError {
+  constructor(
+    /** The type of the event the hook failed on. */
+    readonly eventType: string,
+    cause: unknown,
+  ) {
+    super('INTERNAL_SERVER_ERROR', `The onEvent hook failed on a '${eventType}' event`, cause);
+  }
+}

@@ -30,3 +30,8 @@ export function expiryAtLoad(policy: ExpiryPolicy, createdAt: number, expiresAt:
   if (ttlMs <= 0) return 'expired';
   return { refreshTo: Number.isNaN(ttlMs) || remaining - ttlMs >= policy.touchAfterMs ? remaining : null };
 }
+
+/** Which timeout ended a record whose lifetime is over at `now`: the absolute one once it has passed, else idle. */
+export function endedBy(policy: Pick<ExpiryPolicy, 'absoluteMs'>, createdAt: number, now: number): 'idle' | 'absolute' {
+  return policy.absoluteMs !== null && createdAt + policy.absoluteMs <= now ? 'absolute' : 'idle';
+}

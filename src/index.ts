@@ -4,9 +4,11 @@ export type { PersistMode, ReservedContextKey, SessionManagerOptions } from './o
 export type { SessionMigration, SessionMigrations, StoredSessionFields } from './migrations.js';
 export type {
   RegenerateOptions,
+  FlashKey,
   Session,
   SessionContext,
   SessionData,
+  SessionFlash,
   SessionHandle,
   SessionInput,
   SessionKey,
@@ -17,7 +19,8 @@ export type {
   DeviceInfo,
   BindUserOptions,
 } from './session-api.js';
-export type { SessionDataOf, SessionSchema } from './schema.js';
+export type { NoFlash, SessionDataOf, SessionSchema } from './schema.js';
+export type { SessionEvent, SessionEventReason, SessionEventType } from './events.js';
 export type { SessionCookieOptions } from './cookie.js';
 export { createCallerContext } from './adapters/caller.js';
 export type { CallerSessionOptions } from './adapters/caller.js';
@@ -52,6 +55,7 @@ export {
   SessionConflictError,
   SessionCorruptError,
   SessionError,
+  SessionEventHookError,
   SessionFieldDroppedError,
   SessionGoneError,
   SessionMigrationError,

@@ -3,12 +3,24 @@ import { encodeValue } from './codec.js';
 import { decodeDevice, encodeDevice } from './device.js';
 import { SessionConflictError, SessionCorruptError, SessionError, SessionGoneError, SessionMigrationError, SessionTooLargeError } from './errors.js';
 import { FieldTable, type ChangeSet } from './fields.js';
+import { flashField, FlashTable, takeFlashFields } from './flash.js';
 import { redactSessionId, sessionRef } from './id.js';
 import { migrateFields, needsMigration, type MigratedFields } from './migrations.js';
 import type { SessionRuntime } from './options.js';
-import type { SessionSchema } from './schema.js';
-import type { BindUserOptions, Session, SessionData, SessionInput, SessionKey, SessionMeta, SessionValue, UserSessionInfo } from './session-api.js';
-import { expiryAtLoad, remainingLifetime, type ExpiryPolicy } from './expiry.js';
+import type { NoFlash, SessionSchema } from './schema.js';
+import type {
+  BindUserOptions,
+  FlashKey,
+  Session,
+  SessionData,
+  SessionFlash,
+  SessionInput,
+  SessionKey,
+  SessionMeta,
+  SessionValue,
+  UserSessionInfo,
+} from './session-api.js';
+import { endedBy, expiryAtLoad, remainingLifetime, type ExpiryPolicy } from './expiry.js';
 import { exceedsMaxSize, type RecordExpectation, type RecordLifespan, type StoredRecord } from './stores/store.js';
 
 /** `update` retries this many times when other requests keep changing the same field. */
@@ -35,12 +47,16 @@ function pendingMigration(record: StoredRecord, migrated: MigratedFields): Pendi
 /** A record's fields as the running schema version reads them, and the write-back they need, if any. */
 function migrated(runtime: SessionRuntime, id: string, record: StoredRecord): { fields: Map<string, Uint8Array>; pending: PendingMigration | null } {
   if (!needsMigration(runtime.migrations, record.schemaVersion)) return { fields: record.fields, pending: null };
-  const result = migrateFields(runtime.migrations, record.fields, record.schemaVersion, redactSessionId(id));
+  // Flash values are not the schema's: migrations never see them, and they stay as stored.
+  const data = new Map(record.fields);
+  const flash = takeFlashFields(data);
+  const result = migrateFields(runtime.migrations, data, record.schemaVersion, redactSessionId(id));
+  for (const [key, bytes] of flash) result.fields.set(flashField(key), bytes);
   return { fields: result.fields, pending: pendingMigration(record, result) };
 }
 
 /** A write's own changes with a migration's under them: the request's puts and deletes win. */
-function withMigration(changes: ChangeSet, migration: PendingMigration): { set: Map<string, Uint8Array>; remove: string[] } {
+function withMigration(changes: Pick<ChangeSet, 'set' | 'remove'>, migration: PendingMigration): { set: Map<string, Uint8Array>; remove: string[] } {
   const set = new Map(migration.set);
   for (const field of changes.remove) set.delete(field);
   for (const [field, bytes] of changes.set) set.set(field, bytes);
@@ -55,7 +71,7 @@ const NO_CHANGES = (): ChangeSet => ({ set: new Map(), remove: [], size: 0, vers
  * One session's life against the store, and the only module that calls it: load, the single queue of writes
  * (the commit, `persist()`, `data.update()`, `bindUser()`), the move to a new ID, destroy.
  */
-export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
+export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema = NoFlash> implements Session<S, F> {
   #id: string;
   #createdAt: number;
   #lastUsedAt: number;
@@ -73,7 +89,9 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
   #queue: Promise<unknown> = Promise.resolve();
   readonly #runtime: SessionRuntime;
   readonly #fields: FieldTable;
+  readonly #flash: FlashTable;
   readonly data: SessionData<S>;
+  readonly flash: SessionFlash<F>;
 
   /** `migration`: what the migrations changed in `record`, whose fields are already the migrated ones. */
   constructor(runtime: SessionRuntime, id: string, record: StoredRecord | null, migration: PendingMigration | null = null) {
@@ -88,8 +106,12 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     this.#device = record?.device;
     this.#persisted = record !== null;
     this.#migration = migration;
-    this.#fields = new FieldTable(runtime, record?.fields ?? null, () => redactSessionId(this.#id));
+    const label = () => redactSessionId(this.#id);
+    const flash = record === null ? new Map<string, Uint8Array>() : takeFlashFields(record.fields);
+    this.#flash = new FlashTable(runtime, flash, label);
+    this.#fields = new FieldTable(runtime, record?.fields ?? null, label);
     this.data = new FieldAccess<S>(this, this.#fields);
+    this.flash = new FlashAccess<F>(this);
   }
 
   get id(): string {
@@ -206,6 +228,49 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
     );
   }
 
+  /** `flash.set`: validated now, refused at once when the session as this request knows it would pass `maxSize`. */
+  setFlash(key: string, value: unknown): void {
+    this.assertUsable();
+    const previous = this.#flash.unsetPending(key);
+    this.#flash.set(key, value);
+    const before = this.#fields.storedSize() + this.#flash.storedSize();
+    const after = this.#fields.storedSize() + this.#flash.changes(false).size;
+    if (exceedsMaxSize(before, after, this.#runtime.maxSize)) {
+      this.#flash.unsetPending(key);
+      if (previous !== undefined) this.#flash.set(key, previous.value);
+      throw this.#tooLarge(after);
+    }
+  }
+
+  /**
+   * `flash.take`: the value this request set, if any, else the stored one, taken out of the store by a
+   * compare-and-delete, so that of concurrent takers exactly one gets it. A value replaced meanwhile by another
+   * request is taken in its turn. `undefined` when there is none, or the session is gone.
+   */
+  takeFlash(key: string): Promise<unknown> {
+    const local = this.#flash.unsetPending(key);
+    if (this.#destroyed || !this.#persisted) return Promise.resolve(local?.value);
+    return this.#enqueue(async () => {
+      const flash = this.#flash;
+      for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
+        const expected = flash.stored(key);
+        if (expected === undefined || this.#destroyed) return local?.value;
+        const now = Date.now();
+        const swap = { field: flashField(key), expected, next: null, now, maxSize: this.#runtime.maxSize };
+        const result = this.ttlAt(now) <= 0 ? ({ status: 'gone' } as const) : await this.#runtime.store.compareAndSet(this.#id, swap);
+        if (result.status === 'conflict') {
+          flash.storedElsewhere(key, result.current ?? undefined);
+          continue;
+        }
+        flash.storedElsewhere(key, undefined);
+        // 'gone': the session ended or moved, taking the value with it; a removal is never 'too large'.
+        if (result.status !== 'ok') return local?.value;
+        return local === undefined ? flash.decode(key, expected) : local.value;
+      }
+      throw new SessionConflictError(flashField(key), MAX_UPDATE_ATTEMPTS);
+    });
+  }
+
   /**
    * Moves the session to a new ID. The old record is first taken out in one atomic step that leaves it marked
    * as moved to the new ID (`moveOut`): writes other requests made to it before are carried over, merged under
@@ -239,7 +304,9 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
         try {
           // The record taken may be the one read, not migrated yet: the new record is written migrated.
           const current = reportingMigration(this.#runtime, oldId, taken);
-          this.#fields.rebase(current.fields);
+          const data = new Map(current.fields);
+          this.#flash.rebase(takeFlashFields(data));
+          this.#fields.rebase(data);
           takenMigration = current.pending;
         } catch (error) {
           this.#id = oldId;
@@ -257,7 +324,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
       // The creation time moves too: the absolute lifetime counts from the first record, not from each move.
       this.#persisted = false;
       try {
-        await this.#write();
+        await this.#write(true, wasPersisted ? oldId : null);
       } catch (error) {
         [this.#id, this.#persisted] = [oldId, wasPersisted];
         this.#lifespan = oldLifespan;
@@ -306,6 +373,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
       this.#destroyed = true;
       if (!this.#persisted) return;
       await this.#runtime.store.destroy(this.#id);
+      this.#runtime.emit('destroyed', this.#id, this.#userId);
       if (this.#userId !== null) await this.#runtime.store.unbindUser(this.#id, this.#userId);
     });
   }
@@ -326,27 +394,32 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
   }
 
   /**
-   * Writes what changed. A record read before its migration was written carries the migration's changes
-   * under its own, on condition that it is still the record migrated; when another request changed it
-   * meanwhile (`'stale'`: nothing written), it is read again, migrated again if it still needs it, and the
-   * request's own changes are written over that. `own` false: the pending migration only.
+   * Writes what changed, flash values included. A record read before its migration was written carries the
+   * migration's changes under its own, on condition that it is still the record migrated; when another request
+   * changed it meanwhile (`'stale'`: nothing written), it is read again, migrated again if it still needs it,
+   * and the request's own changes are written over that. `own` false: the pending migration only. A new record
+   * is told to `onEvent` as created, or as regenerated when `movedFrom` is the ID it moved from.
    */
-  async #write(own = true): Promise<void> {
+  async #write(own = true, movedFrom: string | null = null): Promise<void> {
     if (this.#destroyed) return;
     for (let attempt = 1; ; attempt++) {
-      const changes = own ? this.#fields.changes(!this.#persisted) : NO_CHANGES();
-      const migration = this.#persisted ? this.#migration : null;
+      const creating = !this.#persisted;
+      const changes = own ? this.#fields.changes(creating) : NO_CHANGES();
+      const flash = own ? this.#flash.changes(creating) : NO_CHANGES();
+      const flashChanged = flash.set.size > 0 || flash.remove.length > 0;
+      const migration = creating ? null : this.#migration;
       // A migration alone is never written by a request that changes nothing: a read leaves the record as it is.
-      if (this.#persisted && changes.set.size === 0 && changes.remove.length === 0 && (own || migration === null)) return;
-      if (own) this.#assertFits(this.#persisted ? this.#fields.storedSize() : 0, changes.size);
-      const { set, remove } = migration === null ? changes : withMigration(changes, migration);
+      if (!creating && changes.set.size === 0 && changes.remove.length === 0 && !flashChanged && (own || migration === null)) return;
+      if (own) this.#assertFits(creating ? 0 : this.#fields.storedSize() + this.#flash.storedSize(), changes.size + flash.size);
+      const mine = flashChanged ? { set: new Map([...changes.set, ...flash.set]), remove: [...changes.remove, ...flash.remove] } : changes;
+      const { set, remove } = migration === null ? mine : withMigration(mine, migration);
       const now = Date.now();
       const ttlMs = this.ttlAt(now);
       const result =
         ttlMs <= 0
           ? 'gone'
           : await this.#runtime.store.write(this.#id, {
-              create: !this.#persisted,
+              create: creating,
               now,
               ttlMs,
               createdAt: this.#createdAt,
@@ -355,7 +428,7 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
               device: this.#device,
               schemaVersion: this.#runtime.schemaVersion,
               set,
-              remove: this.#persisted ? remove : [],
+              remove: creating ? [] : remove,
               maxSize: this.#runtime.maxSize,
               ...(migration === null ? {} : { expect: migration.from }),
             });
@@ -372,6 +445,10 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
       this.#schemaVersion = this.#runtime.schemaVersion;
       this.#migration = null;
       this.#fields.written(changes);
+      if (flashChanged) this.#flash.written(flash.set);
+      if (!creating) return;
+      if (movedFrom === null) this.#runtime.emit('created', this.#id, this.#userId);
+      else this.#runtime.emit('regenerated', this.#id, this.#userId, { previousId: movedFrom });
       return;
     }
   }
@@ -388,7 +465,9 @@ export class SessionLifecycle<S extends SessionSchema> implements Session<S> {
       throw new SessionGoneError(redactSessionId(this.#id));
     }
     const { fields, pending } = reportingMigration(this.#runtime, this.#id, result.record);
-    this.#fields.rebase(fields);
+    const data = new Map(fields);
+    this.#flash.rebase(takeFlashFields(data));
+    this.#fields.rebase(data);
     this.#migration = pending;
     this.#schemaVersion = result.record.schemaVersion;
   }
@@ -456,14 +535,31 @@ function policyFor(runtime: SessionRuntime, lifespan: RecordLifespan): ExpiryPol
   return typeof lifespan === 'number' ? { ...runtime.policy, idleMs: lifespan } : runtime.policy;
 }
 
+/** `session.flash`: the typed face of the session's flash values. */
+class FlashAccess<F extends SessionSchema> implements SessionFlash<F> {
+  readonly #session: SessionLifecycle<SessionSchema, F>;
+
+  constructor(session: SessionLifecycle<SessionSchema, F>) {
+    this.#session = session;
+  }
+
+  set<K extends FlashKey<F>>(key: K, value: z.input<F['shape'][K]>): void {
+    this.#session.setFlash(key, value);
+  }
+
+  take<K extends FlashKey<F>>(key: K): Promise<z.output<F['shape'][K]> | undefined> {
+    return this.#session.takeFlash(key) as Promise<z.output<F['shape'][K]> | undefined>;
+  }
+}
+
 /**
  * A new session, not written yet. Refused with the store's `SessionStoreUnavailableError` when the store
  * already knows it cannot be written, so no client is handed a cookie for a session that will not exist.
  */
-export async function newSession<S extends SessionSchema>(runtime: SessionRuntime, id: string): Promise<SessionLifecycle<S>> {
+export async function newSession<S extends SessionSchema, F extends SessionSchema = NoFlash>(runtime: SessionRuntime, id: string): Promise<SessionLifecycle<S, F>> {
   const unreachable = (await runtime.store.available?.()) ?? null;
   if (unreachable !== null) throw unreachable;
-  return new SessionLifecycle<S>(runtime, id, null);
+  return new SessionLifecycle<S, F>(runtime, id, null);
 }
 
 /**
@@ -474,11 +570,11 @@ export async function newSession<S extends SessionSchema>(runtime: SessionRuntim
  * a stream, a WebSocket) the expiry is left as it is: the record and the cookie expire together, never the
  * record outliving the cookie that names it.
  */
-export async function loadSession<S extends SessionSchema>(
+export async function loadSession<S extends SessionSchema, F extends SessionSchema = NoFlash>(
   runtime: SessionRuntime,
   id: string,
   canSetCookie: boolean,
-): Promise<{ session: SessionLifecycle<S>; refreshed: boolean } | 'moved' | null> {
+): Promise<{ session: SessionLifecycle<S, F>; refreshed: boolean } | 'moved' | null> {
   const now = Date.now();
   const result = await runtime.store.load(id, now);
   if (result.status === 'corrupt') {
@@ -493,9 +589,14 @@ export async function loadSession<S extends SessionSchema>(
   const expiry = expiryAtLoad(policy, record.createdAt, record.expiresAt, now);
   if (expiry === 'ended') {
     await runtime.store.destroy(id);
+    runtime.emit('expired', id, record.userId, { reason: endedBy(own, record.createdAt, now) });
     return null;
   }
-  if (expiry === 'expired') return null;
+  // Past the expiry the store set, which the store is about to act on: unused for its lifespan.
+  if (expiry === 'expired') {
+    runtime.emit('expired', id, record.userId, { reason: 'idle' });
+    return null;
+  }
   // Due, or the record has no expiry of its own (one the store did not write): refresh it now.
   const lifetime = expiry.refreshTo;
   if (lifetime !== null) {
@@ -504,10 +605,10 @@ export async function loadSession<S extends SessionSchema>(
     record.expiresAt = now + lifetime;
   }
   const refreshed = lifetime !== null;
-  if (!needsMigration(runtime.migrations, record.schemaVersion)) return { session: new SessionLifecycle<S>(runtime, id, record), refreshed };
+  if (!needsMigration(runtime.migrations, record.schemaVersion)) return { session: new SessionLifecycle<S, F>(runtime, id, record), refreshed };
   // A record written by an older schema version is read migrated; a migration that throws fails the load.
   const { fields, pending } = reportingMigration(runtime, id, record);
-  return { session: new SessionLifecycle<S>(runtime, id, { ...record, fields }, pending), refreshed };
+  return { session: new SessionLifecycle<S, F>(runtime, id, { ...record, fields }, pending), refreshed };
 }
 
 /** The live sessions bound to a user, most recently used first; `currentRef` marks the caller's. */
@@ -521,10 +622,10 @@ export async function userSessions(runtime: SessionRuntime, userId: string, curr
     });
 }
 
-/** Ends every session bound to a user, following each through a `regenerate()`; resolves to how many there were. */
+/** Ends every session bound to a user, following each through a `regenerate()`, each told to `onEvent` as revoked; resolves to how many there were. */
 export async function revokeUser(runtime: SessionRuntime, userId: string): Promise<number> {
   const ended = await runtime.store.revokeSessions(userId, () => true, null);
-  // A 'revoked' lifecycle event goes here: ended.map((id) => ({ ref: sessionRef(id), userId })).
+  for (const id of ended) runtime.emit('revoked', id, userId, { reason: 'revokeUser' });
   return ended.length;
 }
 
@@ -535,7 +636,7 @@ export async function revokeUser(runtime: SessionRuntime, userId: string): Promi
 export async function revokeSession(runtime: SessionRuntime, userId: string, ref: string): Promise<boolean> {
   if (typeof userId !== 'string' || typeof ref !== 'string') throw new TypeError('trpc-session: revokeSession needs a user ID and a session ref (strings)');
   const ended = await runtime.store.revokeSessions(userId, (id) => sessionRef(id) === ref, null);
-  // A 'revoked' lifecycle event goes here: ended.map((id) => ({ ref: sessionRef(id), userId })).
+  for (const id of ended) runtime.emit('revoked', id, userId, { reason: 'revokeSession' });
   return ended.length > 0;
 }
 
@@ -544,7 +645,7 @@ export async function revokeOtherSessions(runtime: SessionRuntime, session: Pick
   const userId = session.userId;
   if (userId === null) return 0;
   const ended = await runtime.store.revokeSessions(userId, () => true, session.id);
-  // A 'revoked' lifecycle event goes here: ended.map((id) => ({ ref: sessionRef(id), userId })).
+  for (const id of ended) runtime.emit('revoked', id, userId, { reason: 'revokeOtherSessions' });
   return ended.length;
 }
 

@@ -5,7 +5,7 @@ import { nodeHTTPTransport } from './adapters/node-http.js';
 import { httpSession, runSessionCall } from './commit.js';
 import { closeStore, revokeOtherSessions, revokeSession, revokeUser, userSessions } from './lifecycle.js';
 import { attachRuntime, resolveOptions, type ReservedContextKey, type SessionManagerOptions } from './options.js';
-import type { RequireOptionalFields, SessionSchema } from './schema.js';
+import type { NoFlash, RequireOptionalFields, SessionSchema } from './schema.js';
 import type { Session, SessionContext, SessionHandle, UserSessionInfo, UserSessionsOptions } from './session-api.js';
 
 /** The options tRPC's node-http adapters (standalone, Express, Next.js pages) pass to `createContext`. */
@@ -19,15 +19,15 @@ export interface NodeHTTPContextOptions {
  * A partial procedure that carries the session's middleware, for `t.procedure.concat(sessions.procedure)`.
  * @see SessionManager.procedure
  */
-export type SessionProcedure<S extends SessionSchema, K extends string = 'session'> = ReturnType<typeof sessionProcedure<S, K>>;
+export type SessionProcedure<S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash> = ReturnType<typeof sessionProcedure<S, K, F>>;
 
 /** `key` and `context`: the manager's context key, and how its contexts are built (`contextKey`). */
-function sessionProcedure<S extends SessionSchema, K extends string>(key: string, context: (handle: SessionHandle<SessionSchema>) => object) {
-  const t = initTRPC.context<SessionContext<S, K>>().create();
+function sessionProcedure<S extends SessionSchema, K extends string, F extends SessionSchema>(key: string, context: (handle: SessionHandle<SessionSchema>) => object) {
+  const t = initTRPC.context<SessionContext<S, K, F>>().create();
   return t.procedure.use((opts) =>
     runSessionCall(
       (opts.ctx as Record<string, object>)[key]!,
-      (session) => (session === undefined ? opts.next() : opts.next({ ctx: context(session) as SessionContext<S, K> })),
+      (session) => (session === undefined ? opts.next() : opts.next({ ctx: context(session) as SessionContext<S, K, F> })),
       opts.signal,
     ),
   );
@@ -35,15 +35,15 @@ function sessionProcedure<S extends SessionSchema, K extends string>(key: string
 
 /**
  * Created once per app by {@link createSessionManager}; hands a session handle to every tRPC call, under the
- * context key `K` (`contextKey`, `'session'` by default).
+ * context key `K` (`contextKey`, `'session'` by default), with flash values of the schema `F` (`flash`).
  */
-export interface SessionManager<S extends SessionSchema, K extends string = 'session'> {
+export interface SessionManager<S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash> {
   /**
    * `createContext` for tRPC's node-http adapters (`createHTTPServer`, `createExpressMiddleware`,
    * `createNextApiHandler`). Does no I/O. Called without options (a server-side caller), it gives a handle
    * whose `start()` throws `SessionUnavailableError`.
    */
-  createContext(opts?: NodeHTTPContextOptions): SessionContext<S, K>;
+  createContext(opts?: NodeHTTPContextOptions): SessionContext<S, K, F>;
   /**
    * The session's part of your procedures: `const procedure = t.procedure.concat(sessions.procedure)`.
    * Required where a context serves many calls (WebSocket, server-side callers: each call gets its own
@@ -51,7 +51,7 @@ export interface SessionManager<S extends SessionSchema, K extends string = 'ses
    * a failed write fails it through tRPC's own error handling). Elsewhere it does nothing, so it can sit on
    * every procedure. Put it first, before middlewares that use the session.
    */
-  readonly procedure: SessionProcedure<S, K>;
+  readonly procedure: SessionProcedure<S, K, F>;
   /**
    * The live sessions bound to the user by `session.bindUser`, most recently used first, each with the device
    * `bindUser` recorded: for a "your devices" page. Pass the asking request's session as `current` to have its
@@ -75,7 +75,7 @@ export interface SessionManager<S extends SessionSchema, K extends string = 'ses
    * Ends every session of `session`'s user except `session` itself ("log out other devices"), with the same
    * guarantee as `revokeSession` for each. Resolves to how many were ended; 0 for a session bound to no user.
    */
-  revokeOtherSessions(session: Session<S>): Promise<number>;
+  revokeOtherSessions(session: Session<S, F>): Promise<number>;
   /** The session cookie's name, for reading it where you pass the cookie yourself (`cookies().get(…)`). */
   readonly cookieName: string;
   /** Closes what the store opened (a Redis client it created from a factory). */
@@ -93,18 +93,18 @@ export interface SessionManager<S extends SessionSchema, K extends string = 'ses
  * });
  * createHTTPServer({ router, createContext: sessions.createContext });
  */
-export function createSessionManager<S extends SessionSchema, K extends string = 'session'>(
-  options: SessionManagerOptions<S, K> & { schema: S & RequireOptionalFields<S>; contextKey?: Exclude<K, ReservedContextKey> },
-): SessionManager<S, K> {
+export function createSessionManager<S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash>(
+  options: SessionManagerOptions<S, K, F> & { schema: S & RequireOptionalFields<S>; contextKey?: Exclude<K, ReservedContextKey> },
+): SessionManager<S, K, F> {
   const runtime = resolveOptions(options);
   runtime.store.reportTo?.(runtime.report);
-  const manager: SessionManager<S, K> = {
+  const manager: SessionManager<S, K, F> = {
     // The default key as a literal: the context of every request, touched or not, is built as before.
     createContext:
       runtime.contextKey === 'session'
-        ? (opts) => ({ session: httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null) }) as SessionContext<S, K>
-        : (opts) => runtime.context(httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null)) as SessionContext<S, K>,
-    procedure: sessionProcedure<S, K>(runtime.contextKey, runtime.context),
+        ? (opts) => ({ session: httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null) }) as SessionContext<S, K, F>
+        : (opts) => runtime.context(httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null)) as SessionContext<S, K, F>,
+    procedure: sessionProcedure<S, K, F>(runtime.contextKey, runtime.context),
     userSessions: (userId, options) => userSessions(runtime, userId, options?.current?.ref ?? null),
     revokeUser: (userId) => revokeUser(runtime, userId),
     revokeSession: (userId, ref) => revokeSession(runtime, userId, ref),

@@ -20,8 +20,10 @@ export function assertManagerOptions(options: unknown): void {
   if (given.schemaVersion !== undefined && !Number.isSafeInteger(given.schemaVersion)) {
     throw new TypeError(`trpc-session: \`schemaVersion\` must be a whole number (got ${shown(given.schemaVersion)})`);
   }
-  if (given.onError !== undefined && typeof given.onError !== 'function') {
-    throw new TypeError(`trpc-session: \`onError\` must be a function (got ${shown(given.onError)})`);
+  for (const name of ['onError', 'onEvent'] as const) {
+    if (given[name] !== undefined && typeof given[name] !== 'function') {
+      throw new TypeError(`trpc-session: \`${name}\` must be a function (got ${shown(given[name])})`);
+    }
   }
   for (const name of ['absoluteLifetime', 'touchAfter', 'maxSize'] as const) {
     if (given[name] !== undefined && typeof given[name] !== 'number') {

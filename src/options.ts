@@ -1,9 +1,10 @@
 import { resolveCookieConfig, type CookieConfig, type SessionCookieOptions } from './cookie.js';
 import type { SessionError } from './errors.js';
+import { eventEmitter, type SessionEvent, type SessionEventDetails, type SessionEventType } from './events.js';
 import { FieldLocks } from './field-locks.js';
 import { CookieValueCodec } from './id.js';
 import { resolveMigrations, type MigrationPlan, type SessionMigrations } from './migrations.js';
-import { FieldSchemas, type SessionSchema } from './schema.js';
+import { FieldSchemas, type NoFlash, type SessionSchema } from './schema.js';
 import type { SessionContext, SessionHandle } from './session-api.js';
 import type { ExpiryPolicy } from './expiry.js';
 import type { SessionStore } from './stores/store.js';
@@ -21,12 +22,19 @@ export type ReservedContextKey = 'req' | 'res' | 'resHeaders' | 'info';
 const RESERVED_CONTEXT_KEYS: readonly string[] = ['req', 'res', 'resHeaders', 'info'] satisfies ReservedContextKey[];
 
 /** Options of `createSessionManager`. */
-export interface SessionManagerOptions<S extends SessionSchema, K extends string = 'session'> {
+export interface SessionManagerOptions<S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash> {
   /**
    * The zod object schema of the session's data. Every field needs `.optional()` or `.default(…)`, since a
    * new session starts empty. Values are validated on `put` and when read back from the store.
    */
   schema: S;
+  /**
+   * The zod object schema of the session's flash values (`session.flash`): values set in one request and taken
+   * once in a later one, such as `z.object({ notice: z.string() })`. Validated like the data on `set` and when
+   * taken. Kept in the session's record under names that start with `flash:`, which no `schema` field may take.
+   * @default undefined (no flash values)
+   */
+  flash?: F;
   /** Where sessions live: `redisStore({ redis })` in production, `memoryStore()` for development. */
   store: SessionStore;
   /** The session cookie: name, lifespan (the idle timeout) and attributes. */
@@ -99,6 +107,15 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
    */
   onError?: (error: SessionError) => void;
   /**
+   * Hears of each event in a session's life, for an audit log: `created` (its record first written),
+   * `regenerated` (with `previousRef`), `destroyed` (`destroy()`), `revoked` (`revokeUser`), `expired` (a load
+   * found its lifetime over). Each event names the session by its `ref` and its user, never its ID or data.
+   * Called after the fact, without waiting for what it returns: what it throws or rejects with goes to
+   * `onError` as `SessionEventHookError`, and the request goes on.
+   * @default undefined (no events)
+   */
+  onEvent?: (event: SessionEvent) => void | Promise<void>;
+  /**
    * The context key the session handle lives under, in every adapter's context and in `sessions.procedure`:
    * `contextKey: 'basket'` gives `ctx.basket.start()`, leaving `ctx.session` to the app (create-t3-app's
    * NextAuth session). Its literal type flows into `SessionContext`, `sessions.procedure` and the adapters.
@@ -111,6 +128,8 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
 /** The resolved configuration every other module works with, checked once at start-up. @internal */
 export interface SessionRuntime {
   readonly fields: FieldSchemas;
+  /** The flash schema's validation; `null` without the `flash` option. */
+  readonly flash: FieldSchemas | null;
   readonly store: SessionStore;
   readonly cookie: CookieConfig;
   readonly cookieValues: CookieValueCodec;
@@ -128,6 +147,11 @@ export interface SessionRuntime {
   context<S extends SessionSchema>(handle: SessionHandle<S>): SessionContext<S, string>;
   /** Hands an error to `onError`; a throwing `onError` is contained. */
   report(error: SessionError): void;
+  /**
+   * Tells `onEvent` (if any) of an event of the session `id`, by its ref; a failing hook is reported, never
+   * thrown. A revoke elsewhere is one call: `runtime.emit('revoked', id, userId, { reason: 'revokeUser' })`.
+   */
+  emit(type: SessionEventType, id: string, userId: string | null, details?: SessionEventDetails): void;
 }
 
 function seconds(name: string, value: number | undefined, fallback: number): number {
@@ -161,7 +185,7 @@ function defaultOnError(error: SessionError): void {
  * (or in the resolver of its own part: cookie, schema, secrets), so that a misconfiguration fails at
  * start-up with a `TypeError` naming the option.
  */
-export function resolveOptions<S extends SessionSchema, K extends string>(options: SessionManagerOptions<S, K>): SessionRuntime {
+export function resolveOptions<S extends SessionSchema, K extends string, F extends SessionSchema>(options: SessionManagerOptions<S, K, F>): SessionRuntime {
   assertManagerOptions(options);
   const cookie = resolveCookieConfig(options.cookie);
   const idleSeconds = cookie.lifespanSeconds;
@@ -178,9 +202,17 @@ export function resolveOptions<S extends SessionSchema, K extends string>(option
   const contextKey = options.contextKey === undefined ? 'session' : checkContextKey(options.contextKey);
   const schemaVersion = options.schemaVersion ?? 1;
   const migrations = resolveMigrations(options.migrations, schemaVersion);
+  const report = (error: SessionError) => {
+    try {
+      onError(error);
+    } catch {
+      // A throwing onError must not take the server down with it.
+    }
+  };
 
   return {
     fields: new FieldSchemas(options.schema, maxSize),
+    flash: options.flash === undefined ? null : new FieldSchemas(options.flash, maxSize, 'flash'),
     store: options.store,
     cookie,
     cookieValues: new CookieValueCodec(options.secrets),
@@ -197,13 +229,8 @@ export function resolveOptions<S extends SessionSchema, K extends string>(option
     fieldLocks: new FieldLocks(),
     contextKey,
     context: contextFactory(contextKey),
-    report(error) {
-      try {
-        onError(error);
-      } catch {
-        // A throwing onError must not take the server down with it.
-      }
-    },
+    report,
+    emit: eventEmitter(options.onEvent, report),
   };
 }
 

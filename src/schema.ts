@@ -5,6 +5,9 @@ import { findUnwalkable, shownKey, type UnstorablePart } from './codec.js';
  * `.default(…)` or `.catch(…)`), because every session starts empty. */
 export type SessionSchema = z.ZodObject;
 
+/** The flash schema of a manager made without `flash`: no flash values. */
+export type NoFlash = z.ZodObject<Record<never, never>>;
+
 /** The data of a session of schema `S`, with defaults applied: what `session.data.all()` returns. */
 export type SessionDataOf<S extends SessionSchema> = z.output<S>;
 
@@ -58,6 +61,12 @@ function containsTransform(schema: unknown, seen = new Set<unknown>()): boolean 
 }
 
 /**
+ * The start of the names under which flash values are kept in a session's record, beside its data fields: no
+ * field of `schema` may start with it.
+ */
+export const FLASH_FIELD_PREFIX = 'flash:';
+
+/**
  * Validation one field at a time, so a `put` checks only what it changes and a stale stored field can be
  * dropped without losing the others.
  */
@@ -67,15 +76,28 @@ export class FieldSchemas {
   /** The most parts a value may have, counted as zod walks it (a shared object at every place it appears). */
   readonly #maxParts: number;
 
-  /** `maxParts`: the session's `maxSize`, as a value of more parts could not be written in fewer bytes without sharing. */
-  constructor(schema: SessionSchema, maxParts: number) {
+  /**
+   * `maxParts`: the session's `maxSize`, as a value of more parts could not be written in fewer bytes without
+   * sharing. `option`: the option the schema was given as, `schema` (the data) or `flash` (whose values are set
+   * before they are read, so they need not accept absence).
+   */
+  constructor(schema: SessionSchema, maxParts: number, option: 'schema' | 'flash' = 'schema') {
     this.#maxParts = maxParts;
     if (!schema || typeof schema !== 'object' || !('shape' in schema)) {
-      throw new TypeError('trpc-session: `schema` must be a zod object schema, such as z.object({ ... })');
+      throw new TypeError(`trpc-session: \`${option}\` must be a zod object schema, such as z.object({ ... })`);
     }
     this.#fields = new Map(Object.entries(schema.shape as Record<string, z.ZodType>));
     this.keys = [...this.#fields.keys()];
     for (const [key, field] of this.#fields) {
+      if (option === 'schema' && key.startsWith(FLASH_FIELD_PREFIX)) {
+        throw new TypeError(`trpc-session: session field "${key}" starts with "${FLASH_FIELD_PREFIX}", which names flash values in the store: rename it`);
+      }
+      if (option === 'flash') {
+        if (containsTransform(field)) {
+          throw new TypeError(`trpc-session: flash field "${key}" has a transform (.transform(), z.preprocess or z.codec): keep flash values plain data`);
+        }
+        continue;
+      }
       if (!field.safeParse(undefined).success) {
         throw new TypeError(
           `trpc-session: session field "${key}" must accept absence (.optional(), .default(...) or .catch(...)), since a new session starts empty`,

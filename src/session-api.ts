@@ -1,5 +1,5 @@
 import type * as z from 'zod';
-import type { SessionSchema } from './schema.js';
+import type { NoFlash, SessionSchema } from './schema.js';
 
 /** The names of a schema's fields. */
 export type SessionKey<S extends SessionSchema> = keyof S['shape'] & string;
@@ -7,6 +7,29 @@ export type SessionKey<S extends SessionSchema> = keyof S['shape'] & string;
 export type SessionValue<S extends SessionSchema, K extends SessionKey<S>> = z.output<S['shape'][K]>;
 /** What `put` accepts for a field: the schema's input type. */
 export type SessionInput<S extends SessionSchema, K extends SessionKey<S>> = z.input<S['shape'][K]>;
+
+/** The names of a flash schema's values. */
+export type FlashKey<F extends SessionSchema> = keyof F['shape'] & string;
+
+/**
+ * `session.flash`: values set in one request and read once in a later one (a notice after a redirect, a form
+ * error), typed by the manager's `flash` schema. They live in the session's record beside its data, count
+ * towards `maxSize`, follow the session through `regenerate()` and end with it.
+ */
+export interface SessionFlash<F extends SessionSchema> {
+  /**
+   * Sets a flash value, after validating it against its schema (throws `SessionValidationError` or
+   * `SessionSerializationError`, leaving the session unchanged). Written with the request's other changes.
+   */
+  set<K extends FlashKey<F>>(key: K, value: z.input<F['shape'][K]>): void;
+  /**
+   * Takes a flash value out of the session: resolves to it, or to `undefined` when there is none. Exactly one of
+   * any number of concurrent requests that take the same value gets it (an atomic compare-and-delete in the
+   * store, one round trip; none when the session has no such value). A request that takes none leaves them in
+   * place.
+   */
+  take<K extends FlashKey<F>>(key: K): Promise<z.output<F['shape'][K]> | undefined>;
+}
 
 /** Metadata kept beside a session's data. */
 export interface SessionMeta {
@@ -52,7 +75,7 @@ export interface SessionData<S extends SessionSchema> {
  * A started session: its ID and its typed data. Obtained from `ctx.session.start()` or `load()`; persisted by
  * `ctx.session.persist()` or automatically (after the response, or before it in `'before-response'` mode).
  */
-export interface Session<S extends SessionSchema> {
+export interface Session<S extends SessionSchema, F extends SessionSchema = NoFlash> {
   /** The session ID. It changes when the session is regenerated. Never log it whole. */
   readonly id: string;
   readonly meta: SessionMeta;
@@ -65,6 +88,8 @@ export interface Session<S extends SessionSchema> {
   readonly ref: string;
   /** The session's fields. */
   readonly data: SessionData<S>;
+  /** Values read once, typed by the manager's `flash` schema. */
+  readonly flash: SessionFlash<F>;
   /**
    * Binds the session to a user, so that `sessions.userSessions(userId)` lists it and
    * `sessions.revokeUser(userId)`, `revokeSession` and `revokeOtherSessions` end it. Call it at login, after
@@ -83,18 +108,18 @@ export interface Session<S extends SessionSchema> {
  * touched only when a procedure calls one of its methods. Calls batched into one HTTP request share it: one
  * load, one write, whatever the number of calls.
  */
-export interface SessionHandle<S extends SessionSchema> {
+export interface SessionHandle<S extends SessionSchema, F extends SessionSchema = NoFlash> {
   /**
    * Resumes the client's session, or resolves to `null` when it has none (no cookie, a malformed or forged
    * one, or an expired session). Never creates a session; sets the cookie only to extend the expiry of the
    * session the client already has (when this load refreshed it), so the cookie follows the record.
    */
-  load(): Promise<Session<S> | null>;
+  load(): Promise<Session<S, F> | null>;
   /**
    * Resumes the client's session or creates one, and sets the session cookie. Concurrent calls resolve to
    * the same session. A new session is written to the store with the request's other changes, not before.
    */
-  start(): Promise<Session<S>>;
+  start(): Promise<Session<S, F>>;
   /** Writes the session's changes now. Does nothing without a session. */
   persist(): Promise<void>;
   /**
@@ -103,7 +128,7 @@ export interface SessionHandle<S extends SessionSchema> {
    * Without a session, starts one. `lifespan` gives the session its own lifespan ("remember me"); without it,
    * the session keeps the one it has.
    */
-  regenerate(options?: RegenerateOptions): Promise<Session<S>>;
+  regenerate(options?: RegenerateOptions): Promise<Session<S, F>>;
   /** Removes the session from the store and expires its cookie. A later `start()` creates a new session. */
   destroy(): Promise<void>;
 }
@@ -125,7 +150,7 @@ export interface RegenerateOptions {
  * The context `createContext` returns: the session handle under the manager's `contextKey` (`session` by
  * default, so `ctx.session`). Spread it into your own.
  */
-export type SessionContext<S extends SessionSchema, K extends string = 'session'> = { [P in K]: SessionHandle<S> };
+export type SessionContext<S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash> = { [P in K]: SessionHandle<S, F> };
 
 /**
  * What a user needs to recognise one of their devices in a "your devices" list, recorded by `bindUser` when

@@ -197,6 +197,8 @@ browserTest('login gives the session a new ID and keeps the basket; logout empti
   await page.getByLabel('Name').fill('Ada');
   await page.getByRole('button', { name: 'Log in' }).click();
   await textIs(page.getByTestId('user-name'), 'Signed in as Ada');
+  // The greeting is a flash message: set at login, taken by the page's next request, shown once.
+  await textIs(page.getByTestId('notice'), 'Welcome back, Ada');
   const userId = (await sessionCookie(context))!.value;
   expect(userId).not.toBe(guestId);
   expect(await shownSessionPrefix(page)).toBe(userId.slice(0, 6));
@@ -207,6 +209,7 @@ browserTest('login gives the session a new ID and keeps the basket; logout empti
   await page.reload();
   await loaded(page);
   await textIs(page.getByTestId('user-name'), 'Signed in as Ada');
+  expect(await page.getByTestId('notice').isHidden()).toBe(true);
   await textIs(quantity(page, 'mug'), '2');
   await textIs(quantity(page, 'beans'), '1');
   await textIs(quantity(page, 'grinder'), '1');

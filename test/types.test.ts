@@ -16,6 +16,7 @@ import {
   type Session,
   type SessionContext,
   type SessionData,
+  type SessionEvent,
   type SessionHandle,
   type SessionMigration,
   type SessionMigrations,
@@ -310,4 +311,74 @@ test('devices: bindUser takes a typed device, userSessions lists it with current
     listed: { ref: string; createdAt: Date; lastUsedAt: Date; device: DeviceInfo | null; current: boolean }[];
   }>();
   expectTypeOf<DeviceInfo>().toEqualTypeOf<{ label?: string; userAgent?: string; ip?: string }>();
+});
+
+// ---- flash values, typed by the `flash` schema, on every adapter (checked by tsc) ----
+
+const flashSchema = z.object({ notice: z.string(), formError: z.object({ field: z.string(), message: z.string() }), count: z.number().default(1) });
+const flashSessions = createSessionManager({ schema, flash: flashSchema, store: memoryStore() });
+type FlashContext = SessionContext<typeof schema, 'session', typeof flashSchema>;
+const withFlash = initTRPC.context<FlashContext>().create();
+export const flashRouter = withFlash.router({
+  take: withFlash.procedure.concat(flashSessions.procedure).query(async ({ ctx }) => {
+    const session = await ctx.session.start();
+    expectTypeOf(session).toEqualTypeOf<Session<typeof schema, typeof flashSchema>>();
+    expectTypeOf(session.flash.take('notice')).toEqualTypeOf<Promise<string | undefined>>();
+    expectTypeOf(session.flash.take('formError')).toEqualTypeOf<Promise<{ field: string; message: string } | undefined>>();
+    // take gives the schema's output; set takes its input.
+    expectTypeOf(session.flash.take('count')).toEqualTypeOf<Promise<number | undefined>>();
+    session.flash.set('count', undefined);
+    session.flash.set('notice', 'Added to your basket');
+    // @ts-expect-error wrong value type
+    session.flash.set('notice', 1);
+    // @ts-expect-error a flash value must be given: only `count` has a default
+    session.flash.set('notice', undefined);
+    // @ts-expect-error unknown flash name
+    void session.flash.take('nope');
+    // @ts-expect-error data fields are not flash values
+    void session.flash.take('cart');
+    return session.flash.take('notice');
+  }),
+});
+
+export const noFlash = async (handle: SessionHandle<typeof schema>) => {
+  const session = await handle.start();
+  // @ts-expect-error a manager without `flash` has no flash values
+  void session.flash.take('notice');
+};
+
+test('flash values are typed by the flash schema, on every adapter (checked by tsc)', () => {
+  expectTypeOf(flashSessions.createContext).returns.toEqualTypeOf<FlashContext>();
+  expectTypeOf(createFastifyContext(flashSessions)).returns.toEqualTypeOf<FlashContext>();
+  expectTypeOf(createWSContext(flashSessions)).returns.toEqualTypeOf<FlashContext>();
+  expectTypeOf(createCallerContext(flashSessions, { cookie: undefined })).toEqualTypeOf<FlashContext>();
+  expectTypeOf(flashRouter.createCaller({} as FlashContext).take).returns.resolves.toEqualTypeOf<string | undefined>();
+  const handler = (req: Request) =>
+    fetchSessionHandler(flashSessions, {
+    endpoint: '/trpc',
+    req,
+    router: flashRouter,
+    createContext: ({ session }) => {
+      expectTypeOf(session).toEqualTypeOf<SessionHandle<typeof schema, typeof flashSchema>>();
+      return {};
+    },
+  });
+  expectTypeOf(handler).returns.resolves.toEqualTypeOf<Response>();
+});
+
+test('onEvent receives events of five types, by ref (checked by tsc)', () => {
+  createSessionManager({
+    schema,
+    store: memoryStore(),
+    onEvent: (event: SessionEvent) => {
+      expectTypeOf(event.type).toEqualTypeOf<'created' | 'regenerated' | 'destroyed' | 'revoked' | 'expired'>();
+      expectTypeOf(event.ref).toEqualTypeOf<string>();
+      expectTypeOf(event.userId).toEqualTypeOf<string | null>();
+      expectTypeOf(event.at).toEqualTypeOf<Date>();
+      // @ts-expect-error events never carry the session ID
+      void event.id;
+    },
+  });
+  // An async hook is fine: its rejection goes to onError.
+  createSessionManager({ schema, store: memoryStore(), onEvent: async () => {} });
 });

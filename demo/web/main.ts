@@ -201,6 +201,13 @@ async function refreshDevices() {
   renderDevices(await api.devices.query());
 }
 
+/** The flash message the server handed over (once), or none. */
+function renderNotice(notice: Outputs['notice']) {
+  const element = byTestId('notice');
+  element.textContent = notice ?? '';
+  element.hidden = notice === null;
+}
+
 function renderPage(view: Outputs['add']) {
   renderBasket(view.basket);
   renderWhoami(view.whoami);
@@ -209,16 +216,18 @@ function renderPage(view: Outputs['add']) {
 
 /** Products, basket, user and session in one batched HTTP request, so the server loads the session once. */
 async function refresh() {
-  const [products, basket, whoami, session, devices] = await Promise.all([
+  const [products, basket, whoami, session, devices, notice] = await Promise.all([
     api.products.query(),
     api.basket.query(),
     api.whoami.query(),
     api.session.query(),
     api.devices.query(),
+    api.notice.query(),
   ]);
   renderProducts(products);
   renderPage({ basket, whoami, session });
   renderDevices(devices);
+  renderNotice(notice);
 }
 
 byTestId<HTMLFormElement>('login-form').addEventListener('submit', (event) => {
@@ -229,6 +238,7 @@ byTestId<HTMLFormElement>('login-form').addEventListener('submit', (event) => {
   const remember = fields.get('remember') !== null;
   run(async () => {
     renderPage(await api.login.mutate({ name, remember }));
+    renderNotice(await api.notice.query());
     form.reset();
     await refreshDevices();
   });
@@ -238,6 +248,7 @@ byTestId('logout').addEventListener('click', () =>
   run(async () => {
     renderPage(await api.logout.mutate());
     renderDevices([]);
+    renderNotice(null);
   }),
 );
 

@@ -3,7 +3,7 @@ import { perCallSession } from '../commit.js';
 import { SessionUnavailableError } from '../errors.js';
 import type { SessionManager } from '../manager.js';
 import { runtimeOf } from '../options.js';
-import type { SessionSchema } from '../schema.js';
+import type { NoFlash, SessionSchema } from '../schema.js';
 import type { SessionContext } from '../session-api.js';
 
 /** Options of {@link createCallerContext}. */
@@ -40,10 +40,10 @@ const NO_SET_COOKIE_REASON =
  * const caller = createCaller(createCallerContext(sessions, { cookie: (await cookies()).get('sid')?.value }));
  * const cart = await caller.cart.list();
  */
-export function createCallerContext<S extends SessionSchema, K extends string = 'session'>(
-  sessions: SessionManager<S, K>,
+export function createCallerContext<S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash>(
+  sessions: SessionManager<S, K, F>,
   options: CallerSessionOptions,
-): SessionContext<S, K> {
+): SessionContext<S, K, F> {
   const runtime = runtimeOf(sessions);
   const { setCookie } = options;
   const client = {
@@ -57,5 +57,5 @@ export function createCallerContext<S extends SessionSchema, K extends string = 
       }),
   };
   // The caller awaits its call, and a server function may stop right after it: the write comes first.
-  return runtime.context(perCallSession<S>(runtime, client, true)) as SessionContext<S, K>;
+  return runtime.context(perCallSession<S>(runtime, client, true)) as SessionContext<S, K, F>;
 }

@@ -3,7 +3,7 @@ import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify'
 import { httpSession } from '../commit.js';
 import type { SessionManager } from '../manager.js';
 import { runtimeOf } from '../options.js';
-import type { SessionSchema } from '../schema.js';
+import type { NoFlash, SessionSchema } from '../schema.js';
 import type { SessionContext } from '../session-api.js';
 import { replaceSetCookie } from '../transport.js';
 import { headerValues, nodeHTTPTransport } from './node-http.js';
@@ -20,9 +20,9 @@ import { webSocketSessionContext } from './ws.js';
  * const sessionContext = createFastifyContext(sessions);
  * app.register(fastifyTRPCPlugin, { prefix: '/trpc', trpcOptions: { router, createContext: sessionContext } });
  */
-export function createFastifyContext<S extends SessionSchema, K extends string = 'session'>(
-  sessions: SessionManager<S, K>,
-): (opts: CreateFastifyContextOptions) => SessionContext<S, K> {
+export function createFastifyContext<S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash>(
+  sessions: SessionManager<S, K, F>,
+): (opts: CreateFastifyContextOptions) => SessionContext<S, K, F> {
   const runtime = runtimeOf(sessions);
   return ({ req, res, info }) => {
     // With `useWSS`, a WebSocket connection gets the same createContext with Node's upgrade request as `req`
@@ -34,6 +34,6 @@ export function createFastifyContext<S extends SessionSchema, K extends string =
       res.removeHeader('set-cookie');
       res.header('set-cookie', cookies);
     });
-    return runtime.context(httpSession<S>(runtime, transport)) as SessionContext<S, K>;
+    return runtime.context(httpSession<S>(runtime, transport)) as SessionContext<S, K, F>;
   };
 }

@@ -8,7 +8,7 @@ import {
 import { httpSession } from '../commit.js';
 import type { SessionManager } from '../manager.js';
 import { runtimeOf, type SessionRuntime } from '../options.js';
-import type { SessionSchema } from '../schema.js';
+import type { NoFlash, SessionSchema } from '../schema.js';
 import type { SessionContext } from '../session-api.js';
 import { isForwardedHttps, isStreamingRequest, replaceSetCookie, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
 
@@ -19,8 +19,8 @@ type OwnContext<TRouter extends AnyTRPCRouter, K extends string> = Omit<inferRou
  * Your own `createContext`: it gets tRPC's options and the session handle under the manager's `contextKey`
  * `K` (`session` by default), and the handle is added to what it returns under that key.
  */
-export type FetchSessionCreateContextFn<TRouter extends AnyTRPCRouter, S extends SessionSchema, K extends string = 'session'> = (
-  opts: FetchCreateContextFnOptions & SessionContext<S, K>,
+export type FetchSessionCreateContextFn<TRouter extends AnyTRPCRouter, S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash> = (
+  opts: FetchCreateContextFnOptions & SessionContext<S, K, F>,
 ) => OwnContext<TRouter, K> | Promise<OwnContext<TRouter, K>>;
 
 /**
@@ -28,11 +28,11 @@ export type FetchSessionCreateContextFn<TRouter extends AnyTRPCRouter, S extends
  * `createContext` is required exactly when the router's context has more than the session handle (`K`), as
  * tRPC's own adapters require theirs when the context is not empty.
  */
-export type FetchSessionHandlerOptions<TRouter extends AnyTRPCRouter, S extends SessionSchema, K extends string = 'session'> = HTTPBaseHandlerOptions<
+export type FetchSessionHandlerOptions<TRouter extends AnyTRPCRouter, S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash> = HTTPBaseHandlerOptions<
   TRouter,
   Request
 > &
-  CreateContextCallback<OwnContext<TRouter, K>, FetchSessionCreateContextFn<TRouter, S, K>> & {
+  CreateContextCallback<OwnContext<TRouter, K>, FetchSessionCreateContextFn<TRouter, S, K, F>> & {
     req: Request;
     /** The path the router is served at, such as `/trpc`. */
     endpoint: string;
@@ -159,13 +159,13 @@ class FetchExchange implements SessionTransport {
  * const handler = (req: Request) => fetchSessionHandler(sessions, { endpoint: '/api/trpc', req, router, waitUntil: after });
  * export { handler as GET, handler as POST };
  */
-export async function fetchSessionHandler<TRouter extends AnyTRPCRouter, S extends SessionSchema, K extends string = 'session'>(
-  sessions: SessionManager<S, K>,
-  options: FetchSessionHandlerOptions<TRouter, S, K>,
+export async function fetchSessionHandler<TRouter extends AnyTRPCRouter, S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash>(
+  sessions: SessionManager<S, K, F>,
+  options: FetchSessionHandlerOptions<TRouter, S, K, F>,
 ): Promise<Response> {
   const runtime = runtimeOf(sessions);
   // Your createContext as this function calls it: here the key is a value, known at run time.
-  const { createContext, waitUntil, ...handlerOptions } = options as Omit<FetchSessionHandlerOptions<TRouter, S, K>, 'createContext'> & {
+  const { createContext, waitUntil, ...handlerOptions } = options as Omit<FetchSessionHandlerOptions<TRouter, S, K, F>, 'createContext'> & {
     createContext?: (opts: FetchCreateContextFnOptions & Record<string, unknown>) => object | Promise<object>;
   };
   let exchange: FetchExchange | undefined;

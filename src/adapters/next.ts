@@ -1,6 +1,6 @@
 import { parseSetCookie } from 'cookie';
 import type { SessionManager } from '../manager.js';
-import type { SessionSchema } from '../schema.js';
+import type { NoFlash, SessionSchema } from '../schema.js';
 import type { SessionContext } from '../session-api.js';
 import { createCallerContext } from './caller.js';
 
@@ -58,10 +58,10 @@ export function nextCookieSetter(store: NextCookieStore): (header: string) => vo
  * 'use server';
  * const caller = router.createCaller(nextActionContext(sessions, await cookies()));
  */
-export function nextActionContext<S extends SessionSchema, K extends string = 'session'>(
-  sessions: SessionManager<S, K>,
+export function nextActionContext<S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash>(
+  sessions: SessionManager<S, K, F>,
   store: NextCookieStore,
-): SessionContext<S, K> {
+): SessionContext<S, K, F> {
   return createCallerContext(sessions, { cookie: store.get(sessions.cookieName)?.value, setCookie: nextCookieSetter(store) });
 }
 
@@ -73,9 +73,9 @@ export function nextActionContext<S extends SessionSchema, K extends string = 's
  * @example
  * const caller = router.createCaller(nextRenderContext(sessions, await cookies()));
  */
-export function nextRenderContext<S extends SessionSchema, K extends string = 'session'>(
-  sessions: SessionManager<S, K>,
+export function nextRenderContext<S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash>(
+  sessions: SessionManager<S, K, F>,
   store: NextCookieStore,
-): SessionContext<S, K> {
+): SessionContext<S, K, F> {
   return createCallerContext(sessions, { cookie: store.get(sessions.cookieName)?.value });
 }

@@ -4,7 +4,7 @@ import { perCallSession } from '../commit.js';
 import { SessionUnavailableError } from '../errors.js';
 import type { SessionManager } from '../manager.js';
 import { runtimeOf } from '../options.js';
-import type { SessionSchema } from '../schema.js';
+import type { NoFlash, SessionSchema } from '../schema.js';
 import type { SessionContext } from '../session-api.js';
 import { isHttpsRequest } from './node-http.js';
 
@@ -18,10 +18,10 @@ const WEBSOCKET_COOKIE_REASON =
  * The session context of one WebSocket connection, named by the cookie of its upgrade request `req`.
  * @internal shared by `createWSContext` and fastify's `useWSS`
  */
-export function webSocketSessionContext<S extends SessionSchema, K extends string>(
-  sessions: SessionManager<S, K>,
+export function webSocketSessionContext<S extends SessionSchema, K extends string, F extends SessionSchema = NoFlash>(
+  sessions: SessionManager<S, K, F>,
   req: IncomingMessage,
-): SessionContext<S, K> {
+): SessionContext<S, K, F> {
   const runtime = runtimeOf(sessions);
   const client = {
     cookieHeader: req.headers.cookie,
@@ -32,7 +32,7 @@ export function webSocketSessionContext<S extends SessionSchema, K extends strin
     },
   };
   // As over HTTP: the result goes out first, unless the app asked for writes to land before it.
-  return runtime.context(perCallSession<S>(runtime, client, runtime.persistMode === 'before-response')) as SessionContext<S, K>;
+  return runtime.context(perCallSession<S>(runtime, client, runtime.persistMode === 'before-response')) as SessionContext<S, K, F>;
 }
 
 /**
@@ -45,8 +45,8 @@ export function webSocketSessionContext<S extends SessionSchema, K extends strin
  * const procedure = t.procedure.concat(sessions.procedure);
  * applyWSSHandler({ wss, router, createContext: createWSContext(sessions) });
  */
-export function createWSContext<S extends SessionSchema, K extends string = 'session'>(
-  sessions: SessionManager<S, K>,
-): (opts: CreateWSSContextFnOptions) => SessionContext<S, K> {
+export function createWSContext<S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash>(
+  sessions: SessionManager<S, K, F>,
+): (opts: CreateWSSContextFnOptions) => SessionContext<S, K, F> {
   return ({ req }) => webSocketSessionContext(sessions, req);
 }

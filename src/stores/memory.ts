@@ -310,9 +310,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       const matches = current === null || swap.expected === null ? current === swap.expected : Buffer.compare(current, swap.expected) === 0;
       if (!matches) return { status: 'conflict', current };
       const before = dataSize(record.fields);
-      const after = before - (current?.byteLength ?? 0) + swap.next.byteLength;
+      const after = before - (current?.byteLength ?? 0) + (swap.next?.byteLength ?? 0);
       if (exceedsMaxSize(before, after, swap.maxSize)) return { status: 'too large', size: after };
-      record.fields.set(swap.field, copy(swap.next));
+      if (swap.next === null) record.fields.delete(swap.field);
+      else record.fields.set(swap.field, copy(swap.next));
       record.lastUsedAt = swap.now;
       recount(id, record);
       fitBytes(id);

@@ -142,9 +142,9 @@ if not update then redis.call('PEXPIRE', key, ARGV[2]) end
 return 1
 `;
 
-/** KEYS: session. ARGV: field, '1' if expected is given else '0', expected, next, now, maxSize.
- * Returns {0} gone, {1} swapped, {2, current} when the field no longer holds the expected bytes, {3, size}
- * refused by the size rule. */
+/** KEYS: session. ARGV: field, '1' if expected is given else '0', expected, next, now, maxSize, '1' to remove the
+ * field rather than set it to next. Returns {0} gone, {1} swapped (or removed), {2, current} when the field no
+ * longer holds the expected bytes, {3, size} refused by the size rule. */
 export const COMPARE_AND_SET_SCRIPT = `${DATA_SIZE}
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then return {0} end
@@ -152,6 +152,11 @@ local current = redis.call('HGET', key, ARGV[1])
 local matches
 if ARGV[2] == '1' then matches = current == ARGV[3] else matches = current == false end
 if not matches then return {2, current} end
+if ARGV[7] == '1' then
+  redis.call('HDEL', key, ARGV[1])
+  redis.call('HSET', key, ${lua(HASH.lastUsedAt)}, ARGV[5])
+  return {1}
+end
 local growth = #ARGV[4] - (current and #current or 0)
 if growth > 0 then
   local after = dataSize(key) + growth

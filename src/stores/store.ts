@@ -30,7 +30,7 @@ export interface SessionStore {
   write(id: string, change: RecordWrite): Promise<WriteResult>;
   /**
    * Sets one field only if it still holds `expected` (`null`: absent), leaving the expiry alone, under the same
-   * size rule as `write`. Used by `data.update`.
+   * size rule as `write`; with `next: null`, removes it. Used by `data.update`, and to take a flash value.
    */
   compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult>;
   /**
@@ -89,7 +89,10 @@ export interface SessionStore {
 }
 
 export interface StoredRecord {
-  /** Encoded data fields by field name, as written: a new map for each load, which the session then owns. */
+  /**
+   * Encoded fields by name, as written: a new map for each load, which the session then owns. The core keeps
+   * flash values here too, under names that start with `flash:`, which no schema field may take.
+   */
   fields: Map<string, Uint8Array>;
   createdAt: number;
   lastUsedAt: number;
@@ -226,7 +229,8 @@ export const MAX_REVOKE_HOPS = 16;
 export interface FieldSwap {
   field: string;
   expected: Uint8Array | null;
-  next: Uint8Array;
+  /** The field's new bytes; `null` removes it. */
+  next: Uint8Array | null;
   now: number;
   maxSize: number;
 }

@@ -3,7 +3,7 @@ import { httpSession } from '../../src/commit.js';
 import { memoryStore, redisStore, type SessionStore } from '../../src/index.js';
 import type { SessionManager } from '../../src/manager.js';
 import { runtimeOf } from '../../src/options.js';
-import type { SessionSchema } from '../../src/schema.js';
+import type { NoFlash, SessionSchema } from '../../src/schema.js';
 import type { SessionHandle } from '../../src/session-api.js';
 import type { SessionTransport } from '../../src/transport.js';
 import { startRedis, type RedisServer } from './redis-server.js';
@@ -27,8 +27,11 @@ export function requestFor(id?: string, secure = false): { transport: SessionTra
 }
 
 /** `ctx.session` over `transport`, as an HTTP adapter would hand it to a procedure. */
-export function handleFor<S extends SessionSchema>(sessions: SessionManager<S>, transport: SessionTransport): SessionHandle<S> {
-  return httpSession<S>(runtimeOf(sessions), transport);
+export function handleFor<S extends SessionSchema, F extends SessionSchema = NoFlash>(
+  sessions: SessionManager<S, 'session', F>,
+  transport: SessionTransport,
+): SessionHandle<S, F> {
+  return httpSession<S>(runtimeOf(sessions), transport) as SessionHandle<S, F>;
 }
 
 /**

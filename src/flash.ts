@@ -1,0 +1,151 @@
+import { decodeValue, encodeValue, findUnstorable } from './codec.js';
+import { SessionFieldDroppedError, SessionSerializationError, SessionValidationError } from './errors.js';
+import type { SessionRuntime } from './options.js';
+import { FLASH_FIELD_PREFIX } from './schema.js';
+
+/**
+ * Takes the flash values out of a record's fields (names that start with `flash:`), leaving its data fields.
+ * Returns them by flash name.
+ */
+export function takeFlashFields(fields: Map<string, Uint8Array>): Map<string, Uint8Array> {
+  const flash = new Map<string, Uint8Array>();
+  for (const [name, bytes] of fields) {
+    if (!name.startsWith(FLASH_FIELD_PREFIX)) continue;
+    flash.set(name.slice(FLASH_FIELD_PREFIX.length), bytes);
+    fields.delete(name);
+  }
+  return flash;
+}
+
+/** The record's field name of a flash value. */
+export const flashField = (key: string) => FLASH_FIELD_PREFIX + key;
+
+/**
+ * One session's flash values in one request: those the record held when loaded (as bytes, decoded only when
+ * taken), those set by this request and not written yet, and stored ones the flash schema no longer has.
+ */
+export class FlashTable {
+  readonly #runtime: SessionRuntime;
+  readonly #label: () => string;
+  /** What the store holds, as far as this request knows, by flash name. */
+  #stored: Map<string, Uint8Array>;
+  /** Set by this request, not written yet: the value as validated and its bytes. */
+  readonly #pending = new Map<string, { value: unknown; bytes: Uint8Array }>();
+  /** Stored values of names the flash schema does not have: removed on the next write. */
+  readonly #stale = new Set<string>();
+
+  /** `stored` becomes this table's own. */
+  constructor(runtime: SessionRuntime, stored: Map<string, Uint8Array>, label: () => string) {
+    this.#runtime = runtime;
+    this.#label = label;
+    this.#stored = stored;
+    this.#dropUnknown();
+  }
+
+  /** Validates and encodes a value for the next write; throws as `data.put` does for a value it refuses. */
+  set(key: string, value: unknown): void {
+    const schemas = this.#runtime.flash;
+    if (schemas === null || !schemas.has(key)) throw new SessionValidationError(key, 'the flash schema has no such value');
+    const parsed = schemas.parse(key, value);
+    if (!parsed.ok) {
+      const { unstorable } = parsed;
+      throw unstorable ? new SessionSerializationError(key, unstorable.path, unstorable.reason) : new SessionValidationError(key, parsed.issues);
+    }
+    const unstorable = findUnstorable(parsed.value, key);
+    if (unstorable !== null) throw new SessionSerializationError(key, unstorable.path, unstorable.reason);
+    this.#pending.set(key, { value: parsed.value, bytes: encodeValue(parsed.value) });
+  }
+
+  /** Removes and returns the value this request set and has not written, if any. */
+  unsetPending(key: string): { value: unknown } | undefined {
+    const pending = this.#pending.get(key);
+    this.#pending.delete(key);
+    return pending;
+  }
+
+  /** The bytes the store holds for the value, as far as this request knows. */
+  stored(key: string): Uint8Array | undefined {
+    return this.#stored.get(key);
+  }
+
+  /** Takes `bytes` as what the store now holds for the value (`undefined`: none). */
+  storedElsewhere(key: string, bytes: Uint8Array | undefined): void {
+    if (bytes === undefined) this.#stored.delete(key);
+    else this.#stored.set(key, bytes);
+  }
+
+  /** The value of stored bytes, validated; `undefined`, reported, when they cannot be read. */
+  decode(key: string, bytes: Uint8Array): unknown {
+    const schemas = this.#runtime.flash;
+    let decoded: unknown;
+    try {
+      decoded = decodeValue(bytes);
+    } catch {
+      return this.#dropped(key, 'its bytes are not valid msgpack');
+    }
+    const unstorable = findUnstorable(decoded, key);
+    if (unstorable !== null) return this.#dropped(key, `its value is not one a session can hold (${unstorable.reason})`);
+    const parsed = schemas!.parse(key, decoded);
+    return parsed.ok ? parsed.value : this.#dropped(key, `it no longer matches the flash schema: ${parsed.issues}`);
+  }
+
+  /** Takes `stored` as the record's flash values now (a move took them out of the store). */
+  rebase(stored: Map<string, Uint8Array>): void {
+    this.#stored = stored;
+    this.#dropUnknown();
+  }
+
+  /** The bytes of the flash values the store holds, as far as this request knows. */
+  storedSize(): number {
+    let size = 0;
+    for (const bytes of this.#stored.values()) size += bytes.length;
+    return size;
+  }
+
+  /**
+   * What the next write carries, by record field name: the values set, and with `everything` (a new record)
+   * the stored ones too; the stale ones to remove; and the bytes of flash values the record holds after it.
+   */
+  changes(everything: boolean): { set: Map<string, Uint8Array>; remove: string[]; size: number } {
+    const set = new Map<string, Uint8Array>();
+    let size = 0;
+    for (const [key, bytes] of this.#stored) {
+      if (this.#pending.has(key)) continue;
+      size += bytes.length;
+      if (everything) set.set(flashField(key), bytes);
+    }
+    for (const [key, { bytes }] of this.#pending) {
+      size += bytes.length;
+      set.set(flashField(key), bytes);
+    }
+    return { set, remove: [...this.#stale].map(flashField), size };
+  }
+
+  /** Records as stored what a write carried (`set`, by record field name); a value set again since stays to write. */
+  written(set: ReadonlyMap<string, Uint8Array>): void {
+    this.#stale.clear();
+    for (const [name, bytes] of set) {
+      const key = name.slice(FLASH_FIELD_PREFIX.length);
+      this.#stored.set(key, bytes);
+      if (this.#pending.get(key)?.bytes === bytes) this.#pending.delete(key);
+    }
+  }
+
+  #dropUnknown(): void {
+    for (const key of [...this.#stored.keys()]) {
+      if (this.#runtime.flash?.has(key)) continue;
+      this.#stored.delete(key);
+      this.#stale.add(key);
+      this.#report(key, 'the flash schema has no such value');
+    }
+  }
+
+  #dropped(key: string, reason: string): undefined {
+    this.#report(key, reason);
+    return undefined;
+  }
+
+  #report(key: string, reason: string): void {
+    this.#runtime.report(new SessionFieldDroppedError(this.#label(), key, `(a flash value) ${reason}`));
+  }
+}

@@ -1,0 +1,179 @@
+import { initTRPC } from '@trpc/server';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
+import * as z from 'zod';
+import { sessionRef } from '../src/id.js';
+import {
+  createSessionManager,
+  memoryStore,
+  SessionEventHookError,
+  type SessionContext,
+  type SessionError,
+  type SessionEvent,
+  type SessionManagerOptions,
+  type SessionStore,
+} from '../src/index.js';
+import { eventually } from './helpers/fixture.js';
+import { CookieJar, serveStandalone, trpcClient, type Served } from './helpers/http.js';
+import { useStores } from './helpers/request.js';
+
+/*
+ * onEvent over real HTTP, on Redis and the memory store: each event of a session's life, named by refs only
+ * (never an ID, never data), and a hook that throws or rejects reported to onError without failing a request.
+ */
+
+const schema = z.object({ secret: z.string().optional() });
+/** Stored in every session: it must never reach the hook. */
+const DATA = 'data-that-must-not-leak';
+
+type Options = Partial<Omit<SessionManagerOptions<typeof schema>, 'schema' | 'store'>>;
+
+function eventsApp(store: SessionStore, options: Options = {}) {
+  const events: SessionEvent[] = [];
+  const errors: SessionError[] = [];
+  const sessions = createSessionManager({
+    schema,
+    store,
+    onEvent: (event) => void events.push(event),
+    onError: (error) => errors.push(error),
+    ...options,
+  });
+  const t = initTRPC.context<SessionContext<typeof schema>>().create();
+  const procedure = t.procedure.concat(sessions.procedure);
+  const router = t.router({
+    start: procedure.mutation(async ({ ctx }) => {
+      const session = await ctx.session.start();
+      session.data.put('secret', DATA);
+      return session.id;
+    }),
+    login: procedure.input(z.string()).mutation(async ({ ctx, input }) => {
+      const session = await ctx.session.regenerate();
+      await session.bindUser(input);
+      return session.id;
+    }),
+    read: procedure.query(async ({ ctx }) => (await ctx.session.load())?.id ?? null),
+    logout: procedure.mutation(({ ctx }) => ctx.session.destroy()),
+  });
+  return { sessions, events, errors, router };
+}
+
+const { stores, redis } = useStores();
+const opened: { served: Served; store: SessionStore }[] = [];
+afterEach(async () => {
+  for (const { served, store } of opened.splice(0)) {
+    await served.close();
+    await store.close();
+  }
+});
+
+async function serve(store: SessionStore, options: Options = {}) {
+  const app = eventsApp(store, options);
+  const served = await serveStandalone(app.router, app.sessions.createContext);
+  opened.push({ served, store });
+  const browser = (jar = new CookieJar()) => trpcClient<typeof app.router>(served.url, jar, 'single');
+  return { ...app, browser };
+}
+
+/** Every ID the test saw, checked against what the hook received, whole or as the ID's first characters. */
+function expectNoIds(events: SessionEvent[], ids: string[]) {
+  const received = JSON.stringify(events);
+  for (const id of ids) {
+    expect(received).not.toContain(id);
+    expect(received).not.toContain(id.slice(0, 6));
+  }
+  expect(received).not.toContain(DATA);
+  for (const event of events) {
+    expect(Object.keys(event).every((key) => ['type', 'ref', 'previousRef', 'userId', 'reason', 'at'].includes(key))).toBe(true);
+  }
+}
+
+const withoutTimes = (events: SessionEvent[]) => events.map(({ at, ...event }) => (expect(at).toBeInstanceOf(Date), event));
+
+describe.each(Object.keys(stores))('%s store', (name) => {
+  test('created, regenerated, destroyed and revoked reach onEvent with refs and the user, never IDs or data', async () => {
+    const app = await serve(stores[name]!());
+    const ids: string[] = [];
+    const alice = app.browser();
+    ids.push(await alice.start.mutate());
+    await eventually(() => expect(app.events).toHaveLength(1));
+    ids.push(await alice.login.mutate('alice'));
+    ids.push((await alice.read.query())!);
+    await alice.logout.mutate();
+    const bob = app.browser();
+    ids.push(await bob.login.mutate('bob'));
+    const otherBob = app.browser();
+    ids.push(await otherBob.login.mutate('bob'));
+    expect(await app.sessions.revokeUser('bob')).toBe(2);
+    await eventually(() => expect(app.events).toHaveLength(7));
+
+    const [first, loggedIn, , bobs, otherBobs] = ids as [string, string, string, string, string];
+    const events = withoutTimes(app.events);
+    expect(events.slice(0, 5)).toEqual([
+      { type: 'created', ref: sessionRef(first), userId: null },
+      // regenerate() comes before bindUser() at login: the session moved while still anonymous.
+      { type: 'regenerated', ref: sessionRef(loggedIn), previousRef: sessionRef(first), userId: null },
+      { type: 'destroyed', ref: sessionRef(loggedIn), userId: 'alice' },
+      // A login without a session: the new session is written by bindUser, bound.
+      { type: 'created', ref: sessionRef(bobs), userId: 'bob' },
+      { type: 'created', ref: sessionRef(otherBobs), userId: 'bob' },
+    ]);
+    expect(events.slice(5)).toEqual(
+      expect.arrayContaining([
+        { type: 'revoked', ref: sessionRef(bobs), userId: 'bob', reason: 'revokeUser' },
+        { type: 'revoked', ref: sessionRef(otherBobs), userId: 'bob', reason: 'revokeUser' },
+      ]),
+    );
+    expect(await bob.read.query()).toBeNull();
+    expectNoIds(app.events, ids);
+    expect(app.errors).toEqual([]);
+  });
+
+  test('a load that finds the lifetime over tells expired, with the reason and the user', async () => {
+    // A store keeps a record until its expiry, and the cookie expires with it: what a load can find over is a
+    // record that outlived its lifetime. Here absoluteLifetime was shortened by a deploy: the session was
+    // created under no absolute lifetime, and is read under one second of it.
+    const store = stores[name]!();
+    const before = await serve(store);
+    const jar = new CookieJar();
+    const id = await before.browser(jar).login.mutate('carol');
+    const cookie = jar.cookies.get(before.sessions.cookieName)!;
+    const app = await serve(store, { absoluteLifetime: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const kept = new CookieJar();
+    kept.cookies.set(app.sessions.cookieName, cookie);
+    expect(await app.browser(kept).read.query()).toBeNull();
+    expect(withoutTimes(app.events).at(-1)).toEqual({ type: 'expired', ref: sessionRef(id), userId: 'carol', reason: 'absolute' });
+    expect(await app.browser(kept).read.query()).toBeNull();
+    expect(app.events.filter((event) => event.type === 'expired')).toHaveLength(1);
+    expectNoIds(app.events, [id]);
+  });
+
+  test.each([
+    ['throws', () => {
+      throw new Error('audit log down');
+    }],
+    ['rejects', () => Promise.reject(new Error('audit log down'))],
+  ])('a hook that %s is reported to onError, and every request succeeds', async (_, hook) => {
+    const app = await serve(stores[name]!(), { onEvent: hook });
+    const browser = app.browser();
+    const id = await browser.start.mutate();
+    await eventually(async () => expect(await browser.read.query()).toBe(id));
+    const loggedIn = await browser.login.mutate('dave');
+    expect(await browser.read.query()).toBe(loggedIn);
+    await browser.logout.mutate();
+    expect(await browser.read.query()).toBeNull();
+    await eventually(() => expect(app.errors).toHaveLength(3));
+    expect(app.errors.every((error) => error instanceof SessionEventHookError)).toBe(true);
+    expect(app.errors.map((error) => (error as SessionEventHookError).eventType)).toEqual(['created', 'regenerated', 'destroyed']);
+    expect((app.errors[0]!.cause as Error).message).toBe('audit log down');
+    expect(app.errors[0]!.message).not.toContain(id);
+  });
+});
+
+describe('without onEvent', () => {
+  const store = memoryStore();
+  afterAll(() => store.close());
+
+  test('a hook that is not a function is refused at start-up, naming onEvent', () => {
+    expect(() => createSessionManager({ schema, store, onEvent: 'log' as never })).toThrow(new TypeError('trpc-session: `onEvent` must be a function (got "log")'));
+  });
+});
