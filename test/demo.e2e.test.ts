@@ -217,7 +217,7 @@ browserTest('login gives the session a new ID and keeps the basket; logout empti
   mkdirSync('test-artifacts', { recursive: true });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
-  await page.getByRole('button', { name: 'Log out' }).click();
+  await page.getByRole('button', { name: 'Log out', exact: true }).click();
   await page.getByTestId('basket-empty').waitFor();
   await textIs(page.getByTestId('user-name'), 'Guest');
   await textIs(page.getByTestId('session-id'), 'none');
@@ -289,7 +289,7 @@ browserTest('after logging out in one tab, "+" in another says the basket ended 
   const second = await openTab(context);
   await textIs(quantity(second, 'mug'), '1');
 
-  await first.getByRole('button', { name: 'Log out' }).click();
+  await first.getByRole('button', { name: 'Log out', exact: true }).click();
   await textIs(first.getByTestId('user-name'), 'Guest');
   const before = await sessionCount();
   expectedProblems = [/status of 412/];
