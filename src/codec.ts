@@ -223,33 +223,47 @@ function shapeOf(value: object, shapes: Map<object, Shape>, depth: number, maxPa
   if (depth >= MAX_DEPTH) return { steps: [], reason: `nesting deeper than ${MAX_DEPTH} levels` };
   shapes.set(value, MEASURING);
   const shape: Shape = { parts: 1, height: 1 };
-  /** Adds a child's shape; false once the parts are over budget, so the walk stops early. */
-  const add = (child: unknown, step: Step): Unstorable | boolean => {
-    if (typeof child !== 'object' || child === null || child instanceof Date || ArrayBuffer.isView(child)) {
-      shape.parts++;
-      return shape.parts <= maxParts;
-    }
-    const inner = shapeOf(child, shapes, depth + 1, maxParts);
-    if ('reason' in inner) return via(inner, step);
-    shape.parts += inner.parts;
-    shape.height = Math.max(shape.height, inner.height + 1);
-    return shape.parts <= maxParts;
-  };
+  const measure: ShapeWalk = { shape, shapes, depth, maxParts };
   let result: Unstorable | boolean = true;
   if (Array.isArray(value)) {
-    for (let index = 0; index < value.length && result === true; index++) result = add(value[index], { index });
+    for (let index = 0; index < value.length && result === true; index++) result = addPart(measure, value[index], { index });
   } else if (value instanceof Map) {
     for (const [key, entry] of value) {
-      result = add(key, '<key>');
-      if (result === true) result = add(entry, { mapKey: key });
+      result = addPart(measure, key, '<key>');
+      if (result === true) result = addPart(measure, entry, { mapKey: key });
       if (result !== true) break;
     }
   } else if (value instanceof Set) {
-    for (const entry of value) if ((result = add(entry, '<entry>')) !== true) break;
+    for (const entry of value) if ((result = addPart(measure, entry, '<entry>')) !== true) break;
   } else {
-    for (const key of Object.keys(value)) if ((result = add((value as Record<string, unknown>)[key], { property: key })) !== true) break;
+    for (const key of Object.keys(value)) if ((result = addPart(measure, (value as Record<string, unknown>)[key], { property: key })) !== true) break;
   }
   if (typeof result === 'object') return result;
   shapes.set(value, shape);
   return shape;
+}
+
+/** One container's measure in progress, for `addPart`. */
+interface ShapeWalk {
+  shape: Shape;
+  shapes: Map<object, Shape>;
+  depth: number;
+  maxParts: number;
+}
+
+/**
+ * Adds a child's shape to its container's; false once the parts are over budget, so the walk stops early. A
+ * function of its own rather than a closure per container: this walk runs on every read and write of an object.
+ */
+function addPart(walk: ShapeWalk, child: unknown, step: Step): Unstorable | boolean {
+  const { shape } = walk;
+  if (typeof child !== 'object' || child === null || child instanceof Date || ArrayBuffer.isView(child)) {
+    shape.parts++;
+    return shape.parts <= walk.maxParts;
+  }
+  const inner = shapeOf(child, walk.shapes, walk.depth + 1, walk.maxParts);
+  if ('reason' in inner) return via(inner, step);
+  shape.parts += inner.parts;
+  shape.height = Math.max(shape.height, inner.height + 1);
+  return shape.parts <= walk.maxParts;
 }
