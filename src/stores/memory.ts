@@ -362,8 +362,6 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       });
     },
 
-    revokeUser: async (userId: string) => (await revokeSessions(userId, () => true, null)).length,
-
     revokeSessions,
 
     async close(): Promise<void> {

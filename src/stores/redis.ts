@@ -78,7 +78,7 @@ const { dataPrefix: DATA_PREFIX, createdAt: CREATED_AT, lastUsedAt: LAST_USED_AT
 /**
  * How long past its expiry a user index keeps an entry, and itself past its last entry. Index scores come
  * from the app servers' clocks; the margin keeps a clock difference between them from dropping the entry of a
- * live session, which `revokeUser` would then miss. Listing checks every remaining entry against its session.
+ * live session, which a revoke would then miss. Listing checks every remaining entry against its session.
  */
 const INDEX_GRACE_MS = 60_000;
 
@@ -420,8 +420,6 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       if (dead.length > 0) await run((redis) => redis.zrem(userKey(userId), ...dead));
       return live;
     },
-
-    revokeUser: async (userId: string) => (await revokeSessions(userId, () => true, null)).length,
 
     revokeSessions,
 

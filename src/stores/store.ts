@@ -60,8 +60,6 @@ export interface SessionStore {
    * stays, unlisted, while its moved mark lasts, so that `revokeSessions` can still follow it.
    */
   userSessions(userId: string, now: number): Promise<UserRecordSummary[]>;
-  /** Removes every record bound to the user and resolves to how many there were, as `revokeSessions` of them all. */
-  revokeUser(userId: string): Promise<number>;
   /**
    * Ends the user's sessions whose index entry `which` selects, except `keep` (the caller's own), and resolves
    * to how many were ended. Race-safe against their moves: a selected ID that has just been moved
@@ -242,7 +240,7 @@ export type CompareAndSetResult =
   | TooLarge;
 
 /** The methods every {@link SessionStore} has. */
-const STORE_METHODS = ['load', 'touch', 'write', 'compareAndSet', 'moveOut', 'destroy', 'bindUser', 'unbindUser', 'userSessions', 'revokeUser', 'revokeSessions', 'close'] as const;
+const STORE_METHODS = ['load', 'touch', 'write', 'compareAndSet', 'moveOut', 'destroy', 'bindUser', 'unbindUser', 'userSessions', 'revokeSessions', 'close'] as const;
 
 /**
  * Throws a `TypeError` naming `store` unless `value` is a session store, so a missing store, or a Redis client
