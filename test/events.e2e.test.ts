@@ -52,6 +52,7 @@ function eventsApp(store: SessionStore, options: Options = {}) {
     }),
     read: procedure.query(async ({ ctx }) => (await ctx.session.load())?.id ?? null),
     logout: procedure.mutation(({ ctx }) => ctx.session.destroy()),
+    logoutOthers: procedure.mutation(async ({ ctx }) => sessions.revokeOtherSessions((await ctx.session.load())!)),
   });
   return { sessions, events, errors, router };
 }
@@ -125,6 +126,22 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     expect(await bob.read.query()).toBeNull();
     expectNoIds(app.events, ids);
     expect(app.errors).toEqual([]);
+  });
+
+  test('revokeSession and revokeOtherSessions tell revoked, one event per session, by the ref a listing showed', async () => {
+    const app = await serve(stores[name]!());
+    const [laptop, phone, tablet] = [app.browser(), app.browser(), app.browser()];
+    const ids = [await laptop.login.mutate('dana'), await phone.login.mutate('dana'), await tablet.login.mutate('dana')] as [string, string, string];
+    await eventually(() => expect(app.events).toHaveLength(3));
+    expect(await app.sessions.revokeSession('dana', sessionRef(ids[1]))).toBe(true);
+    expect(await laptop.logoutOthers.mutate()).toBe(1);
+    expect(withoutTimes(app.events).slice(3)).toEqual([
+      { type: 'revoked', ref: sessionRef(ids[1]), userId: 'dana', reason: 'revokeSession' },
+      { type: 'revoked', ref: sessionRef(ids[2]), userId: 'dana', reason: 'revokeOtherSessions' },
+    ]);
+    expect(await laptop.read.query()).toBe(ids[0]);
+    expect(await phone.read.query()).toBeNull();
+    expectNoIds(app.events, ids);
   });
 
   test('a load that finds the lifetime over tells expired, with the reason and the user', async () => {
