@@ -7,6 +7,7 @@ import { createHTTPServer, type CreateHTTPContextOptions } from '@trpc/server/ad
 import { build } from 'esbuild';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { CHROMIUM, CHROMIUM_ARGS, browserTestFor, runBrowser } from './helpers/chromium.js';
 import { z } from 'zod';
 import { createSessionManager, redisStore } from '../src/index.js';
 import { keepIdleConnectionsLonger, listen, type Served } from './helpers/http.js';
@@ -22,21 +23,9 @@ import { startRedis, type RedisServer } from './helpers/redis-server.js';
  * `api.example.com` are. The API at `localhost` is another site altogether (a secure context over plain HTTP,
  * so a `Secure` cookie is allowed there, as over HTTPS).
  */
-const CHROMIUM = '/usr/bin/chromium';
-const runBrowser = existsSync(CHROMIUM) || Boolean(process.env['CI']);
-if (!runBrowser) console.warn(`Skipping the cross-origin browser client tests: ${CHROMIUM} is missing (apt-get install chromium)`);
-const browserTest = runBrowser ? test : test.skip;
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--host-resolver-rules=MAP *.example.test 127.0.0.1, MAP localhost 127.0.0.1',
-];
+const browserTest = browserTestFor('the cross-origin browser client tests');
+/** The page's and the API's host names, all on this machine. */
+const ARGS = [...CHROMIUM_ARGS, '--host-resolver-rules=MAP *.example.test 127.0.0.1, MAP localhost 127.0.0.1'];
 const root = resolve(import.meta.dirname, '..');
 /** The API address examples/browser-client.ts names; the bundle reads the test server's from the page instead. */
 const EXAMPLE_URL = "'https://api.example.com/trpc'";
@@ -93,7 +82,7 @@ beforeAll(async () => {
   keepIdleConnectionsLonger(server);
   const served = await listen(server);
   page = { ...served, port: Number(new URL(served.url).port) };
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
 }, 60_000);
 
 afterEach(async () => {
@@ -174,7 +163,7 @@ async function openPage(apiUrl: string, { allowThirdPartyCookies = false } = {})
     // Chromium's setting "Allow third-party cookies" (chrome://settings/cookies), as a user would choose it.
     mkdirSync(join(profile, 'Default'));
     writeFileSync(join(profile, 'Default', 'Preferences'), JSON.stringify({ profile: { cookie_controls_mode: 0, block_third_party_cookies: false } }));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS });
     closing.push(async () => rmSync(profile, { recursive: true, force: true }));
   } else context = await browser.newContext();
   closing.push(() => context.close());

@@ -2,28 +2,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import { CHROMIUM, CHROMIUM_ARGS, browserTestFor, runBrowser } from './helpers/chromium.js';
 import { startDemo, type RunningDemo } from '../demo/server.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
 
 /** Debian's Chromium; `.ci/run` installs it. */
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-/**
- * On a machine without Chromium the browser tests are skipped with a notice, so `npm test` stays runnable on
- * a fresh machine; in CI (which installs Chromium) a missing browser fails them instead.
- */
-const runBrowser = existsSync(CHROMIUM) || Boolean(process.env['CI']);
-if (!runBrowser) console.warn(`Skipping the demo's browser tests: ${CHROMIUM} is missing (apt-get install chromium)`);
-const browserTest = runBrowser ? test : test.skip;
+const browserTest = browserTestFor("the demo's browser tests");
 const COOKIE = 'basket_sid';
 const SCREENSHOT = 'test-artifacts/demo-basket.png';
 

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
+import { CHROMIUM, CHROMIUM_ARGS, browserTestFor, runBrowser } from './helpers/chromium.js';
 import { installPackedLibrary, ROOT } from './helpers/packed-library.js';
 import { freePort, startRedis, type RedisServer } from './helpers/redis-server.js';
 
@@ -15,21 +16,7 @@ import { freePort, startRedis, type RedisServer } from './helpers/redis-server.j
 
 const APP = join(ROOT, 'examples', 'next');
 const NEXT = join(ROOT, 'node_modules', '.bin', 'next');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-/** As in the demo's browser test: skipped with a notice without Chromium, except in CI, which installs it. */
-const runBrowser = existsSync(CHROMIUM) || Boolean(process.env['CI']);
-if (!runBrowser) console.warn(`\n!!! SKIPPING the Next.js browser tests: ${CHROMIUM} is missing (apt-get install chromium)\n`);
-const browserTest = runBrowser ? test : test.skip;
+const browserTest = browserTestFor('the Next.js browser tests');
 const COOKIE = 'basket_sid';
 const ENV = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' };
 
