@@ -530,9 +530,14 @@ class FieldAccess<S extends SessionSchema> implements SessionData<S> {
   }
 }
 
-/** The expiry policy of a session of the given lifespan: its own idle timeout, or the manager's. */
+/**
+ * The expiry policy of a session of the given lifespan: its own idle timeout, refreshed at least every tenth of
+ * it, or the manager's. `touchAfter` suits the manager's lifespan: a shorter one of the session's own would
+ * otherwise end, however active the session, before a refresh was ever due.
+ */
 function policyFor(runtime: SessionRuntime, lifespan: RecordLifespan): ExpiryPolicy {
-  return typeof lifespan === 'number' ? { ...runtime.policy, idleMs: lifespan } : runtime.policy;
+  if (typeof lifespan !== 'number') return runtime.policy;
+  return { ...runtime.policy, idleMs: lifespan, touchAfterMs: Math.min(runtime.policy.touchAfterMs, lifespan / 10) };
 }
 
 /** `session.flash`: the typed face of the session's flash values. */
