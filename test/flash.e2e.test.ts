@@ -258,6 +258,25 @@ describe.each(Object.keys(stores))('%s store: a take racing a move, an end, a de
     expect(await stored(store, written.id, 'notice')).toBe(false);
     expect(await stored(store, written.id, 'banner')).toBe(false);
   });
+
+  test('a stored value the flash schema no longer has is reported once, though regenerate() takes the record again', async () => {
+    const before = createSessionManager({ schema, flash: flash.extend({ banner: z.string() }), store });
+    const request = requestFor();
+    const written = await handleFor(before, request.transport).start();
+    written.flash.set('notice', 'hello');
+    written.flash.set('banner', 'sale');
+    await request.end();
+    const errors: SessionError[] = [];
+    const after = createSessionManager({ schema, flash, store, onError: (error) => errors.push(error) });
+    const reader = requestFor(written.id);
+    const handle = handleFor(after, reader.transport);
+    await handle.load();
+    const moved = await handle.regenerate();
+    await reader.end();
+    expect(errors.map((error) => [error.constructor, (error as SessionFieldDroppedError).field])).toEqual([[SessionFieldDroppedError, 'banner']]);
+    expect(await stored(store, moved.id, 'notice')).toBe(true);
+    expect(await stored(store, moved.id, 'banner')).toBe(false);
+  });
 });
 
 describe('the Redis commands of flash values', () => {
