@@ -372,8 +372,8 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
     return this.#enqueue(async () => {
       this.#destroyed = true;
       if (!this.#persisted) return;
-      await this.#runtime.store.destroy(this.#id);
-      this.#runtime.emit('destroyed', this.#id, this.#userId);
+      // Not told when a revoke or an expiry ended the session first: it was told then.
+      if (await this.#runtime.store.destroy(this.#id)) this.#runtime.emit('destroyed', this.#id, this.#userId);
       if (this.#userId !== null) await this.#runtime.store.unbindUser(this.#id, this.#userId);
     });
   }
@@ -593,8 +593,8 @@ export async function loadSession<S extends SessionSchema, F extends SessionSche
   const policy = canSetCookie ? own : { ...own, touchAfterMs: Number.POSITIVE_INFINITY };
   const expiry = expiryAtLoad(policy, record.createdAt, record.expiresAt, now);
   if (expiry === 'ended') {
-    await runtime.store.destroy(id);
-    runtime.emit('expired', id, record.userId, { reason: endedBy(own, record.createdAt, now) });
+    // Told by the load that removed it: of concurrent loads that find it over, one.
+    if (await runtime.store.destroy(id)) runtime.emit('expired', id, record.userId, { reason: endedBy(own, record.createdAt, now) });
     return null;
   }
   // Past the expiry the store set, which the store is about to act on: unused for its lifespan.

@@ -43,8 +43,12 @@ export interface SessionStore {
    * mark (a failed move putting its record back) replaces it; a create over a revoked mark is `'gone'`.
    */
   moveOut(id: string, now: number, to?: string): Promise<MoveOutResult>;
-  /** Removes the record. Removing a missing record is not an error. */
-  destroy(id: string): Promise<void>;
+  /**
+   * Removes the record (or the mark a move or a revoke left at its ID). Resolves to whether there was one:
+   * removing a missing record is not an error, and `false` tells the core that something else (a revoke, an
+   * expiry, a concurrent request) ended the session first, so its end is told once.
+   */
+  destroy(id: string): Promise<boolean>;
   /**
    * Binds an existing record to a user: first adds it to the user's index, as live until at least
    * `expiresAt`, then records the user in it, so a record that names a user is always in that user's index.
