@@ -167,6 +167,18 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     expectNoIds(app.events, [id]);
   });
 
+  test('a shorter cookie.lifespan ends no record early, and tells nothing', async () => {
+    const store = stores[name]!();
+    const before = await serve(store);
+    const jar = new CookieJar();
+    const id = await before.browser(jar).start.mutate();
+    await eventually(() => expect(before.events).toHaveLength(1));
+    const app = await serve(store, { cookie: { lifespan: 1 }, touchAfter: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await app.browser(jar).read.query()).toBe(id);
+    expect(app.events).toEqual([]);
+  });
+
   test(`each end is told once: a logout after a revoke tells nothing more; of ${ROUNDS} × ${TABS} concurrent loads past the lifetime, one per session tells expired`, async () => {
     const store = stores[name]!();
     const before = await serve(store);

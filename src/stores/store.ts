@@ -65,8 +65,8 @@ export interface SessionStore {
    */
   userSessions(userId: string, now: number): Promise<UserRecordSummary[]>;
   /**
-   * Ends the user's sessions whose index entry `which` selects, except `keep` (the caller's own), and resolves
-   * to how many were ended. Race-safe against their moves: a selected ID that has just been moved
+   * Ends the user's sessions whose index entry `which` selects, except `keep` (the caller's own). Race-safe
+   * against their moves: a selected ID that has just been moved
    * (`moveOut`) is followed to the ID its mark names; there the record is removed if it was created, and
    * otherwise a revoked mark is left for `MOVED_MARK_MS`, so the move's create is refused (`'gone'`). Both the
    * old ID's moved mark and the new ID then hold the revoked mark, which no create or move gets past and
