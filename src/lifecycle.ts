@@ -249,7 +249,9 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
    */
   takeFlash(key: string): Promise<unknown> {
     const local = this.#flash.unsetPending(key);
-    if (this.#destroyed || !this.#persisted) return Promise.resolve(local?.value);
+    if (this.#destroyed) return Promise.resolve(local?.value);
+    // Queued even while the session is not written: a move under way (`regenerate()`) writes the stored values
+    // again, at the new ID, and only then can the take find them there.
     return this.#enqueue(async () => {
       const flash = this.#flash;
       for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
