@@ -135,6 +135,8 @@ export class FlashTable {
     for (const key of [...this.#stored.keys()]) {
       if (this.#runtime.flash?.has(key)) continue;
       this.#stored.delete(key);
+      // Reported when first read: a move or a re-read finds it again.
+      if (this.#stale.has(key)) continue;
       this.#stale.add(key);
       this.#report(key, 'the flash schema has no such value');
     }

@@ -249,7 +249,9 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
    */
   takeFlash(key: string): Promise<unknown> {
     const local = this.#flash.unsetPending(key);
-    if (this.#destroyed || !this.#persisted) return Promise.resolve(local?.value);
+    if (this.#destroyed) return Promise.resolve(local?.value);
+    // Queued even while the session is not written: a move under way (`regenerate()`) writes the stored values
+    // again, at the new ID, and only then can the take find them there.
     return this.#enqueue(async () => {
       const flash = this.#flash;
       for (let attempt = 1; attempt <= MAX_UPDATE_ATTEMPTS; attempt++) {
@@ -372,8 +374,8 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
     return this.#enqueue(async () => {
       this.#destroyed = true;
       if (!this.#persisted) return;
-      await this.#runtime.store.destroy(this.#id);
-      this.#runtime.emit('destroyed', this.#id, this.#userId);
+      // Not told when a revoke or an expiry ended the session first: it was told then.
+      if (await this.#runtime.store.destroy(this.#id)) this.#runtime.emit('destroyed', this.#id, this.#userId);
       if (this.#userId !== null) await this.#runtime.store.unbindUser(this.#id, this.#userId);
     });
   }
@@ -530,9 +532,14 @@ class FieldAccess<S extends SessionSchema> implements SessionData<S> {
   }
 }
 
-/** The expiry policy of a session of the given lifespan: its own idle timeout, or the manager's. */
+/**
+ * The expiry policy of a session of the given lifespan: its own idle timeout, refreshed at least every tenth of
+ * it, or the manager's. `touchAfter` suits the manager's lifespan: a shorter one of the session's own would
+ * otherwise end, however active the session, before a refresh was ever due.
+ */
 function policyFor(runtime: SessionRuntime, lifespan: RecordLifespan): ExpiryPolicy {
-  return typeof lifespan === 'number' ? { ...runtime.policy, idleMs: lifespan } : runtime.policy;
+  if (typeof lifespan !== 'number') return runtime.policy;
+  return { ...runtime.policy, idleMs: lifespan, touchAfterMs: Math.min(runtime.policy.touchAfterMs, lifespan / 10) };
 }
 
 /** `session.flash`: the typed face of the session's flash values. */
@@ -588,8 +595,8 @@ export async function loadSession<S extends SessionSchema, F extends SessionSche
   const policy = canSetCookie ? own : { ...own, touchAfterMs: Number.POSITIVE_INFINITY };
   const expiry = expiryAtLoad(policy, record.createdAt, record.expiresAt, now);
   if (expiry === 'ended') {
-    await runtime.store.destroy(id);
-    runtime.emit('expired', id, record.userId, { reason: endedBy(own, record.createdAt, now) });
+    // Told by the load that removed it: of concurrent loads that find it over, one.
+    if (await runtime.store.destroy(id)) runtime.emit('expired', id, record.userId, { reason: endedBy(own, record.createdAt, now) });
     return null;
   }
   // Past the expiry the store set, which the store is about to act on: unused for its lifespan.

@@ -54,8 +54,8 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
   absoluteLifetime?: number;
   /**
    * Seconds that must pass before a read refreshes the session's expiry (TTL and cookie) again, so a busy
-   * client does not rewrite its expiry on every request. The refresh travels with the read, in the same
-   * round trip.
+   * client does not rewrite its expiry on every request. The refresh is one more command after the read. A
+   * session with a shorter lifespan of its own (`regenerate({ lifespan })`) is refreshed at least every tenth of it.
    * @default min(60, lifespan / 10)
    */
   touchAfter?: number;

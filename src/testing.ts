@@ -154,6 +154,17 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
     },
   ],
   [
+    'destroy resolves to whether there was a record to remove',
+    async (store) => {
+      const id = createSessionId();
+      assert.equal(await store.destroy(id), false, 'a record never written');
+      await store.write(id, create(Date.now(), { a: '1' }));
+      assert.equal(await store.destroy(id), true, 'the record');
+      assert.equal(await store.destroy(id), false, 'a record removed already');
+      assert.deepEqual(await store.load(id, Date.now()), { status: 'missing' });
+    },
+  ],
+  [
     'compare-and-set swaps only from the expected bytes, and reports the current ones otherwise',
     async (store) => {
       const id = createSessionId();

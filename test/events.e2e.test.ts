@@ -14,7 +14,7 @@ import {
 } from '../src/index.js';
 import { eventually } from './helpers/fixture.js';
 import { CookieJar, serveStandalone, trpcClient, type Served } from './helpers/http.js';
-import { useStores } from './helpers/request.js';
+import { handleFor, requestFor, useStores } from './helpers/request.js';
 
 /*
  * onEvent over real HTTP, on Redis and the memory store: each event of a session's life, named by refs only
@@ -24,6 +24,9 @@ import { useStores } from './helpers/request.js';
 const schema = z.object({ secret: z.string().optional() });
 /** Stored in every session: it must never reach the hook. */
 const DATA = 'data-that-must-not-leak';
+const ROUNDS = process.env['TRPC_SESSION_STRESS'] === '1' ? 600 : 150;
+/** Concurrent loads of one session per round. */
+const TABS = 5;
 
 type Options = Partial<Omit<SessionManagerOptions<typeof schema>, 'schema' | 'store'>>;
 
@@ -162,6 +165,55 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     expect(await app.browser(kept).read.query()).toBeNull();
     expect(app.events.filter((event) => event.type === 'expired')).toHaveLength(1);
     expectNoIds(app.events, [id]);
+  });
+
+  test('a shorter cookie.lifespan ends no record early, and tells nothing', async () => {
+    const store = stores[name]!();
+    const before = await serve(store);
+    const jar = new CookieJar();
+    const id = await before.browser(jar).start.mutate();
+    await eventually(() => expect(before.events).toHaveLength(1));
+    const app = await serve(store, { cookie: { lifespan: 1 }, touchAfter: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await app.browser(jar).read.query()).toBe(id);
+    expect(app.events).toEqual([]);
+  });
+
+  test(`each end is told once: a logout after a revoke tells nothing more; of ${ROUNDS} × ${TABS} concurrent loads past the lifetime, one per session tells expired`, async () => {
+    const store = stores[name]!();
+    const before = await serve(store);
+    const revoked = await before.browser().login.mutate('erin');
+    const expiring = await Promise.all(
+      Array.from({ length: ROUNDS }, async () => {
+        const jar = new CookieJar();
+        await before.browser(jar).start.mutate();
+        return jar.cookies.get(before.sessions.cookieName)!;
+      }),
+    );
+    await eventually(() => expect(before.events).toHaveLength(ROUNDS + 1));
+    const app = await serve(store, { absoluteLifetime: 1 });
+    // The logout loads the session, then a revoke from another device ends it before the logout's destroy().
+    const logout = handleFor(app.sessions, requestFor(revoked).transport);
+    const session = (await logout.load())!;
+    expect(await app.sessions.revokeSession('erin', session.ref)).toBe(true);
+    await logout.destroy();
+    expect(withoutTimes(app.events)).toEqual([{ type: 'revoked', ref: sessionRef(revoked), userId: 'erin', reason: 'revokeSession' }]);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    for (const cookie of expiring) {
+      const tabs = Array.from({ length: TABS }, () => {
+        const jar = new CookieJar();
+        jar.cookies.set(app.sessions.cookieName, cookie);
+        return app.browser(jar).read.query();
+      });
+      expect(await Promise.all(tabs)).toEqual(Array.from({ length: TABS }, () => null));
+    }
+    const told = new Map<string, number>();
+    for (const event of app.events.slice(1)) {
+      expect(event).toMatchObject({ type: 'expired', reason: 'absolute' });
+      told.set(event.ref, (told.get(event.ref) ?? 0) + 1);
+    }
+    expect(told.size).toBe(ROUNDS);
+    expect([...told.values()].filter((count) => count !== 1)).toEqual([]);
   });
 
   test.each([

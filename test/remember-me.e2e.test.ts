@@ -142,6 +142,19 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     expect(await ttl(id)).toBeLessThanOrEqual(120_000);
   });
 
+  test('a lifespan shorter than touchAfter is still extended by use: a session read every second outlives it', async () => {
+    // touchAfter suits the manager's 60 s; the session's own 3 s must not wait 10 s for a refresh.
+    const { client, jar } = await serve({ touchAfter: 10 });
+    const id = await client.login.mutate({ remember: 3 });
+    expect(lastCookie(jar)).toMatchObject({ maxAge: 3 });
+    await eventually(async () => expect(await ttl(id)).toBeGreaterThan(0));
+    for (let read = 0; read < 5; read++) {
+      await sleep(1000);
+      expect(await client.read.query(), `read ${read + 1}, a second after the one before`).toBe(id);
+    }
+    expect(lastCookie(jar)).toMatchObject({ maxAge: 3 });
+  });
+
   test('a lifespan other than whole seconds (at least 1) or "browser" is a TypeError, and changes nothing', async () => {
     const { sessions } = app(store);
     for (const lifespan of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '30d', null]) {

@@ -332,9 +332,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       };
     },
 
-    async destroy(id: string): Promise<void> {
+    async destroy(id: string): Promise<boolean> {
+      const now = Date.now();
+      const existed = live(id, now) !== undefined || markAt(id, now) !== undefined;
       remove(id);
       marks.delete(id);
+      return existed;
     },
 
     async bindUser(id: string, userId: string, _expiresAt: number, device?: string): Promise<'ok' | 'gone'> {

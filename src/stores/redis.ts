@@ -386,8 +386,8 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       return { status: 'found', record };
     },
 
-    async destroy(id: string): Promise<void> {
-      await run((redis) => redis.del(key(id)));
+    async destroy(id: string): Promise<boolean> {
+      return (await run((redis) => redis.del(key(id)))) > 0;
     },
 
     async bindUser(id: string, userId: string, expiresAt: number, device?: string): Promise<'ok' | 'gone'> {

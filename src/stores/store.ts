@@ -43,8 +43,12 @@ export interface SessionStore {
    * mark (a failed move putting its record back) replaces it; a create over a revoked mark is `'gone'`.
    */
   moveOut(id: string, now: number, to?: string): Promise<MoveOutResult>;
-  /** Removes the record. Removing a missing record is not an error. */
-  destroy(id: string): Promise<void>;
+  /**
+   * Removes the record (or the mark a move or a revoke left at its ID). Resolves to whether there was one:
+   * removing a missing record is not an error, and `false` tells the core that something else (a revoke, an
+   * expiry, a concurrent request) ended the session first, so its end is told once.
+   */
+  destroy(id: string): Promise<boolean>;
   /**
    * Binds an existing record to a user: first adds it to the user's index, as live until at least
    * `expiresAt`, then records the user in it, so a record that names a user is always in that user's index.
@@ -61,8 +65,8 @@ export interface SessionStore {
    */
   userSessions(userId: string, now: number): Promise<UserRecordSummary[]>;
   /**
-   * Ends the user's sessions whose index entry `which` selects, except `keep` (the caller's own), and resolves
-   * to how many were ended. Race-safe against their moves: a selected ID that has just been moved
+   * Ends the user's sessions whose index entry `which` selects, except `keep` (the caller's own). Race-safe
+   * against their moves: a selected ID that has just been moved
    * (`moveOut`) is followed to the ID its mark names; there the record is removed if it was created, and
    * otherwise a revoked mark is left for `MOVED_MARK_MS`, so the move's create is refused (`'gone'`). Both the
    * old ID's moved mark and the new ID then hold the revoked mark, which no create or move gets past and
