@@ -345,9 +345,10 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
    */
   async #putBack(record: StoredRecord): Promise<void> {
     const now = Date.now();
-    // What the record had left when taken (NaN when the store could not tell: the policy's lifetime then).
+    // What the record had left when taken (NaN when the store could not tell: the policy's lifetime then). One
+    // that expired meanwhile stays expired: nothing is put back.
     const left = record.expiresAt - now;
-    const ttlMs = left > 0 ? left : this.ttlAt(now);
+    const ttlMs = Number.isNaN(left) ? this.ttlAt(now) : Math.min(left, this.ttlAt(now));
     const write = {
       create: true,
       now,
