@@ -1,6 +1,7 @@
 import { decodeValue, encodeValue, findUnstorable, findUnwalkable, storedCopy } from './codec.js';
 import { SessionFieldDroppedError, SessionSerializationError, SessionTooLargeError, SessionValidationError } from './errors.js';
 import type { SessionRuntime } from './options.js';
+import type { FieldSchemas } from './schema.js';
 import { exceedsMaxSize } from './stores/store.js';
 
 /** One field's state in this request. */
@@ -156,14 +157,7 @@ export class FieldTable {
 
   /** Validates a value for the field: throws `SessionValidationError` or `SessionSerializationError`. */
   validate(key: string, value: unknown): unknown {
-    const parsed = this.#runtime.fields.parse(key, value);
-    if (!parsed.ok) {
-      const { unstorable } = parsed;
-      throw unstorable ? new SessionSerializationError(key, unstorable.path, unstorable.reason) : new SessionValidationError(key, parsed.issues);
-    }
-    const unstorable = findUnstorable(parsed.value, key);
-    if (unstorable !== null) throw new SessionSerializationError(key, unstorable.path, unstorable.reason);
-    return unshared(parsed.value);
+    return unshared(validatedValue(this.#runtime.fields, key, value));
   }
 
   /** The encoded size of the session with the field's bytes replaced by `bytes`. */
@@ -294,31 +288,51 @@ export class FieldTable {
 
   /** Decodes and validates a stored field; reports and returns undefined when it cannot be used. */
   #readStored(key: string, bytes: Uint8Array): { parsed: unknown } | undefined {
-    let decoded: unknown;
-    try {
-      decoded = decodeValue(bytes);
-    } catch {
-      // Not msgpackr's message: it quotes the start of what it decoded, which is session data.
-      this.#drop(key, 'its bytes are not valid msgpack');
+    const read = storedValue(this.#runtime.fields, key, bytes, 'schema');
+    if ('unusable' in read) {
+      this.#drop(key, read.unusable);
       return undefined;
     }
-    // msgpackr reads some invalid bytes (0xc1) as placeholder objects rather than failing; a value can also nest
-    // too deep or hold a cycle (msgpackr's record extension). The reason, never the path: it names stored keys.
-    const unstorable = findUnstorable(decoded, key);
-    if (unstorable !== null) {
-      this.#drop(key, `its value is not one a session can hold (${unstorable.reason})`);
-      return undefined;
-    }
-    const parsed = this.#runtime.fields.parse(key, decoded);
-    if (!parsed.ok) {
-      this.#drop(key, `it no longer matches the schema: ${parsed.issues}`);
-      return undefined;
-    }
-    return { parsed: unshared(parsed.value) };
+    return { parsed: unshared(read.value) };
   }
 
   #drop(key: string, reason: string) {
     this.#stale.add(key);
     this.#runtime.report(new SessionFieldDroppedError(this.#label(), key, reason));
   }
+}
+
+/**
+ * A value for field `key` of `schemas` (the data schema's or the flash schema's), validated and checked
+ * storable: throws `SessionValidationError` or `SessionSerializationError`.
+ */
+export function validatedValue(schemas: FieldSchemas, key: string, value: unknown): unknown {
+  const parsed = schemas.parse(key, value);
+  if (!parsed.ok) {
+    const { unstorable } = parsed;
+    throw unstorable ? new SessionSerializationError(key, unstorable.path, unstorable.reason) : new SessionValidationError(key, parsed.issues);
+  }
+  const unstorable = findUnstorable(parsed.value, key);
+  if (unstorable !== null) throw new SessionSerializationError(key, unstorable.path, unstorable.reason);
+  return parsed.value;
+}
+
+/**
+ * Stored bytes of field `key` read back and validated by `schemas` (called `schemaName` in the reason); or why
+ * they cannot be used, in words that never quote the bytes.
+ */
+export function storedValue(schemas: FieldSchemas, key: string, bytes: Uint8Array, schemaName: string): { value: unknown } | { unusable: string } {
+  let decoded: unknown;
+  try {
+    decoded = decodeValue(bytes);
+  } catch {
+    // Not msgpackr's message: it quotes the start of what it decoded, which is session data.
+    return { unusable: 'its bytes are not valid msgpack' };
+  }
+  // msgpackr reads some invalid bytes (0xc1) as placeholder objects rather than failing; a value can also nest
+  // too deep or hold a cycle (msgpackr's record extension). The reason, never the path: it names stored keys.
+  const unstorable = findUnstorable(decoded, key);
+  if (unstorable !== null) return { unusable: `its value is not one a session can hold (${unstorable.reason})` };
+  const parsed = schemas.parse(key, decoded);
+  return parsed.ok ? { value: parsed.value } : { unusable: `it no longer matches the ${schemaName}: ${parsed.issues}` };
 }

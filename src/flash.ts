@@ -1,5 +1,6 @@
-import { decodeValue, encodeValue, findUnstorable } from './codec.js';
-import { SessionFieldDroppedError, SessionSerializationError, SessionValidationError } from './errors.js';
+import { encodeValue } from './codec.js';
+import { SessionFieldDroppedError, SessionValidationError } from './errors.js';
+import { storedValue, validatedValue } from './fields.js';
 import type { SessionRuntime } from './options.js';
 import { FLASH_FIELD_PREFIX } from './schema.js';
 
@@ -46,14 +47,8 @@ export class FlashTable {
   set(key: string, value: unknown): void {
     const schemas = this.#runtime.flash;
     if (schemas === null || !schemas.has(key)) throw new SessionValidationError(key, 'the flash schema has no such value');
-    const parsed = schemas.parse(key, value);
-    if (!parsed.ok) {
-      const { unstorable } = parsed;
-      throw unstorable ? new SessionSerializationError(key, unstorable.path, unstorable.reason) : new SessionValidationError(key, parsed.issues);
-    }
-    const unstorable = findUnstorable(parsed.value, key);
-    if (unstorable !== null) throw new SessionSerializationError(key, unstorable.path, unstorable.reason);
-    this.#pending.set(key, { value: parsed.value, bytes: encodeValue(parsed.value) });
+    const valid = validatedValue(schemas, key, value);
+    this.#pending.set(key, { value: valid, bytes: encodeValue(valid) });
   }
 
   /** Removes and returns the value this request set and has not written, if any. */
@@ -76,17 +71,8 @@ export class FlashTable {
 
   /** The value of stored bytes, validated; `undefined`, reported, when they cannot be read. */
   decode(key: string, bytes: Uint8Array): unknown {
-    const schemas = this.#runtime.flash;
-    let decoded: unknown;
-    try {
-      decoded = decodeValue(bytes);
-    } catch {
-      return this.#dropped(key, 'its bytes are not valid msgpack');
-    }
-    const unstorable = findUnstorable(decoded, key);
-    if (unstorable !== null) return this.#dropped(key, `its value is not one a session can hold (${unstorable.reason})`);
-    const parsed = schemas!.parse(key, decoded);
-    return parsed.ok ? parsed.value : this.#dropped(key, `it no longer matches the flash schema: ${parsed.issues}`);
+    const read = storedValue(this.#runtime.flash!, key, bytes, 'flash schema');
+    return 'unusable' in read ? this.#dropped(key, read.unusable) : read.value;
   }
 
   /** Takes `stored` as the record's flash values now (a move took them out of the store). */
