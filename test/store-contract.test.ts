@@ -24,7 +24,6 @@ const create = (now: number, set: Record<string, string> = {}, ttlMs = 60_000): 
   remove: [],
   maxSize: 65_536,
 });
-const change = (now: number, set: Record<string, string>, remove: string[] = []): RecordWrite => ({ ...create(now, set), create: false, remove });
 
 let redis: RedisServer;
 const stores: Record<string, () => SessionStore> = {};
