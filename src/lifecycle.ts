@@ -306,9 +306,7 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
         try {
           // The record taken may be the one read, not migrated yet: the new record is written migrated.
           const current = reportingMigration(this.#runtime, oldId, taken);
-          const data = new Map(current.fields);
-          this.#flash.rebase(takeFlashFields(data));
-          this.#fields.rebase(data);
+          this.#rebase(current.fields);
           takenMigration = current.pending;
         } catch (error) {
           this.#id = oldId;
@@ -456,6 +454,13 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
     }
   }
 
+  /** Takes a record's fields as read again (a move, a re-read): its flash values to the flash table, the rest to the fields. */
+  #rebase(fields: ReadonlyMap<string, Uint8Array>): void {
+    const data = new Map(fields);
+    this.#flash.rebase(takeFlashFields(data));
+    this.#fields.rebase(data);
+  }
+
   /**
    * Reads the record again after a conditional write found it changed: the fields this request did not
    * change take the stored (and, if it still needs it, migrated) values; its own changes stay to be written.
@@ -468,9 +473,7 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
       throw new SessionGoneError(redactSessionId(this.#id));
     }
     const { fields, pending } = reportingMigration(this.#runtime, this.#id, result.record);
-    const data = new Map(fields);
-    this.#flash.rebase(takeFlashFields(data));
-    this.#fields.rebase(data);
+    this.#rebase(fields);
     this.#migration = pending;
     this.#schemaVersion = result.record.schemaVersion;
   }
