@@ -9,6 +9,7 @@ import { freePort, startRedis, type RedisServer } from './helpers/redis-server.j
 import { readmeInstallPackages } from './helpers/readme.js';
 
 const root = resolve(import.meta.dirname, '..');
+const FIXTURE = join(root, 'test', 'fixtures', 'consumer');
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
 let consumer: string;
 let tarball: string;
@@ -27,20 +28,31 @@ function output(command: string, args: string[], cwd = consumer, env: Record<str
 }
 
 /**
- * Installs the packed package into a fresh `npm init -y` project with the README's own install lines (the
- * tarball in place of the name; peers at their newest matching versions, so ioredis 6), as a user would.
+ * Installs the packed package as a user would, into a project with the README's install line and what the
+ * framework examples need (test/fixtures/consumer): `npm ci` from that project's own lockfile, so the peers and
+ * tools are exact versions and a fresh clone tests the same thing next month (`npm run test:latest` tries the
+ * newest), then the tarball itself.
  */
 beforeAll(() => {
   consumer = mkdtempSync(join(tmpdir(), 'trpc-session-consumer-'));
+  for (const name of ['package.json', 'package-lock.json']) copyFileSync(join(FIXTURE, name), join(consumer, name));
   run('npm', ['run', 'build'], root);
   const packed = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', consumer], root)) as { filename: string }[];
   tarball = join(consumer, packed[0]!.filename);
-  run('npm', ['init', '-y']);
-  const fromReadme = readmeInstallPackages().map((name) => (name === 'trpc-session' ? `./${packed[0]!.filename}` : name));
-  // What the README's framework examples and this test need besides: the frameworks, a compiler.
-  const forExamples = ['fastify@5', 'hono@4', '@hono/node-server@1', 'express@5', '@types/express@5', 'ws@8', '@types/ws@8', 'typescript@5.9', '@types/node@20'];
-  run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', ...fromReadme, ...forExamples]);
+  const locked = JSON.stringify(JSON.parse(readFileSync(join(consumer, 'package-lock.json'), 'utf8')).packages);
+  run('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund']);
+  run('npm', ['install', '--no-save', '--prefer-offline', '--no-audit', '--no-fund', `./${packed[0]!.filename}`]);
+  // Installing the tarball took its dependencies from the lockfile and changed no locked version.
+  const after = JSON.parse(readFileSync(join(consumer, 'node_modules', '.package-lock.json'), 'utf8')).packages as Record<string, { version: string }>;
+  for (const [path, entry] of Object.entries(JSON.parse(locked) as Record<string, { version?: string; optional?: boolean }>)) {
+    if (path !== '' && entry.version && !entry.optional) expect(after[path]?.version, path).toBe(entry.version);
+  }
 }, 240_000);
+
+test("the consumer project installs every package of the README's install lines", () => {
+  const { dependencies } = JSON.parse(readFileSync(join(FIXTURE, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  expect(readmeInstallPackages().filter((name) => name !== 'trpc-session' && !(name in dependencies))).toEqual([]);
+});
 afterAll(() => rmSync(consumer, { recursive: true, force: true }));
 
 test('the tarball holds the build and the README, not the sources or tests', () => {

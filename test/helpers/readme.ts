@@ -4,7 +4,8 @@ import { resolve } from 'node:path';
 /**
  * A fenced code block of the README and the HTML comment just above it, which says how the suite checks it:
  * `<!-- example: examples/x.ts -->` (the block is that file, which the suite type-checks and runs),
- * `<!-- install -->` (its `npm install` lines are run by test/package.test.ts), or
+ * `<!-- install -->` (test/package.test.ts checks that its consumer project, test/fixtures/consumer, installs every
+ * package its `npm install` lines name, at locked versions), or
  * `<!-- not run: why -->` (a shell command or a fragment, excluded on purpose).
  */
 export interface ReadmeBlock {
