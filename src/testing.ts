@@ -360,6 +360,26 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
     },
   ],
   [
+    'destroy follows a move made since the record was read: the new record is removed, or its create refused',
+    async (store) => {
+      const [created, inFlight, createdNew, inFlightNew] = Array.from({ length: 4 }, () => createSessionId()) as [string, string, string, string];
+      const now = Date.now();
+      for (const id of [created, inFlight]) await store.write(id, create(now, { a: '1' }));
+      // Moved, and the new record written.
+      assert.equal((await store.moveOut(created, now, createdNew)).status, 'found');
+      assert.equal(await store.write(createdNew, create(now, { a: '1' })), 'ok');
+      // Moved, the new record not written yet.
+      assert.equal((await store.moveOut(inFlight, now, inFlightNew)).status, 'found');
+      assert.equal(await store.destroy(created), true, 'the session moved and recreated');
+      assert.equal(await store.destroy(inFlight), true, 'the session moved, its new record not written yet');
+      // The move's create, and its put-back of the old record, are refused: no record of the session lives on.
+      assert.equal(await store.write(inFlightNew, create(now, { a: '1' })), 'gone');
+      assert.equal(await store.write(inFlight, create(now, { a: '1' })), 'gone');
+      for (const id of [created, createdNew, inFlight, inFlightNew]) assert.deepEqual(await store.load(id, now), { status: 'missing' });
+      assert.equal(await store.destroy(created), false, 'ended already');
+    },
+  ],
+  [
     'a failed move puts its record back over its own moved mark',
     async (store) => {
       const id = createSessionId();

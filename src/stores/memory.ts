@@ -333,11 +333,27 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     },
 
     async destroy(id: string): Promise<boolean> {
+      // The same steps as the Redis store's DESTROY_SESSION_SCRIPT, hop by hop.
       const now = Date.now();
-      const existed = live(id, now) !== undefined || markAt(id, now) !== undefined;
-      remove(id);
-      marks.delete(id);
-      return existed;
+      let at = id;
+      for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
+        if (live(at, now) !== undefined) {
+          remove(at);
+          return true;
+        }
+        const mark = markAt(at, now);
+        if (mark === undefined) {
+          // Where a move led and nothing is there yet: the move's create will be refused.
+          if (hop === 0) return false;
+          addMark(at, { until: now + MOVED_MARK_MS, revoked: true }, now);
+          return true;
+        }
+        if (mark.revoked) return false;
+        mark.revoked = true;
+        if (mark.to === undefined) return true;
+        at = mark.to;
+      }
+      return false;
     },
 
     async bindUser(id: string, userId: string, _expiresAt: number, device?: string): Promise<'ok' | 'gone'> {

@@ -44,9 +44,13 @@ export interface SessionStore {
    */
   moveOut(id: string, now: number, to?: string): Promise<MoveOutResult>;
   /**
-   * Removes the record (or the mark a move or a revoke left at its ID). Resolves to whether there was one:
-   * removing a missing record is not an error, and `false` tells the core that something else (a revoke, an
-   * expiry, a concurrent request) ended the session first, so its end is told once.
+   * Ends the session at `id`. A record there is removed. A moved mark there (another request's `moveOut`, after
+   * this one read the record) is followed as `revokeSessions` follows it: it becomes the revoked mark, and at the
+   * ID it names the record is removed if it was created, or else a revoked mark is left for `MOVED_MARK_MS`, so
+   * the move's create is refused (`'gone'`): no record derived from a destroyed session lives on. A revoked mark
+   * is left as it is. Resolves to whether this call ended the session: removing a missing record is not an error,
+   * and `false` tells the core that something else (a revoke, an expiry, a concurrent request) ended it first, so
+   * its end is told once.
    */
   destroy(id: string): Promise<boolean>;
   /**
