@@ -360,6 +360,23 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
     },
   ],
   [
+    "revokeSessions spares the kept session wherever another request moved it after the caller read it",
+    async (store) => {
+      const user = `user-${createSessionId()}`;
+      const [kept, keptNew, keptNewer, other] = Array.from({ length: 4 }, () => createSessionId()) as [string, string, string, string];
+      const now = Date.now();
+      for (const id of [kept, other]) await store.write(id, { ...create(now, { a: '1' }), userId: user });
+      // The caller read `kept`; another request then moved it twice, the last move's record not written yet.
+      assert.equal((await store.moveOut(kept, now, keptNew)).status, 'found');
+      assert.equal(await store.write(keptNew, { ...create(now, { a: '1' }), userId: user }), 'ok');
+      assert.equal((await store.moveOut(keptNew, now, keptNewer)).status, 'found');
+      assert.deepEqual(await store.revokeSessions(user, () => true, kept), [other]);
+      assert.equal(await store.write(keptNewer, { ...create(now, { a: '1' }), userId: user }), 'ok', 'the last move completes');
+      found(await store.load(keptNewer, now), 'the kept session at its newest ID');
+      assert.deepEqual(await store.load(other, now), { status: 'missing' });
+    },
+  ],
+  [
     'destroy follows a move made since the record was read: the new record is removed, or its create refused',
     async (store) => {
       const [created, inFlight, createdNew, inFlightNew] = Array.from({ length: 4 }, () => createSessionId()) as [string, string, string, string];

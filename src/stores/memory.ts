@@ -206,10 +206,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     return size;
   };
 
+  /** `id` and the IDs its moves led to, as their marks say now. */
+  const movedTo = (id: string, now: number): Set<string> => {
+    const ids = new Set([id]);
+    let mark = markAt(id, now);
+    for (let hop = 0; hop < MAX_REVOKE_HOPS && mark !== undefined && !mark.revoked && mark.to !== undefined; hop++) {
+      ids.add(mark.to);
+      mark = markAt(mark.to, now);
+    }
+    return ids;
+  };
+
   /** See SessionStore.revokeSessions; the same steps as the Redis store's REVOKE_SESSION_SCRIPT, hop by hop. */
   const revokeSessions = async (userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]> => {
     const now = Date.now();
-    const ids = [...boundTo(userId, now)].filter((id) => id !== keep && which(id));
+    const kept = keep === null ? new Set<string>() : movedTo(keep, now);
+    const ids = [...boundTo(userId, now)].filter((id) => !kept.has(id) && which(id));
     const ended = ids.map((id): string | null => {
       let at = id;
       for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {

@@ -276,10 +276,25 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   const index = (id: string, userId: string, expiresAt: number) =>
     run((redis) => redis.trpcSessionIndexUserSession(userKey(userId), id, Math.ceil(expiresAt), Date.now() - INDEX_GRACE_MS, INDEX_GRACE_MS));
 
+  /** `id` and the IDs its moves led to, as their marks say now: one GET per hop (WRONGTYPE: a record, not moved). */
+  const movedTo = async (id: string): Promise<Set<string>> => {
+    const ids = new Set([id]);
+    for (let at = id, hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
+      const current = at;
+      const mark = await run((redis) => redis.get(key(current)).catch((error: unknown) => (isWrongType(error) ? null : Promise.reject(error))));
+      if (!mark?.startsWith(`${MOVED_MARK}:`)) break;
+      at = mark.slice(MOVED_MARK.length + 1);
+      ids.add(at);
+    }
+    return ids;
+  };
+
   /** See SessionStore.revokeSessions. */
   const revokeSessions = async (userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]> => {
     const listed = await run((redis) => redis.trpcSessionListUserSessions(userKey(userId), Date.now() - INDEX_GRACE_MS));
-    const ids = listed.filter((id) => id !== keep && which(id));
+    // Read after the index: a new ID the kept session moved to is in the index only once its mark names it.
+    const kept = keep === null ? new Set<string>() : await movedTo(keep);
+    const ids = listed.filter((id) => !kept.has(id) && which(id));
     const visited: string[] = [];
     /**
      * Ends the session at `id`, following its moves (one script per hop: each ID is in its own slot); resolves

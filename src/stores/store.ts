@@ -74,8 +74,9 @@ export interface SessionStore {
    * (`moveOut`) is followed to the ID its mark names; there the record is removed if it was created, and
    * otherwise a revoked mark is left for `MOVED_MARK_MS`, so the move's create is refused (`'gone'`). Both the
    * old ID's moved mark and the new ID then hold the revoked mark, which no create or move gets past and
-   * `load` reads as `'missing'`. A move to `keep` is not followed. Resolves to the selected IDs (as the index
-   * had them) whose session was ended.
+   * `load` reads as `'missing'`. `keep` is the caller's session wherever it is now: the IDs its moved marks lead
+   * to, read after the index (a move of it that another request made meanwhile), are kept too, and a move to
+   * `keep` is not followed. Resolves to the selected IDs (as the index had them) whose session was ended.
    */
   revokeSessions(userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]>;
   /**

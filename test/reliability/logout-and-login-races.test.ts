@@ -8,7 +8,10 @@ import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.j
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { logFigures, scaled } from './support/figures.js';
 
-/** Two requests of one browser racing over real HTTP, each round a new visitor: a logout against a login. */
+/**
+ * Two requests of one browser racing over real HTTP, each round a new visitor: a logout against a login
+ * (`destroy()` against `regenerate()`), and "log out other devices" against the device's own `regenerate()`.
+ */
 const TRIES = scaled(150, 1_500);
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -41,6 +44,18 @@ function raceApp(store: SessionStore, errors: SessionError[]) {
     peek: t.procedure.query(async ({ ctx }) => {
       const session = await ctx.session.load();
       return session === null ? null : { marker: session.data.get('marker') ?? null, userId: session.userId };
+    }),
+    regenerate: t.procedure.mutation(async ({ ctx }) => {
+      if ((await ctx.session.load()) === null) return null;
+      await ctx.session.regenerate();
+      return true;
+    }),
+    /** "Log out my other devices", `delayMs` after the request read its session (a password check, say). */
+    logoutOthers: t.procedure.input(z.number()).mutation(async ({ ctx, input }) => {
+      const session = await ctx.session.load();
+      if (session === null) return null;
+      if (input > 0) await pause(input);
+      return sessions.revokeOtherSessions(session);
     }),
   });
   return { sessions, router };
@@ -129,4 +144,38 @@ describe.each(Object.keys(stores))('%s store', (storeName) => {
       expect(errors.filter((error) => !(error instanceof SessionGoneError))).toEqual([]);
     }, 180_000);
   }
+
+  test("revokeOtherSessions racing the same device's regenerate() never ends that device (0 or 3 ms between the revoke's read and the revoke)", async () => {
+    errors.length = 0;
+    const counts: Record<string, number> = { tries: 0, 'current device logged out': 0, 'other device survived a revoke': 0 };
+    const count = (outcome: string) => (counts[outcome] = (counts[outcome] ?? 0) + 1);
+    for (let attempt = 0; attempt < TRIES; attempt++) {
+      counts['tries']!++;
+      const user = `user-others-${attempt}`;
+      const signIn = async () => {
+        const made = browser<RaceRouter>(served.url, 'single');
+        await made.client.begin.mutate(user);
+        await made.client.signIn.mutate(user);
+        return made;
+      };
+      const [device, other] = [await signIn(), await signIn()];
+      const [ended, regenerated] = await Promise.all([
+        (async () => {
+          await pause(Math.random() * 3);
+          return device.client.logoutOthers.mutate(attempt % 2 === 0 ? 0 : 3);
+        })(),
+        (async () => {
+          await pause(Math.random() * 3);
+          return device.client.regenerate.mutate();
+        })(),
+      ]);
+      count(`revoke ${ended === null ? 'found the session moved' : `ended ${ended}`}, regenerate ${regenerated === null ? 'found no session' : 'done'}`);
+      if ((await device.client.peek.query())?.userId !== user) count('current device logged out');
+      if (ended !== null && (await other.client.peek.query()) !== null) count('other device survived a revoke');
+    }
+    logFigures(`revokeOtherSessions racing the device's regenerate (${storeName})`, counts);
+    expect(counts['current device logged out']).toBe(0);
+    expect(counts['other device survived a revoke']).toBe(0);
+    expect(errors).toEqual([]);
+  }, 180_000);
 });
