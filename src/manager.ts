@@ -73,7 +73,8 @@ export interface SessionManager<S extends SessionSchema, K extends string = 'ses
   revokeSession(userId: string, ref: string): Promise<boolean>;
   /**
    * Ends every session of `session`'s user except `session` itself ("log out other devices"), with the same
-   * guarantee as `revokeSession` for each. Resolves to how many were ended; 0 for a session bound to no user.
+   * guarantee as `revokeSession` for each. `session` is spared at whatever ID another request's `regenerate()`
+   * has just moved it to. Resolves to how many were ended; 0 for a session bound to no user.
    */
   revokeOtherSessions(session: Session<S, F>): Promise<number>;
   /** The session cookie's name, for reading it where you pass the cookie yourself (`cookies().get(…)`). */

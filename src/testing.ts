@@ -360,6 +360,43 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
     },
   ],
   [
+    "revokeSessions spares the kept session wherever another request moved it after the caller read it",
+    async (store) => {
+      const user = `user-${createSessionId()}`;
+      const [kept, keptNew, keptNewer, other] = Array.from({ length: 4 }, () => createSessionId()) as [string, string, string, string];
+      const now = Date.now();
+      for (const id of [kept, other]) await store.write(id, { ...create(now, { a: '1' }), userId: user });
+      // The caller read `kept`; another request then moved it twice, the last move's record not written yet.
+      assert.equal((await store.moveOut(kept, now, keptNew)).status, 'found');
+      assert.equal(await store.write(keptNew, { ...create(now, { a: '1' }), userId: user }), 'ok');
+      assert.equal((await store.moveOut(keptNew, now, keptNewer)).status, 'found');
+      assert.deepEqual(await store.revokeSessions(user, () => true, kept), [other]);
+      assert.equal(await store.write(keptNewer, { ...create(now, { a: '1' }), userId: user }), 'ok', 'the last move completes');
+      found(await store.load(keptNewer, now), 'the kept session at its newest ID');
+      assert.deepEqual(await store.load(other, now), { status: 'missing' });
+    },
+  ],
+  [
+    'destroy follows a move made since the record was read: the new record is removed, or its create refused',
+    async (store) => {
+      const [created, inFlight, createdNew, inFlightNew] = Array.from({ length: 4 }, () => createSessionId()) as [string, string, string, string];
+      const now = Date.now();
+      for (const id of [created, inFlight]) await store.write(id, create(now, { a: '1' }));
+      // Moved, and the new record written.
+      assert.equal((await store.moveOut(created, now, createdNew)).status, 'found');
+      assert.equal(await store.write(createdNew, create(now, { a: '1' })), 'ok');
+      // Moved, the new record not written yet.
+      assert.equal((await store.moveOut(inFlight, now, inFlightNew)).status, 'found');
+      assert.equal(await store.destroy(created), true, 'the session moved and recreated');
+      assert.equal(await store.destroy(inFlight), true, 'the session moved, its new record not written yet');
+      // The move's create, and its put-back of the old record, are refused: no record of the session lives on.
+      assert.equal(await store.write(inFlightNew, create(now, { a: '1' })), 'gone');
+      assert.equal(await store.write(inFlight, create(now, { a: '1' })), 'gone');
+      for (const id of [created, createdNew, inFlight, inFlightNew]) assert.deepEqual(await store.load(id, now), { status: 'missing' });
+      assert.equal(await store.destroy(created), false, 'ended already');
+    },
+  ],
+  [
     'a failed move puts its record back over its own moved mark',
     async (store) => {
       const id = createSessionId();

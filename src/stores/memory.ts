@@ -206,10 +206,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     return size;
   };
 
+  /** `id` and the IDs its moves led to, as their marks say now. */
+  const movedTo = (id: string, now: number): Set<string> => {
+    const ids = new Set([id]);
+    let mark = markAt(id, now);
+    for (let hop = 0; hop < MAX_REVOKE_HOPS && mark !== undefined && !mark.revoked && mark.to !== undefined; hop++) {
+      ids.add(mark.to);
+      mark = markAt(mark.to, now);
+    }
+    return ids;
+  };
+
   /** See SessionStore.revokeSessions; the same steps as the Redis store's REVOKE_SESSION_SCRIPT, hop by hop. */
   const revokeSessions = async (userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]> => {
     const now = Date.now();
-    const ids = [...boundTo(userId, now)].filter((id) => id !== keep && which(id));
+    const kept = keep === null ? new Set<string>() : movedTo(keep, now);
+    const ids = [...boundTo(userId, now)].filter((id) => !kept.has(id) && which(id));
     const ended = ids.map((id): string | null => {
       let at = id;
       for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
@@ -333,11 +345,27 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     },
 
     async destroy(id: string): Promise<boolean> {
+      // The same steps as the Redis store's DESTROY_SESSION_SCRIPT, hop by hop.
       const now = Date.now();
-      const existed = live(id, now) !== undefined || markAt(id, now) !== undefined;
-      remove(id);
-      marks.delete(id);
-      return existed;
+      let at = id;
+      for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
+        if (live(at, now) !== undefined) {
+          remove(at);
+          return true;
+        }
+        const mark = markAt(at, now);
+        if (mark === undefined) {
+          // Where a move led and nothing is there yet: the move's create will be refused.
+          if (hop === 0) return false;
+          addMark(at, { until: now + MOVED_MARK_MS, revoked: true }, now);
+          return true;
+        }
+        if (mark.revoked) return false;
+        mark.revoked = true;
+        if (mark.to === undefined) return true;
+        at = mark.to;
+      }
+      return false;
     },
 
     async bindUser(id: string, userId: string, _expiresAt: number, device?: string): Promise<'ok' | 'gone'> {

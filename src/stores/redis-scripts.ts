@@ -30,7 +30,7 @@ export const HASH = {
  * (see MOVE_OUT_SCRIPT).
  */
 export const MOVED_MARK = 'trpc-session:moved';
-/** What a revoked session's key holds for `MOVED_MARK_MS` when it cannot simply be removed (REVOKE_SESSION_SCRIPT). */
+/** What a revoked or destroyed session's key holds for `MOVED_MARK_MS` when it cannot simply be removed (REVOKE_SESSION_SCRIPT, DESTROY_SESSION_SCRIPT). */
 export const REVOKED_MARK = 'trpc-session:revoked';
 
 /** A Lua string literal of a name above (they hold no quote or backslash). */
@@ -206,6 +206,35 @@ if kind == 'string' then
 end
 if kind == 'none' and ARGV[3] == '1' then
   redis.call('SET', key, ${lua(REVOKED_MARK)}, 'PX', ARGV[4])
+  return {1}
+end
+return {0}
+`;
+
+/**
+ * KEYS: session. ARGV: '1' when the key is where a move led, markMs. Ends a session for destroy(): a record is
+ * removed ({1}); a moved mark becomes the revoked mark (its expiry kept) and the ID it names, if any, is returned
+ * ({2, id}) for the caller to end there in turn. Where a move led and nothing is there yet, the revoked mark is
+ * set for markMs, so the move's create (WRITE_SCRIPT) is refused ({1}). Anything else (a revoked mark, a key not
+ * of this store's): {0}, left alone.
+ */
+export const DESTROY_SESSION_SCRIPT = `
+local key = KEYS[1]
+local kind = redis.call('TYPE', key).ok
+if kind == 'hash' then
+  redis.call('DEL', key)
+  return {1}
+end
+if kind == 'string' then
+  local mark = redis.call('GET', key)
+  local moved = ${lua(MOVED_MARK)}
+  if string.sub(mark, 1, #moved) ~= moved then return {0} end
+  redis.call('SET', key, ${lua(REVOKED_MARK)}, 'KEEPTTL')
+  if #mark == #moved then return {1} end
+  return {2, string.sub(mark, #moved + 2)}
+end
+if kind == 'none' and ARGV[1] == '1' then
+  redis.call('SET', key, ${lua(REVOKED_MARK)}, 'PX', ARGV[2])
   return {1}
 end
 return {0}

@@ -5,6 +5,7 @@ import { StoreHealth, takeCharge, TIMED_OUT, type Destination } from './redis-he
 import {
   BIND_USER_SCRIPT,
   COMPARE_AND_SET_SCRIPT,
+  DESTROY_SESSION_SCRIPT,
   HASH,
   INDEX_USER_SESSION_SCRIPT,
   LIST_USER_SESSIONS_SCRIPT,
@@ -69,6 +70,7 @@ interface SessionCommands {
   trpcSessionBindUser(key: string, userId: string, device: string): Promise<number>;
   trpcSessionMoveOutBuffer(key: string, mark: string, markMs: number): Promise<Buffer[] | null>;
   trpcSessionRevokeSession(key: string, userId: string, keep: string, followed: '0' | '1', markMs: number): Promise<[0 | 1] | [2, string]>;
+  trpcSessionDestroy(key: string, followed: '0' | '1', markMs: number): Promise<[0 | 1] | [2, string]>;
   trpcSessionIndexUserSession(key: string, id: string, expiresAt: number, pruneBefore: number, graceMs: number): Promise<null>;
   trpcSessionListUserSessions(key: string, pruneBefore: number): Promise<string[]>;
 }
@@ -96,6 +98,7 @@ function defineCommands(client: RedisClient): RedisClient & SessionCommands {
     client.defineCommand('trpcSessionBindUser', { numberOfKeys: 1, lua: BIND_USER_SCRIPT });
     client.defineCommand('trpcSessionMoveOut', { numberOfKeys: 1, lua: MOVE_OUT_SCRIPT });
     client.defineCommand('trpcSessionRevokeSession', { numberOfKeys: 1, lua: REVOKE_SESSION_SCRIPT });
+    client.defineCommand('trpcSessionDestroy', { numberOfKeys: 1, lua: DESTROY_SESSION_SCRIPT });
     client.defineCommand('trpcSessionIndexUserSession', { numberOfKeys: 1, lua: INDEX_USER_SESSION_SCRIPT });
     client.defineCommand('trpcSessionListUserSessions', { numberOfKeys: 1, lua: LIST_USER_SESSIONS_SCRIPT });
     withCommands.add(client);
@@ -273,10 +276,25 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   const index = (id: string, userId: string, expiresAt: number) =>
     run((redis) => redis.trpcSessionIndexUserSession(userKey(userId), id, Math.ceil(expiresAt), Date.now() - INDEX_GRACE_MS, INDEX_GRACE_MS));
 
+  /** `id` and the IDs its moves led to, as their marks say now: one GET per hop (WRONGTYPE: a record, not moved). */
+  const movedTo = async (id: string): Promise<Set<string>> => {
+    const ids = new Set([id]);
+    for (let at = id, hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
+      const current = at;
+      const mark = await run((redis) => redis.get(key(current)).catch((error: unknown) => (isWrongType(error) ? null : Promise.reject(error))));
+      if (!mark?.startsWith(`${MOVED_MARK}:`)) break;
+      at = mark.slice(MOVED_MARK.length + 1);
+      ids.add(at);
+    }
+    return ids;
+  };
+
   /** See SessionStore.revokeSessions. */
   const revokeSessions = async (userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]> => {
     const listed = await run((redis) => redis.trpcSessionListUserSessions(userKey(userId), Date.now() - INDEX_GRACE_MS));
-    const ids = listed.filter((id) => id !== keep && which(id));
+    // Read after the index: a new ID the kept session moved to is in the index only once its mark names it.
+    const kept = keep === null ? new Set<string>() : await movedTo(keep);
+    const ids = listed.filter((id) => !kept.has(id) && which(id));
     const visited: string[] = [];
     /**
      * Ends the session at `id`, following its moves (one script per hop: each ID is in its own slot); resolves
@@ -387,7 +405,15 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     },
 
     async destroy(id: string): Promise<boolean> {
-      return (await run((redis) => redis.del(key(id)))) > 0;
+      // Follows the moves another request made since this one read the record, one script per hop (see SessionStore.destroy).
+      let at = id;
+      for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
+        const current = at;
+        const reply = await run((redis) => redis.trpcSessionDestroy(key(current), hop === 0 ? '0' : '1', MOVED_MARK_MS));
+        if (reply[0] !== 2) return reply[0] === 1;
+        at = reply[1];
+      }
+      return false;
     },
 
     async bindUser(id: string, userId: string, expiresAt: number, device?: string): Promise<'ok' | 'gone'> {

@@ -44,9 +44,13 @@ export interface SessionStore {
    */
   moveOut(id: string, now: number, to?: string): Promise<MoveOutResult>;
   /**
-   * Removes the record (or the mark a move or a revoke left at its ID). Resolves to whether there was one:
-   * removing a missing record is not an error, and `false` tells the core that something else (a revoke, an
-   * expiry, a concurrent request) ended the session first, so its end is told once.
+   * Ends the session at `id`. A record there is removed. A moved mark there (another request's `moveOut`, after
+   * this one read the record) is followed as `revokeSessions` follows it: it becomes the revoked mark, and at the
+   * ID it names the record is removed if it was created, or else a revoked mark is left for `MOVED_MARK_MS`, so
+   * the move's create is refused (`'gone'`): no record derived from a destroyed session lives on. A revoked mark
+   * is left as it is. Resolves to whether this call ended the session: removing a missing record is not an error,
+   * and `false` tells the core that something else (a revoke, an expiry, a concurrent request) ended it first, so
+   * its end is told once.
    */
   destroy(id: string): Promise<boolean>;
   /**
@@ -70,8 +74,9 @@ export interface SessionStore {
    * (`moveOut`) is followed to the ID its mark names; there the record is removed if it was created, and
    * otherwise a revoked mark is left for `MOVED_MARK_MS`, so the move's create is refused (`'gone'`). Both the
    * old ID's moved mark and the new ID then hold the revoked mark, which no create or move gets past and
-   * `load` reads as `'missing'`. A move to `keep` is not followed. Resolves to the selected IDs (as the index
-   * had them) whose session was ended.
+   * `load` reads as `'missing'`. `keep` is the caller's session wherever it is now: the IDs its moved marks lead
+   * to, read after the index (a move of it that another request made meanwhile), are kept too, and a move to
+   * `keep` is not followed. Resolves to the selected IDs (as the index had them) whose session was ended.
    */
   revokeSessions(userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]>;
   /**
