@@ -191,4 +191,10 @@ export interface UserSessionInfo {
 export interface UserSessionsOptions {
   /** The session of the request asking (or `null`): its entry is listed with `current: true`. */
   current?: { readonly ref: string } | null;
+  /**
+   * The most sessions listed: the most recently used ones (strictly, those that expire last: the same for
+   * sessions of one lifespan). A whole number from 1 to 1000; the call rejects with a `TypeError` otherwise.
+   * @default the manager's `maxSessionsPerUser` (100 unless set): every session the user can have
+   */
+  limit?: number;
 }
