@@ -117,7 +117,7 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
   onError?: (error: SessionError) => void;
   /**
    * Hears of each event in a session's life, for an audit log: `created` (its record first written),
-   * `regenerated` (with `previousRef`), `destroyed` (`destroy()`), `revoked` (`revokeUser`, `revokeSession`, `revokeOtherSessions`), `expired` (a load
+   * `regenerated` (with `previousRef`), `destroyed` (`destroy()`), `revoked` (`revokeUser`, `revokeSession`, `revokeOtherSessions`, `maxSessionsPerUser`), `expired` (a load
    * found its lifetime over). Each event names the session by its `ref` and its user, never its ID or data.
    * Called after the fact, without waiting for what it returns: what it throws or rejects with goes to
    * `onError` as `SessionEventHookError`, and the request goes on.
