@@ -4,8 +4,9 @@ import type { SessionError, SessionStoreUnavailableError } from '../errors.js';
  * The contract between the session core and a storage backend. A store keeps, per session ID, a record of
  * encoded data fields plus metadata, with an expiry. It never sees the schema or the codec: values are bytes.
  * A method on one record is one round trip to the backend, plus one to the user's index where a record bound
- * to a user needs it; the methods on a user's sessions take one per session, in batches of at most
- * {@link USER_BATCH}, so that a user with very many sessions never floods the backend or stalls the process.
+ * to a user needs it; the methods on a user's sessions take one per session, in batches of at most 100
+ * (the built-in stores' bound), so that a user with very many sessions never floods the backend or stalls the
+ * process.
  */
 export interface SessionStore {
   /**
@@ -68,9 +69,10 @@ export interface SessionStore {
   userSessions(userId: string, now: number, limit: number): Promise<UserRecordSummary[]>;
   /**
    * Keeps the user to `max` live records: ends those over it whose index entry expires first (the least
-   * recently used, for records of one lifespan), never `keep` (the record just bound), and at most
-   * {@link USER_BATCH} in one call. The old ID of a record just moved is not a record of its own: it is left
-   * alone. Resolves to the IDs of the records ended. Called by the core after each `bindUser`.
+   * recently used, for records of one lifespan), never `keep` (the record just bound), and at most a batch
+   * (100, in the built-in stores) in one call, so a user far over `max` comes down over several logins. The old
+   * ID of a record just moved is not a record of its own: it is left alone. Resolves to the IDs of the records
+   * ended. Called by the core after each `bindUser` to a new user.
    */
   trimUserSessions(userId: string, max: number, keep: string, now: number): Promise<string[]>;
   /**
@@ -80,7 +82,7 @@ export interface SessionStore {
    * otherwise a revoked mark is left for `MOVED_MARK_MS`, so the move's create is refused (`'gone'`). Both the
    * old ID's moved mark and the new ID then hold the revoked mark, which no create or move gets past and
    * `load` reads as `'missing'`. A move to `keep` is not followed. Resolves to the selected IDs (as the index
-   * had them) whose session was ended. The index is read and revoked in batches (see {@link USER_BATCH}).
+   * had them) whose session was ended. The index is read and revoked in batches.
    */
   revokeSessions(userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]>;
   /**
