@@ -301,15 +301,13 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     };
     await prune(userId, Date.now() - INDEX_GRACE_MS);
     const ended: string[] = [];
-    const seen = new Set<string>();
     const endedAt = new Set<string>();
     let cursor = '0';
     do {
       const [next, page] = await run((redis) => redis.zscan(userKey(userId), cursor, 'COUNT', USER_BATCH));
       cursor = next;
-      // Members and scores, alternately; ZSCAN may return an entry twice.
-      const selected = page.filter((id, at) => at % 2 === 0 && !seen.has(id) && id !== keep && which(id));
-      for (const id of selected) seen.add(id);
+      // Members and scores, alternately. ZSCAN may return an entry twice: its session, ended already, is not again.
+      const selected = page.filter((id, at) => at % 2 === 0 && id !== keep && which(id));
       const visited: string[] = [];
       ended.push(...endedOnce(selected, await inBatches(selected, (id) => revoke(id, visited)), endedAt));
       // Only the entries read and followed: a session bound meanwhile keeps its entry, so a later revoke still finds it.
