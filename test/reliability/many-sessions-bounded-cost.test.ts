@@ -189,7 +189,7 @@ describe.each(Object.keys(backends))('%s', (name) => {
             await reader;
             delay.disable();
             figures[`${label} ms`] = ms.toFixed(0);
-            figures[`${label} max event-loop delay ms`] = (delay.max / 1e6).toFixed(0);
+            figures[`${label} event-loop delay ms (max, p99)`] = `${(delay.max / 1e6).toFixed(0)}, ${(delay.percentile(99) / 1e6).toFixed(0)}`;
             if (traffic !== null) {
               figures[`${label} commands`] = traffic.sent;
               figures[`${label} most in flight`] = traffic.maxInFlight;
