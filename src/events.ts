@@ -5,10 +5,11 @@ import { sessionRef } from './id.js';
 export type SessionEventType = 'created' | 'regenerated' | 'destroyed' | 'revoked' | 'expired';
 
 /**
- * Why a session was revoked (the method that ended it), or which timeout ended a session found expired on
- * load (`'idle'`: unused for its lifespan; `'absolute'`: past `absoluteLifetime`).
+ * Why a session was revoked (the method that ended it, or `'maxSessionsPerUser'`: a login of its user past
+ * that many sessions), or which timeout ended a session found expired on load (`'idle'`: unused for its
+ * lifespan; `'absolute'`: past `absoluteLifetime`).
  */
-export type SessionEventReason = 'revokeUser' | 'revokeSession' | 'revokeOtherSessions' | 'idle' | 'absolute';
+export type SessionEventReason = 'revokeUser' | 'revokeSession' | 'revokeOtherSessions' | 'maxSessionsPerUser' | 'idle' | 'absolute';
 
 /**
  * One event in a session's life, for an audit log. It names the session by its `ref` (never its ID) and

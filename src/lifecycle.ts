@@ -21,7 +21,8 @@ import type {
   UserSessionInfo,
 } from './session-api.js';
 import { endedBy, expiryAtLoad, remainingLifetime, type ExpiryPolicy } from './expiry.js';
-import { exceedsMaxSize, type RecordExpectation, type RecordLifespan, type StoredRecord } from './stores/store.js';
+import type { SessionEventReason } from './events.js';
+import { exceedsMaxSize, USER_BATCH, type RecordExpectation, type RecordLifespan, type StoredRecord } from './stores/store.js';
 
 /** `update` retries this many times when other requests keep changing the same field. */
 const MAX_UPDATE_ATTEMPTS = 50;
@@ -134,9 +135,9 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
     this.assertUsable();
     if (typeof userId !== 'string' || userId === '') throw new TypeError('trpc-session: bindUser needs a non-empty user ID');
     const device = encodeDevice(options?.device);
-    return this.#enqueue(async () => {
+    const newlyBound = await this.#enqueue(async () => {
       const [previous, previousDevice] = [this.#userId, this.#device];
-      if (previous === userId && device === undefined) return;
+      if (previous === userId && device === undefined) return false;
       if (!this.#persisted) {
         // The store indexes a new record under its user as it creates it.
         [this.#userId, this.#device] = [userId, device];
@@ -151,9 +152,11 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
         if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
         [this.#userId, this.#device] = [userId, device];
       }
-      if (previous === userId) return;
+      if (previous === userId) return false;
       if (previous !== null) await this.#runtime.store.unbindUser(this.#id, previous);
+      return true;
     });
+    if (newlyBound) await trimUserSessions(this.#runtime, userId, this.#id);
   }
 
   /** Throws `SessionGoneError` once the session was destroyed. */
@@ -622,21 +625,44 @@ export async function loadSession<S extends SessionSchema, F extends SessionSche
   return { session: new SessionLifecycle<S, F>(runtime, id, { ...record, fields }, pending), refreshed };
 }
 
-/** The live sessions bound to a user, most recently used first; `currentRef` marks the caller's. */
-export async function userSessions(runtime: SessionRuntime, userId: string, currentRef: string | null): Promise<UserSessionInfo[]> {
-  const records = await runtime.store.userSessions(userId, Date.now());
+/** The live sessions bound to a user, at most `limit`, most recently used first; `currentRef` marks the caller's. */
+export async function userSessions(runtime: SessionRuntime, userId: string, currentRef: string | null, limit: number): Promise<UserSessionInfo[]> {
+  const records = await runtime.store.userSessions(userId, Date.now(), limit);
   return records
     .sort((a, b) => b.lastUsedAt - a.lastUsedAt)
+    .slice(0, limit)
     .map(({ id, createdAt, lastUsedAt, device }) => {
       const ref = sessionRef(id);
       return { ref, createdAt: new Date(createdAt), lastUsedAt: new Date(lastUsedAt), device: decodeDevice(device), current: ref === currentRef };
     });
 }
 
+/** Tells `onEvent` of sessions revoked, USER_BATCH per turn of the event loop: a user may have had very many. */
+async function tellRevoked(runtime: SessionRuntime, ids: readonly string[], userId: string, reason: SessionEventReason): Promise<void> {
+  for (let at = 0; at < ids.length; at += USER_BATCH) {
+    if (at > 0) await new Promise((resolve) => setImmediate(resolve));
+    for (const id of ids.slice(at, at + USER_BATCH)) runtime.emit('revoked', id, userId, { reason });
+  }
+}
+
+/**
+ * Keeps the user within `maxSessionsPerUser` once `keep` is bound to them: the sessions over it that expire
+ * first end, each told as revoked. The binding stands whatever happens here: a failure goes to `onError`,
+ * and the next login trims again.
+ */
+async function trimUserSessions(runtime: SessionRuntime, userId: string, keep: string): Promise<void> {
+  try {
+    const ended = await runtime.store.trimUserSessions(userId, runtime.maxSessionsPerUser, keep, Date.now());
+    await tellRevoked(runtime, ended, userId, 'maxSessionsPerUser');
+  } catch (error) {
+    runtime.report(error instanceof SessionError ? error : new SessionError('INTERNAL_SERVER_ERROR', 'trimming the user\'s sessions failed', error));
+  }
+}
+
 /** Ends every session bound to a user, following each through a `regenerate()`, each told to `onEvent` as revoked; resolves to how many there were. */
 export async function revokeUser(runtime: SessionRuntime, userId: string): Promise<number> {
   const ended = await runtime.store.revokeSessions(userId, () => true, null);
-  for (const id of ended) runtime.emit('revoked', id, userId, { reason: 'revokeUser' });
+  await tellRevoked(runtime, ended, userId, 'revokeUser');
   return ended.length;
 }
 
@@ -647,7 +673,7 @@ export async function revokeUser(runtime: SessionRuntime, userId: string): Promi
 export async function revokeSession(runtime: SessionRuntime, userId: string, ref: string): Promise<boolean> {
   if (typeof userId !== 'string' || typeof ref !== 'string') throw new TypeError('trpc-session: revokeSession needs a user ID and a session ref (strings)');
   const ended = await runtime.store.revokeSessions(userId, (id) => sessionRef(id) === ref, null);
-  for (const id of ended) runtime.emit('revoked', id, userId, { reason: 'revokeSession' });
+  await tellRevoked(runtime, ended, userId, 'revokeSession');
   return ended.length > 0;
 }
 
@@ -656,7 +682,7 @@ export async function revokeOtherSessions(runtime: SessionRuntime, session: Pick
   const userId = session.userId;
   if (userId === null) return 0;
   const ended = await runtime.store.revokeSessions(userId, () => true, session.id);
-  for (const id of ended) runtime.emit('revoked', id, userId, { reason: 'revokeOtherSessions' });
+  await tellRevoked(runtime, ended, userId, 'revokeOtherSessions');
   return ended.length;
 }
 

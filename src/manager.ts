@@ -4,7 +4,7 @@ import type { TRPCRequestInfo } from '@trpc/server/http';
 import { nodeHTTPTransport } from './adapters/node-http.js';
 import { httpSession, runSessionCall } from './commit.js';
 import { closeStore, revokeOtherSessions, revokeSession, revokeUser, userSessions } from './lifecycle.js';
-import { attachRuntime, resolveOptions, type ReservedContextKey, type SessionManagerOptions } from './options.js';
+import { attachRuntime, isUserSessionCount, MAX_USER_SESSIONS, resolveOptions, type ReservedContextKey, type SessionManagerOptions } from './options.js';
 import type { NoFlash, RequireOptionalFields, SessionSchema } from './schema.js';
 import type { Session, SessionContext, SessionHandle, UserSessionInfo, UserSessionsOptions } from './session-api.js';
 
@@ -55,7 +55,8 @@ export interface SessionManager<S extends SessionSchema, K extends string = 'ses
   /**
    * The live sessions bound to the user by `session.bindUser`, most recently used first, each with the device
    * `bindUser` recorded: for a "your devices" page. Pass the asking request's session as `current` to have its
-   * entry marked `current: true`. Never includes session IDs.
+   * entry marked `current: true`. At most `limit` (by default `maxSessionsPerUser`, so all of them), read in
+   * batches of 100 commands. Never includes session IDs.
    */
   userSessions(userId: string, options?: UserSessionsOptions): Promise<UserSessionInfo[]>;
   /**
@@ -106,7 +107,11 @@ export function createSessionManager<S extends SessionSchema, K extends string =
         ? (opts) => ({ session: httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null) }) as SessionContext<S, K, F>
         : (opts) => runtime.context(httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null)) as SessionContext<S, K, F>,
     procedure: sessionProcedure<S, K, F>(runtime.contextKey, runtime.context),
-    userSessions: (userId, options) => userSessions(runtime, userId, options?.current?.ref ?? null),
+    userSessions: (userId, options) => {
+      const limit = options?.limit ?? runtime.maxSessionsPerUser;
+      if (!isUserSessionCount(limit)) return Promise.reject(new TypeError(`trpc-session: userSessions \`limit\` must be a whole number from 1 to ${MAX_USER_SESSIONS}`));
+      return userSessions(runtime, userId, options?.current?.ref ?? null, limit);
+    },
     revokeUser: (userId) => revokeUser(runtime, userId),
     revokeSession: (userId, ref) => revokeSession(runtime, userId, ref),
     revokeOtherSessions: (session) => revokeOtherSessions(runtime, session),

@@ -100,6 +100,15 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
    */
   migrations?: SessionMigrations;
   /**
+   * The most sessions one user may have at once (`session.bindUser`). A login past it ends the user's session
+   * that expires first (for sessions of one lifespan, the least recently used), told to `onEvent` as
+   * `revoked` with the reason `'maxSessionsPerUser'`. So what a user's sessions cost stays bounded: a listing
+   * (`userSessions`) reads this many by default, and the revokes work through a user's sessions in batches of
+   * 100 commands. A whole number from 1 to 1000; a `TypeError` otherwise.
+   * @default 100
+   */
+  maxSessionsPerUser?: number;
+  /**
    * Receives what goes wrong outside a procedure's reach: a failed write after the response, a corrupt
    * record, a stored field dropped by the schema, and once each, Redis becoming unreachable
    * (`SessionStoreUnavailableError`) and answering again (`SessionStoreRecoveredError`). Must not throw.
@@ -108,7 +117,7 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
   onError?: (error: SessionError) => void;
   /**
    * Hears of each event in a session's life, for an audit log: `created` (its record first written),
-   * `regenerated` (with `previousRef`), `destroyed` (`destroy()`), `revoked` (`revokeUser`, `revokeSession`, `revokeOtherSessions`), `expired` (a load
+   * `regenerated` (with `previousRef`), `destroyed` (`destroy()`), `revoked` (`revokeUser`, `revokeSession`, `revokeOtherSessions`, `maxSessionsPerUser`), `expired` (a load
    * found its lifetime over). Each event names the session by its `ref` and its user, never its ID or data.
    * Called after the fact, without waiting for what it returns: what it throws or rejects with goes to
    * `onError` as `SessionEventHookError`, and the request goes on.
@@ -135,6 +144,8 @@ export interface SessionRuntime {
   readonly cookieValues: CookieValueCodec;
   readonly policy: ExpiryPolicy;
   readonly maxSize: number;
+  /** `maxSessionsPerUser`, checked. */
+  readonly maxSessionsPerUser: number;
   readonly persistMode: PersistMode;
   readonly trustProxy: boolean;
   readonly schemaVersion: number;
@@ -153,6 +164,12 @@ export interface SessionRuntime {
    */
   emit(type: SessionEventType, id: string, userId: string | null, details?: SessionEventDetails): void;
 }
+
+/** The most `maxSessionsPerUser` and a listing's `limit` may be: what one listing reads, 10 batches of commands. */
+export const MAX_USER_SESSIONS = 1000;
+
+/** Whether `value` is a count of a user's sessions: `maxSessionsPerUser`, or a listing's `limit`. */
+export const isUserSessionCount = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= MAX_USER_SESSIONS;
 
 function seconds(name: string, value: number | undefined, fallback: number): number {
   const resolved = value ?? fallback;
@@ -194,6 +211,8 @@ export function resolveOptions<S extends SessionSchema, K extends string, F exte
   if (!(touchAfterSeconds >= 0)) throw new TypeError('trpc-session: touchAfter must be zero or more seconds');
   const maxSize = options.maxSize ?? 65_536;
   if (!Number.isInteger(maxSize) || maxSize < 1) throw new TypeError('trpc-session: maxSize must be a positive number of bytes');
+  const maxSessionsPerUser = options.maxSessionsPerUser ?? 100;
+  if (!isUserSessionCount(maxSessionsPerUser)) throw new TypeError(`trpc-session: \`maxSessionsPerUser\` must be a whole number from 1 to ${MAX_USER_SESSIONS}`);
   const persistMode = options.persist ?? 'after-response';
   if (persistMode !== 'after-response' && persistMode !== 'before-response') {
     throw new TypeError("trpc-session: persist must be 'after-response' or 'before-response'");
@@ -222,6 +241,7 @@ export function resolveOptions<S extends SessionSchema, K extends string, F exte
       touchAfterMs: touchAfterSeconds * 1000,
     },
     maxSize,
+    maxSessionsPerUser,
     persistMode,
     trustProxy: options.trustProxy ?? false,
     schemaVersion,

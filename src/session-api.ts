@@ -96,7 +96,8 @@ export interface Session<S extends SessionSchema, F extends SessionSchema = NoFl
    * `ctx.session.regenerate()`. It writes at once (a new session is written now, with its data): once it
    * resolves, the revokes find the session. The binding, and the `device` given with it, follow the session
    * through `regenerate()` and end with it. Binding to another user moves it (and drops the device unless
-   * given again); binding again to the same user with a `device` replaces the device.
+   * given again); binding again to the same user with a `device` replaces the device. A user past the
+   * manager's `maxSessionsPerUser` loses the session that expires first (never this one), told as `revoked`.
    *
    * Throws a `TypeError` for an empty user ID, or a `device` part that is not a string within its limit.
    */
@@ -191,4 +192,10 @@ export interface UserSessionInfo {
 export interface UserSessionsOptions {
   /** The session of the request asking (or `null`): its entry is listed with `current: true`. */
   current?: { readonly ref: string } | null;
+  /**
+   * The most sessions listed: the most recently used ones (strictly, those that expire last: the same for
+   * sessions of one lifespan). A whole number from 1 to 1000; the call rejects with a `TypeError` otherwise.
+   * @default the manager's `maxSessionsPerUser` (100 unless set): every session the user can have
+   */
+  limit?: number;
 }

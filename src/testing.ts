@@ -45,6 +45,8 @@ const bytes = (text: string): Uint8Array => encoder.encode(text);
 const text = (value: Uint8Array | null | undefined): string | null | undefined => (value == null ? value : decoder.decode(value));
 
 const MAX_SIZE = 65_536;
+/** The `limit` of the listings that are not about it. */
+const LIMIT = 100;
 
 function create(now: number, set: Record<string, string> = {}, ttlMs = 60_000): RecordWrite {
   return {
@@ -267,7 +269,7 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
       assert.equal(await store.bindUser(bound, user, now + 60_000), 'ok');
       assert.equal(await store.bindUser(createSessionId(), user, now + 60_000), 'gone');
       assert.equal(found(await store.load(bound, now + 1), 'the bound record').userId, user);
-      const listed = await store.userSessions(user, now + 1);
+      const listed = await store.userSessions(user, now + 1, LIMIT);
       assert.deepEqual(
         listed.sort((a, b) => a.createdAt - b.createdAt),
         [
@@ -275,7 +277,7 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
           { id: bound, createdAt: now + 1, lastUsedAt: now + 1 },
         ],
       );
-      assert.deepEqual(await store.userSessions(`other-${user}`, now), []);
+      assert.deepEqual(await store.userSessions(`other-${user}`, now, LIMIT), []);
     },
   ],
   [
@@ -289,8 +291,8 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
       await store.unbindUser(ids[2]!, user);
       await store.bindUser(ids[3]!, `other-${user}`, now + 60_000);
       await pause(120);
-      assert.deepEqual((await store.userSessions(user, Date.now())).map((entry) => entry.id), [ids[4]]);
-      assert.deepEqual((await store.userSessions(`other-${user}`, Date.now())).map((entry) => entry.id), [ids[3]]);
+      assert.deepEqual((await store.userSessions(user, Date.now(), LIMIT)).map((entry) => entry.id), [ids[4]]);
+      assert.deepEqual((await store.userSessions(`other-${user}`, Date.now(), LIMIT)).map((entry) => entry.id), [ids[3]]);
     },
   ],
   [
@@ -305,8 +307,80 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
       assert.deepEqual([...(await store.revokeSessions(user, () => true, null))].sort(), [first, second].sort());
       for (const id of [first, second]) assert.deepEqual(await store.load(id, now), { status: 'missing' });
       for (const id of [rebound, stranger]) found(await store.load(id, now), 'a record not bound to the revoked user');
-      assert.deepEqual(await store.userSessions(user, now), []);
+      assert.deepEqual(await store.userSessions(user, now, LIMIT), []);
       assert.deepEqual(await store.revokeSessions(user, () => true, null), []);
+    },
+  ],
+  [
+    "a user's list holds at most `limit` records: those whose index entry expires last",
+    async (store) => {
+      const user = `user-${createSessionId()}`;
+      const now = Date.now();
+      // Expiring 10, 20, 30, 40 and 50 seconds from now.
+      const ids = Array.from({ length: 5 }, () => createSessionId());
+      for (const [position, id] of ids.entries()) await store.write(id, { ...create(now, {}, (position + 1) * 10_000), userId: user });
+      const listed = async (limit: number) => (await store.userSessions(user, now, limit)).map((entry) => entry.id).sort();
+      assert.deepEqual(await listed(2), [ids[3], ids[4]].sort());
+      assert.deepEqual(await listed(5), [...ids].sort());
+      assert.deepEqual(await listed(9), [...ids].sort());
+    },
+  ],
+  [
+    'trimming keeps a user to `max` records: it ends those that expire first but `keep`, and resolves to them',
+    async (store) => {
+      const user = `user-${createSessionId()}`;
+      const now = Date.now();
+      const ids = Array.from({ length: 5 }, () => createSessionId()) as [string, string, string, string, string];
+      for (const [position, id] of ids.entries()) await store.write(id, { ...create(now, {}, (position + 1) * 10_000), userId: user });
+      // The kept record (the one just bound) may expire first: a login with a shorter lifespan than the others.
+      assert.deepEqual([...(await store.trimUserSessions(user, 3, ids[0], now))].sort(), [ids[1], ids[2]].sort());
+      for (const id of [ids[1], ids[2]]) assert.deepEqual(await store.load(id, now), { status: 'missing' });
+      for (const id of [ids[0], ids[3], ids[4]]) found(await store.load(id, now), 'a record within max');
+      assert.deepEqual(await store.trimUserSessions(user, 3, ids[0], now), [], 'within max: nothing ended');
+      assert.deepEqual((await store.userSessions(user, now, LIMIT)).map((entry) => entry.id).sort(), [ids[0], ids[3], ids[4]].sort());
+    },
+  ],
+  [
+    'trimming leaves alone the old ID of a record just moved: its session counts once, at its new ID',
+    async (store) => {
+      const user = `user-${createSessionId()}`;
+      const now = Date.now();
+      const [moved, movedTo, other] = Array.from({ length: 3 }, () => createSessionId()) as [string, string, string];
+      await store.write(moved, { ...create(now, {}, 10_000), userId: user });
+      await store.write(other, { ...create(now, {}, 20_000), userId: user });
+      assert.equal((await store.moveOut(moved, now, movedTo)).status, 'found');
+      assert.equal(await store.write(movedTo, { ...create(now, {}, 30_000), userId: user }), 'ok');
+      assert.deepEqual(await store.trimUserSessions(user, 2, movedTo, now), []);
+      assert.deepEqual(await store.load(moved, now), { status: 'moved' });
+      for (const id of [movedTo, other]) found(await store.load(id, now), 'a session within max');
+    },
+  ],
+  [
+    'listing, trimming and revoking reach every record of a user with more than a batch (100) of them',
+    async (store) => {
+      const user = `user-${createSessionId()}`;
+      const now = Date.now();
+      const ids = Array.from({ length: 250 }, () => createSessionId());
+      for (const id of ids) await store.write(id, { ...create(now), userId: user });
+      const listed = async (limit: number) => (await store.userSessions(user, now, limit)).map((entry) => entry.id);
+      assert.equal((await listed(250)).length, 250);
+      assert.equal((await listed(120)).length, 120);
+      const [kept] = ids as [string];
+      // A store may end fewer than all those over max in one call: the core trims again at the next login.
+      const trimmed: string[] = [];
+      for (let call = 0; call < 10; call++) {
+        const ended = await store.trimUserSessions(user, 100, kept, now);
+        if (ended.length === 0) break;
+        trimmed.push(...ended);
+      }
+      assert.equal(new Set(trimmed).size, 150, 'trimmed to max');
+      const left = await listed(250);
+      assert.equal(left.length, 100);
+      assert.ok(left.includes(kept), 'the kept record stays');
+      const [target] = left.filter((id) => id !== kept) as [string];
+      assert.deepEqual(await store.revokeSessions(user, (id) => id === target, null), [target], 'one selected record of many');
+      assert.equal((await store.revokeSessions(user, () => true, kept)).length, 98, 'all the others');
+      assert.deepEqual(await listed(250), [kept]);
     },
   ],
   [
@@ -317,7 +391,7 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
       const now = Date.now();
       await store.write(id, create(now));
       assert.equal(await store.bindUser(id, user, now + 60_000, '{"label":"Laptop"}'), 'ok');
-      assert.deepEqual(await store.userSessions(user, now), [{ id, createdAt: now, lastUsedAt: now, device: '{"label":"Laptop"}' }]);
+      assert.deepEqual(await store.userSessions(user, now, LIMIT), [{ id, createdAt: now, lastUsedAt: now, device: '{"label":"Laptop"}' }]);
       const moved = await store.moveOut(id, now, createSessionId());
       assert.equal(moved.status === 'found' && moved.record.device, '{"label":"Laptop"}', 'the device moves with the record');
       const other = createSessionId();
@@ -356,7 +430,7 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
       for (const id of [created, inFlight, inFlightNew]) assert.deepEqual(await store.load(id, now), { status: 'missing' });
       found(await store.load(keptNew, now), 'the kept session');
       assert.deepEqual(await store.load(kept, now), { status: 'moved' });
-      assert.deepEqual((await store.userSessions(user, now)).map((entry) => entry.id), [keptNew]);
+      assert.deepEqual((await store.userSessions(user, now, LIMIT)).map((entry) => entry.id), [keptNew]);
     },
   ],
   [

@@ -2,7 +2,7 @@ import { initTRPC } from '@trpc/server';
 import type { CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as z from 'zod';
-import { createSessionManager, SessionGoneError, type SessionError, type SessionStore } from '../src/index.js';
+import { createSessionManager, SessionGoneError, type SessionError, type SessionEvent, type SessionStore } from '../src/index.js';
 import { browser, serveStandalone, type Served } from './helpers/http.js';
 import { useStores } from './helpers/request.js';
 import { logFigures, scaled } from './reliability/support/figures.js';
@@ -20,8 +20,8 @@ const schema = z.object({ counter: z.number().int().default(0) });
  * touch. The procedures that act on a session load it and never start one: a request whose session was
  * revoked gets `null`, never a new anonymous session that could be mistaken for the old one.
  */
-function devicesApp(store: SessionStore, errors: SessionError[]) {
-  const sessions = createSessionManager({ schema, store, touchAfter: 0, onError: (error) => errors.push(error) });
+function devicesApp(store: SessionStore, errors: SessionError[], options: { maxSessionsPerUser?: number; onEvent?: (event: SessionEvent) => void } = {}) {
+  const sessions = createSessionManager({ schema, store, touchAfter: 0, onError: (error) => errors.push(error), ...options });
   const createContext = (opts: CreateHTTPContextOptions) => ({
     ...sessions.createContext(opts),
     userAgent: opts.req.headers['user-agent'],
@@ -164,6 +164,36 @@ describe.each(Object.keys(stores))('%s store', (storeName) => {
     expect(await phone.client.peek.query()).toBeNull();
     expect(await sessions.revokeUser('gus')).toBe(1);
     expect(await laptop.client.peek.query()).toBeNull();
+  });
+
+  test('a login past maxSessionsPerUser logs out the device used least recently, told as revoked', async () => {
+    const events: SessionEvent[] = [];
+    const app = devicesApp(stores[storeName]!(), errors, { maxSessionsPerUser: 2, onEvent: (event) => void events.push(event) });
+    const capped = await serveStandalone(app.router, app.createContext);
+    try {
+      const signIn = async () => {
+        const made = browser<DevicesRouter>(capped.url);
+        return { ...made, ref: await made.client.signIn.mutate({ user: 'hal' }) };
+      };
+      const laptop = await signIn();
+      await pause(5);
+      const phone = await signIn();
+      await pause(5);
+      // Used after the phone signed in: every load refreshes the expiry here (touchAfter: 0).
+      expect(await laptop.client.peek.query()).toMatchObject({ userId: 'hal' });
+      await pause(5);
+      const tablet = await signIn();
+      expect(await phone.client.peek.query()).toBeNull();
+      expect(await laptop.client.peek.query()).toMatchObject({ userId: 'hal' });
+      expect((await tablet.client.devices.query()).map((entry) => entry.ref).sort()).toEqual([laptop.ref, tablet.ref].sort());
+      expect(events.filter((event) => event.type === 'revoked')).toEqual([expect.objectContaining({ ref: phone.ref, userId: 'hal', reason: 'maxSessionsPerUser' })]);
+      // A listing takes at most `limit`, the most recently used first (the tablet, which just listed them).
+      expect((await app.sessions.userSessions('hal', { limit: 1 })).map((entry) => entry.ref)).toEqual([tablet.ref]);
+      await expect(app.sessions.userSessions('hal', { limit: 0 })).rejects.toThrow(/userSessions `limit` must be a whole number from 1 to 1000/);
+    } finally {
+      await capped.close();
+      await app.sessions.close();
+    }
   });
 
   const operations = {

@@ -300,6 +300,9 @@ export const devices = async (session: Session<typeof schema>) => {
   // @ts-expect-error a device has only its three parts: never the session ID
   await session.bindUser('ada', { device: { sessionId: session.id } });
   const listed = await sessions.userSessions('ada', { current: session });
+  await sessions.userSessions('ada', { limit: 10 });
+  // @ts-expect-error a listing's limit is a number of sessions
+  await sessions.userSessions('ada', { limit: '10' });
   const ended: [boolean, number] = [await sessions.revokeSession('ada', listed[0]!.ref), await sessions.revokeOtherSessions(session)];
   // @ts-expect-error revokeOtherSessions keeps a session, not an ID
   await sessions.revokeOtherSessions(session.id);

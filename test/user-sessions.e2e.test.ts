@@ -117,3 +117,15 @@ test('a load that refreshes a bound session pushes back its index entry too; oth
   await settled.client.whoami.query();
   expect(await sessionCommands(redis)).toEqual({ hgetall: 1 });
 });
+
+test('a login within maxSessionsPerUser costs one command more than the binding: a count of the index (ZCOUNT)', async () => {
+  const { client } = fx.browser();
+  await client.increment.mutate();
+  await redis.resetStats();
+  await client.signIn.mutate('ivan');
+  const stats = await sessionCommands(redis);
+  expect(stats['zcount']).toBe(1);
+  // Nothing over the cap: no session is looked for to end.
+  expect(stats['zrangebyscore']).toBeUndefined();
+  expect(fx.errors).toEqual([]);
+});

@@ -14,6 +14,7 @@ import {
   type SessionStore,
   type UserRecordSummary,
   type WriteResult,
+  USER_BATCH,
 } from './store.js';
 
 /** Options of {@link memoryStore}. */
@@ -41,6 +42,12 @@ const userIndexes = new WeakMap<SessionStore, Map<string, Set<string>>>();
 export function userIndexSize(store: SessionStore, userId: string): number {
   return userIndexes.get(store)?.get(userId)?.size ?? 0;
 }
+
+/** Orders a user's records from the one that expires last to the one that expires first. */
+const expiringLast = ([, a]: [string, { expiresAt: number }], [, b]: [string, { expiresAt: number }]) => b.expiresAt - a.expiresAt;
+
+/** Lets the event loop turn, between batches of a user's sessions. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A user index smaller than this is not pruned when a session is bound (see `index`). */
 const MIN_PRUNED_INDEX = 64;
@@ -217,35 +224,66 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     return ids;
   };
 
-  /** See SessionStore.revokeSessions; the same steps as the Redis store's REVOKE_SESSION_SCRIPT, hop by hop. */
-  const revokeSessions = async (userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]> => {
-    const now = Date.now();
-    const kept = keep === null ? new Set<string>() : movedTo(keep, now);
-    const ids = [...boundTo(userId, now)].filter((id) => !kept.has(id) && which(id));
-    const ended = ids.map((id): string | null => {
-      let at = id;
-      for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
-        const record = live(at, now);
-        if (record !== undefined) {
-          if (record.userId !== userId) return null;
-          remove(at);
-          return at;
-        }
-        const mark = markAt(at, now);
-        if (mark === undefined) {
-          // Where a move led and nothing is there yet: the move's create will be refused.
-          if (hop === 0) return null;
-          addMark(at, { until: now + MOVED_MARK_MS, revoked: true }, now);
-          return at;
-        }
-        if (mark.revoked || mark.to === undefined || mark.to === keep) return null;
-        users.get(userId)?.delete(at);
-        mark.revoked = true;
-        at = mark.to;
+  /**
+   * Calls `visit` with each entry of the user's index and its record (undefined: moved moments ago),
+   * USER_BATCH entries per turn of the event loop, dropping on the way the entries whose record is gone,
+   * expired or bound to someone else (the entry of a record just moved stays while its mark lasts).
+   */
+  const walkIndex = async (userId: string, now: number, visit: (id: string, record: MemoryRecord | undefined) => void) => {
+    const ids = users.get(userId);
+    if (ids === undefined) return;
+    let inTurn = 0;
+    // A Set's iterator goes on over deletions and additions made meanwhile.
+    for (const id of ids) {
+      if (++inTurn > USER_BATCH) {
+        await nextTurn();
+        inTurn = 1;
       }
-      return null;
+      const record = records.get(id);
+      if (record === undefined ? markAt(id, now) === undefined : record.expiresAt <= now || record.userId !== userId) ids.delete(id);
+      else visit(id, record);
+    }
+    if (ids.size === 0 && users.get(userId) === ids) users.delete(userId);
+  };
+
+  /**
+   * Ends the user's session at `id`, the same steps as the Redis store's REVOKE_SESSION_SCRIPT, hop by hop;
+   * returns the ID where it was ended, or null.
+   */
+  const revoke = (id: string, userId: string, keep: string | null, now: number): string | null => {
+    let at = id;
+    for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
+      const record = live(at, now);
+      if (record !== undefined) {
+        if (record.userId !== userId) return null;
+        remove(at);
+        return at;
+      }
+      const mark = markAt(at, now);
+      if (mark === undefined) {
+        // Where a move led and nothing is there yet: the move's create will be refused.
+        if (hop === 0) return null;
+        addMark(at, { until: now + MOVED_MARK_MS, revoked: true }, now);
+        return at;
+      }
+      if (mark.revoked || mark.to === undefined || mark.to === keep) return null;
+      users.get(userId)?.delete(at);
+      mark.revoked = true;
+      at = mark.to;
+    }
+    return null;
+  };
+
+  /** See SessionStore.revokeSessions. */
+  const revokeSessions = async (userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]> => {
+    const ended: string[] = [];
+    const endedAt = new Set<string>();
+    await walkIndex(userId, Date.now(), (id) => {
+      // The caller's session wherever it is now, as the index walked so far knows it (a new ID enters the
+      // index only once its old ID's mark names it).
+      if ((keep === null || !movedTo(keep, Date.now()).has(id)) && which(id)) ended.push(...endedOnce([id], [revoke(id, userId, keep, Date.now())], endedAt));
     });
-    return endedOnce(ids, ended);
+    return ended;
   };
 
   // Values are copied in: msgpackr's output shares a larger buffer, which a long-lived record would pin.
@@ -384,13 +422,41 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       users.get(userId)?.delete(id);
     },
 
-    async userSessions(userId: string, now: number): Promise<UserRecordSummary[]> {
-      return [...boundTo(userId, now)].flatMap((id) => {
-        const record = records.get(id);
-        if (record === undefined) return []; // moved moments ago
-        const { createdAt, lastUsedAt, device } = record;
-        return [{ id, createdAt, lastUsedAt, ...(device === undefined ? {} : { device }) }];
+    async userSessions(userId: string, now: number, limit: number): Promise<UserRecordSummary[]> {
+      let latest: [string, MemoryRecord][] = [];
+      await walkIndex(userId, now, (id, record) => {
+        if (record === undefined) return; // moved moments ago
+        latest.push([id, record]);
+        // Only the `limit` that expire last are kept: cut back to them whenever twice as many are held.
+        if (latest.length === 2 * limit) latest = latest.sort(expiringLast).slice(0, limit);
       });
+      return latest
+        .sort(expiringLast)
+        .slice(0, limit)
+        .map(([id, { createdAt, lastUsedAt, device }]) => ({ id, createdAt, lastUsedAt, ...(device === undefined ? {} : { device }) }));
+    },
+
+    async trimUserSessions(userId: string, max: number, keep: string, now: number): Promise<string[]> {
+      let count = 0;
+      let soonest: [string, MemoryRecord][] = [];
+      await walkIndex(userId, now, (id, record) => {
+        if (record === undefined) return; // the old ID of a session counted at its new one
+        count++;
+        if (id === keep) return;
+        soonest.push([id, record]);
+        if (soonest.length === 2 * USER_BATCH) soonest = soonest.sort(expiringLast).slice(USER_BATCH);
+      });
+      const over = Math.min(count - max, USER_BATCH);
+      if (over <= 0) return [];
+      return soonest
+        .sort(expiringLast)
+        .slice(-over)
+        .flatMap(([id]) => {
+          // Bound to the user still, after the turns the walk may have taken.
+          if (live(id, Date.now())?.userId !== userId) return [];
+          remove(id);
+          return [id];
+        });
     },
 
     revokeSessions,

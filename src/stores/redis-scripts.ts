@@ -252,8 +252,15 @@ local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
 if last[2] then redis.call('PEXPIREAT', key, tonumber(last[2]) + tonumber(ARGV[4])) end
 `;
 
-/** KEYS: user index. ARGV: pruneBefore. Drops entries that expired before pruneBefore; returns the others' IDs. */
-export const LIST_USER_SESSIONS_SCRIPT = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+/**
+ * KEYS: session. ARGV: userId. Ends one session of the user to keep them within `maxSessionsPerUser`: a record
+ * bound to the user is removed (1). A mark (the old ID of a session just moved, or a revoked one) is left alone
+ * (2): the session it led to has an entry of its own. Anything else, no record of the user's there, is 0.
+ */
+export const TRIM_SESSION_SCRIPT = `
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'string' then return 2 end
+if kind ~= 'hash' or redis.call('HGET', KEYS[1], ${lua(HASH.user)}) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
 `;

@@ -8,16 +8,17 @@ import {
   DESTROY_SESSION_SCRIPT,
   HASH,
   INDEX_USER_SESSION_SCRIPT,
-  LIST_USER_SESSIONS_SCRIPT,
   MOVE_OUT_SCRIPT,
   MOVED_MARK,
   REVOKE_SESSION_SCRIPT,
   REVOKED_MARK,
   TOUCH_SCRIPT,
+  TRIM_SESSION_SCRIPT,
   WRITE_SCRIPT,
 } from './redis-scripts.js';
 import {
   endedOnce,
+  inBatches,
   MAX_REVOKE_HOPS,
   MOVED_MARK_MS,
   type MoveOutResult,
@@ -31,6 +32,7 @@ import {
   type StoredRecord,
   type UserRecordSummary,
   type WriteResult,
+  USER_BATCH,
 } from './store.js';
 
 /** Options of {@link redisStore}. */
@@ -72,7 +74,7 @@ interface SessionCommands {
   trpcSessionRevokeSession(key: string, userId: string, keep: string, followed: '0' | '1', markMs: number): Promise<[0 | 1] | [2, string]>;
   trpcSessionDestroy(key: string, followed: '0' | '1', markMs: number): Promise<[0 | 1] | [2, string]>;
   trpcSessionIndexUserSession(key: string, id: string, expiresAt: number, pruneBefore: number, graceMs: number): Promise<null>;
-  trpcSessionListUserSessions(key: string, pruneBefore: number): Promise<string[]>;
+  trpcSessionTrimSession(key: string, userId: string): Promise<0 | 1 | 2>;
 }
 
 const { dataPrefix: DATA_PREFIX, createdAt: CREATED_AT, lastUsedAt: LAST_USED_AT, expiresAt: EXPIRES_AT, schemaVersion: SCHEMA_VERSION, user: USER, lifespan: LIFESPAN, device: DEVICE } = HASH;
@@ -100,7 +102,7 @@ function defineCommands(client: RedisClient): RedisClient & SessionCommands {
     client.defineCommand('trpcSessionRevokeSession', { numberOfKeys: 1, lua: REVOKE_SESSION_SCRIPT });
     client.defineCommand('trpcSessionDestroy', { numberOfKeys: 1, lua: DESTROY_SESSION_SCRIPT });
     client.defineCommand('trpcSessionIndexUserSession', { numberOfKeys: 1, lua: INDEX_USER_SESSION_SCRIPT });
-    client.defineCommand('trpcSessionListUserSessions', { numberOfKeys: 1, lua: LIST_USER_SESSIONS_SCRIPT });
+    client.defineCommand('trpcSessionTrimSession', { numberOfKeys: 1, lua: TRIM_SESSION_SCRIPT });
     withCommands.add(client);
   }
   return client as RedisClient & SessionCommands;
@@ -289,18 +291,20 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     return ids;
   };
 
-  /** See SessionStore.revokeSessions. */
+  /** Drops the entries of the user's index that expired before `pruneBefore`, in one command. */
+  const prune = (userId: string, pruneBefore: number) => run((redis) => redis.zremrangebyscore(userKey(userId), '-inf', `(${pruneBefore}`));
+
+  /**
+   * See SessionStore.revokeSessions. The index is read a page at a time (ZSCAN, which returns every entry
+   * there from start to end at least once, whatever is added or removed meanwhile), and each page's sessions
+   * are revoked before the next page is read.
+   */
   const revokeSessions = async (userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]> => {
-    const listed = await run((redis) => redis.trpcSessionListUserSessions(userKey(userId), Date.now() - INDEX_GRACE_MS));
-    // Read after the index: a new ID the kept session moved to is in the index only once its mark names it.
-    const kept = keep === null ? new Set<string>() : await movedTo(keep);
-    const ids = listed.filter((id) => !kept.has(id) && which(id));
-    const visited: string[] = [];
     /**
      * Ends the session at `id`, following its moves (one script per hop: each ID is in its own slot); resolves
-     * to the ID where it was ended, or null.
+     * to the ID where it was ended, or null. Adds each ID it went through to `visited`.
      */
-    const revoke = async (id: string): Promise<string | null> => {
+    const revoke = async (id: string, visited: string[]): Promise<string | null> => {
       let at = id;
       for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
         const current = at;
@@ -311,10 +315,23 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       }
       return null;
     };
-    const ended = await Promise.all(ids.map(revoke));
-    // Only the entries read and followed: a session bound meanwhile keeps its entry, so a later revoke still finds it.
-    if (visited.length > 0) await run((redis) => redis.zrem(userKey(userId), ...visited));
-    return endedOnce(ids, ended);
+    await prune(userId, Date.now() - INDEX_GRACE_MS);
+    const ended: string[] = [];
+    const endedAt = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, page] = await run((redis) => redis.zscan(userKey(userId), cursor, 'COUNT', USER_BATCH));
+      cursor = next;
+      // Read after the page: a new ID the kept session moved to is in the index only once its mark names it.
+      const kept = keep === null ? new Set<string>() : await movedTo(keep);
+      // Members and scores, alternately. ZSCAN may return an entry twice: its session, ended already, is not again.
+      const selected = page.filter((id, at) => at % 2 === 0 && !kept.has(id) && which(id));
+      const visited: string[] = [];
+      ended.push(...endedOnce(selected, await inBatches(selected, (id) => revoke(id, visited)), endedAt));
+      // Only the entries read and followed: a session bound meanwhile keeps its entry, so a later revoke still finds it.
+      if (visited.length > 0) await run((redis) => redis.zrem(userKey(userId), ...visited));
+    } while (cursor !== '0');
+    return ended;
   };
 
   return {
@@ -425,26 +442,47 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       await run((redis) => redis.zrem(userKey(userId), id));
     },
 
-    async userSessions(userId: string, now: number): Promise<UserRecordSummary[]> {
-      const ids = await run((redis) => redis.trpcSessionListUserSessions(userKey(userId), now - INDEX_GRACE_MS));
-      // One command per session: their hashes are in other slots, so they cannot share a Cluster pipeline.
-      const fields = await Promise.all(
-        ids.map((id) =>
+    async userSessions(userId: string, now: number, limit: number): Promise<UserRecordSummary[]> {
+      await prune(userId, now - INDEX_GRACE_MS);
+      const live: UserRecordSummary[] = [];
+      // Where the next page starts in the index, from the entry that expires last: past the records and marks
+      // read so far (the dead entries read are removed before it).
+      let offset = 0;
+      while (live.length < limit) {
+        const wanted = Math.min(USER_BATCH, limit - live.length);
+        const ids = await run((redis) => redis.zrevrange(userKey(userId), offset, offset + wanted - 1));
+        // One command per session: their hashes are in other slots, so they cannot share a Cluster pipeline.
+        const fields = await inBatches(ids, (id) =>
           // WRONGTYPE: a moved (or revoked) mark, whose entry stays until the mark expires.
           run((redis) => redis.hmget(key(id), CREATED_AT, LAST_USED_AT, USER, DEVICE).catch((error: unknown) => (isWrongType(error) ? 'mark' : Promise.reject(error)))),
-        ),
-      );
-      const live: UserRecordSummary[] = [];
-      const dead: string[] = [];
-      ids.forEach((id, position) => {
-        const found = fields[position]!;
-        if (found === 'mark') return;
-        const [createdAt, lastUsedAt, boundTo, device] = found;
-        if (createdAt === null || boundTo !== userId) dead.push(id);
-        else live.push({ id, createdAt: Number(createdAt), lastUsedAt: Number(lastUsedAt), ...(device === null || device === undefined ? {} : { device }) });
-      });
-      if (dead.length > 0) await run((redis) => redis.zrem(userKey(userId), ...dead));
+        );
+        const dead: string[] = [];
+        ids.forEach((id, position) => {
+          const found = fields[position]!;
+          if (found === 'mark') return void offset++;
+          const [createdAt, lastUsedAt, boundTo, device] = found;
+          if (createdAt === null || boundTo !== userId) return void dead.push(id);
+          offset++;
+          live.push({ id, createdAt: Number(createdAt), lastUsedAt: Number(lastUsedAt), ...(device === null || device === undefined ? {} : { device }) });
+        });
+        if (dead.length > 0) await run((redis) => redis.zrem(userKey(userId), ...dead));
+        if (ids.length < wanted) break;
+      }
       return live;
+    },
+
+    async trimUserSessions(userId: string, max: number, keep: string, now: number): Promise<string[]> {
+      const count = await run((redis) => redis.zcount(userKey(userId), now, '+inf'));
+      if (count <= max) return [];
+      const over = Math.min(count - max, USER_BATCH);
+      // The entries that expire first, but keep's.
+      const oldest = await run((redis) => redis.zrangebyscore(userKey(userId), now, '+inf', 'LIMIT', 0, over + 1));
+      const candidates = oldest.filter((id) => id !== keep).slice(0, over);
+      const replies = await inBatches(candidates, (id) => run((redis) => redis.trpcSessionTrimSession(key(id), userId)));
+      // A mark's entry stays while the mark lasts, for the revokes to follow.
+      const removed = candidates.filter((_, position) => replies[position] !== 2);
+      if (removed.length > 0) await run((redis) => redis.zrem(userKey(userId), ...removed));
+      return candidates.filter((_, position) => replies[position] === 1);
     },
 
     revokeSessions,

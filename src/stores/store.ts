@@ -4,7 +4,9 @@ import type { SessionError, SessionStoreUnavailableError } from '../errors.js';
  * The contract between the session core and a storage backend. A store keeps, per session ID, a record of
  * encoded data fields plus metadata, with an expiry. It never sees the schema or the codec: values are bytes.
  * A method on one record is one round trip to the backend, plus one to the user's index where a record bound
- * to a user needs it; the methods on a user's sessions take one per session.
+ * to a user needs it; the methods on a user's sessions take one per session, in batches of at most 100
+ * (the built-in stores' bound), so that a user with very many sessions never floods the backend or stalls the
+ * process.
  */
 export interface SessionStore {
   /**
@@ -63,11 +65,20 @@ export interface SessionStore {
   /** Takes a record out of a user's index, leaving the record alone. Unbinding an unbound record is not an error. */
   unbindUser(id: string, userId: string): Promise<void>;
   /**
-   * The live records bound to the user. Index entries whose record has expired, was removed or is now bound
-   * to someone else are dropped from the index on the way; the entry of a record just moved to a new ID
+   * The live records bound to the user: at most `limit`, those whose index entry expires last (the most
+   * recently used, for records of one lifespan). Index entries whose record has expired, was removed or is now
+   * bound to someone else are dropped from the index on the way; the entry of a record just moved to a new ID
    * stays, unlisted, while its moved mark lasts, so that `revokeSessions` can still follow it.
    */
-  userSessions(userId: string, now: number): Promise<UserRecordSummary[]>;
+  userSessions(userId: string, now: number, limit: number): Promise<UserRecordSummary[]>;
+  /**
+   * Keeps the user to `max` live records: ends those over it whose index entry expires first (the least
+   * recently used, for records of one lifespan), never `keep` (the record just bound), and at most a batch
+   * (100, in the built-in stores) in one call, so a user far over `max` comes down over several logins. The old
+   * ID of a record just moved is not a record of its own: it is left alone. Resolves to the IDs of the records
+   * ended. Called by the core after each `bindUser` to a new user.
+   */
+  trimUserSessions(userId: string, max: number, keep: string, now: number): Promise<string[]>;
   /**
    * Ends the user's sessions whose index entry `which` selects, except `keep` (the caller's own). Race-safe
    * against their moves: a selected ID that has just been moved
@@ -76,7 +87,8 @@ export interface SessionStore {
    * old ID's moved mark and the new ID then hold the revoked mark, which no create or move gets past and
    * `load` reads as `'missing'`. `keep` is the caller's session wherever it is now: the IDs its moved marks lead
    * to, read after the index (a move of it that another request made meanwhile), are kept too, and a move to
-   * `keep` is not followed. Resolves to the selected IDs (as the index had them) whose session was ended.
+   * `keep` is not followed. Resolves to the selected IDs (as the index had them) whose session was ended. The
+   * index is read and revoked in batches.
    */
   revokeSessions(userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]>;
   /**
@@ -218,16 +230,31 @@ export const MOVED_MARK_MS = 10_000;
 /**
  * `revokeSessions`'s answer: of the selected IDs, those whose session was ended (`endedAt`: the ID it was ended
  * at, after following its moves, or null), one per session: an index holds both the old and the new ID of a
- * session moments after its move, and both lead to it.
+ * session moments after its move, and both lead to it. For a revoke done in batches, one call per batch with
+ * the same `seen` (the IDs the sessions were ended at so far).
  */
-export function endedOnce(ids: readonly string[], endedAt: readonly (string | null)[]): string[] {
-  const seen = new Set<string>();
+export function endedOnce(ids: readonly string[], endedAt: readonly (string | null)[], seen = new Set<string>()): string[] {
   return ids.filter((_, position) => {
     const at = endedAt[position];
     if (at === null || at === undefined || seen.has(at)) return false;
     seen.add(at);
     return true;
   });
+}
+
+/**
+ * The most commands a store has in flight at once for one operation on a user's sessions (a listing, a
+ * trim, a revoke), and the most sessions it handles in one turn of the event loop: each batch is sent, and
+ * its replies handled, before the next, so the operation's cost per turn stays the same however many
+ * sessions the user has, and other requests' commands are never queued behind all of them.
+ */
+export const USER_BATCH = 100;
+
+/** Runs `task` over `items` in batches of {@link USER_BATCH}, each in parallel and once the one before is done; the results in order. */
+export async function inBatches<T, R>(items: readonly T[], task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (let at = 0; at < items.length; at += USER_BATCH) results.push(...(await Promise.all(items.slice(at, at + USER_BATCH).map(task))));
+  return results;
 }
 
 /** How many moves in a row `revokeSessions` follows from one index entry (a session regenerated again and again). */
@@ -249,7 +276,7 @@ export type CompareAndSetResult =
   | TooLarge;
 
 /** The methods every {@link SessionStore} has. */
-const STORE_METHODS = ['load', 'touch', 'write', 'compareAndSet', 'moveOut', 'destroy', 'bindUser', 'unbindUser', 'userSessions', 'revokeSessions', 'close'] as const;
+const STORE_METHODS = ['load', 'touch', 'write', 'compareAndSet', 'moveOut', 'destroy', 'bindUser', 'unbindUser', 'userSessions', 'trimUserSessions', 'revokeSessions', 'close'] as const;
 
 /**
  * Throws a `TypeError` naming `store` unless `value` is a session store, so a missing store, or a Redis client

@@ -128,6 +128,11 @@ test('a missing store, a Redis client given as the store, or an empty key prefix
       [() => createSessionManager({ schema, store: memoryStore(), schemaVersion: '2' as never }), 'schemaVersion'],
       [() => createSessionManager({ schema, store: memoryStore(), onError: 'log' as never }), 'onError'],
       [() => createSessionManager({ schema, store: memoryStore(), maxSize: '1000' as never }), 'maxSize'],
+      [() => createSessionManager({ schema, store: memoryStore(), maxSessionsPerUser: '10' as never }), 'maxSessionsPerUser'],
+      [() => createSessionManager({ schema, store: memoryStore(), maxSessionsPerUser: 0 }), 'maxSessionsPerUser'],
+      [() => createSessionManager({ schema, store: memoryStore(), maxSessionsPerUser: 2.5 }), 'maxSessionsPerUser'],
+      [() => createSessionManager({ schema, store: memoryStore(), maxSessionsPerUser: 1001 }), 'maxSessionsPerUser'],
+      [() => createSessionManager({ schema, store: memoryStore(), maxSessionsPerUser: Number.POSITIVE_INFINITY }), 'maxSessionsPerUser'],
     ];
     for (const [create, named] of cases) {
       expect(create).toThrow(TypeError);

@@ -50,7 +50,7 @@ test.each(Object.keys(stores))(
 
       while (Date.now() <= expiredBy + 50) await new Promise((resolve) => setTimeout(resolve, 50));
       const started = performance.now();
-      const listed = await store.userSessions(userId, Date.now());
+      const listed = await store.userSessions(userId, Date.now(), 100);
       const listingMs = performance.now() - started;
       expect(listed).toHaveLength(LIVE);
       const after = await indexSize(store, userId);
@@ -58,7 +58,7 @@ test.each(Object.keys(stores))(
 
       // The next listing pays for the live ones only.
       const again = performance.now();
-      expect(await store.userSessions(userId, Date.now())).toHaveLength(LIVE);
+      expect(await store.userSessions(userId, Date.now(), 100)).toHaveLength(LIVE);
       logFigures(`user index of ${EXPIRED} expired + ${LIVE} live sessions (${name})`, {
         'entries before': before,
         'entries after the listing': after,
