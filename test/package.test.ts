@@ -206,7 +206,7 @@ describe('the README examples, run from the tarball against Redis', () => {
 
   test('the Node client keeps its session across calls to the Quick start server, through login and logout', async () => {
     const url = await serve('server.ts');
-    const printed = output(bin('tsx'), ['node-client.ts'], consumer, { API_URL: url });
+    const printed = output(bin('tsx'), ['node-client.ts'], consumer, { API_URL: `${url}/trpc` });
     expect(printed.trim().split('\n')).toEqual(['[{"productId":"beans","quantity":2}]', '[]']);
     const inspect = redis.client();
     // Logged out: no session record left; the login's regenerate() leaves only its moved mark (naming the new
