@@ -30,7 +30,7 @@ test('over HTTP, a context without the session handle fails each call with PRECO
       (error: unknown) => error,
     );
     expect(failure).toBeInstanceOf(TRPCClientError);
-    const error = failure as TRPCClientError<never> & { data: { code: string } };
+    const error = failure as Error & { data: { code: string } };
     expect(error.data.code).toBe('PRECONDITION_FAILED');
     expect(error.message).toContain('ctx.session is missing');
     expect(error.message).toContain('...sessions.createContext(opts)');
