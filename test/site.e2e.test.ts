@@ -58,16 +58,32 @@ afterAll(async () => {
   if (out) rmSync(out, { recursive: true, force: true });
 });
 
-/** Opens `url` in a fresh page, collecting what the console and the page report as errors. */
-async function open(url: string): Promise<{ page: Page; errors: string[]; status: number | undefined }> {
+/** A browser tab that collects what the console and the page report as errors, since the last `visit`. */
+async function tab() {
   const page = await browser!.newPage();
-  const errors: string[] = [];
+  let errors: string[] = [];
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(message.text());
   });
   page.on('pageerror', (error) => errors.push(error.message));
-  const response = await page.goto(url, { waitUntil: 'networkidle' });
-  return { page, errors, status: response?.status() };
+  return {
+    page,
+    errors: () => errors,
+    async visit(url: string): Promise<number | undefined> {
+      errors = [];
+      const response = await page.goto(url, { waitUntil: 'load' });
+      // Once the page's scripts have run: the theme hydrates it, and an error there is reported by now.
+      await page.locator('#app .VPContent').waitFor();
+      return response?.status();
+    },
+  };
+}
+
+/** Opens `url` in a tab of its own. */
+async function open(url: string) {
+  const opened = await tab();
+  await opened.visit(url);
+  return { page: opened.page, errors: opened.errors() };
 }
 
 describe('the documentation site', () => {
@@ -81,11 +97,10 @@ describe('the documentation site', () => {
       /** The element IDs of each page read, and the anchors links point at: checked once every page is read. */
       const idsOf = new Map<string, Set<string>>();
       const anchors: { from: string; page: string; id: string }[] = [];
-      while (queue.length > 0) {
-        const url = queue.shift()!;
-        const { page, errors, status } = await open(url);
+      /** Reads one page: its errors, anchors and images, and queues the pages it links to. */
+      const read = async ({ page, visit, errors }: Awaited<ReturnType<typeof tab>>, url: string) => {
+        const status = await visit(url);
         if (status !== 200) problems.push(`${url}: HTTP ${status}`);
-        for (const error of errors) problems.push(`${url}: console error: ${error}`);
         if ((await page.locator('h1').count()) === 0) problems.push(`${url}: no heading rendered`);
         const broken = await page.$$eval('img', (images) => images.filter((image) => !image.complete || image.naturalWidth === 0).map((image) => image.src));
         for (const image of broken) problems.push(`${url}: image ${image} did not load`);
@@ -102,8 +117,25 @@ describe('the documentation site', () => {
             queue.push(target.href);
           }
         }
-        await page.close();
-      }
+        for (const error of errors()) problems.push(`${url}: console error: ${error}`);
+      };
+      // A few pages at a time; a worker whose queue is empty waits while the others may still add to it.
+      let reading = 0;
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          const reader = await tab();
+          for (;;) {
+            const url = queue.shift();
+            if (url === undefined) {
+              if (reading === 0) return reader.page.close();
+              await new Promise((done) => setTimeout(done, 20));
+              continue;
+            }
+            reading++;
+            await read(reader, url).finally(() => reading--);
+          }
+        }),
+      );
       for (const { from, page, id } of anchors) if (!idsOf.get(page)?.has(id)) problems.push(`${from}: links to ${page}#${id}, which has no such anchor`);
       expect(problems).toEqual([]);
       // The crawl reached the guides and both parts of the reference.
