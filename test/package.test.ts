@@ -43,10 +43,10 @@ beforeAll(() => {
 }, 240_000);
 afterAll(() => rmSync(consumer, { recursive: true, force: true }));
 
-test('the tarball holds the build and the README, not the sources or tests', () => {
+test('the tarball holds the build, the README, the changelog and the license, not the sources or tests', () => {
   const files = readdirSync(join(consumer, 'node_modules', 'trpc-session'), { recursive: true }) as string[];
   const entries = ['index', 'fastify', 'fetch', 'next', 'ws', 'testing'].flatMap((name) => ['js', 'cjs', 'd.ts', 'd.cts'].map((ext) => join('dist', `${name}.${ext}`)));
-  expect(files).toEqual(expect.arrayContaining(['README.md', 'package.json', ...entries]));
+  expect(files).toEqual(expect.arrayContaining(['README.md', 'CHANGELOG.md', 'LICENSE', 'package.json', ...entries]));
   expect(files.some((file) => file.startsWith('src') || file.startsWith('test'))).toBe(false);
 });
 

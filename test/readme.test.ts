@@ -55,7 +55,17 @@ test('the README opens with what it is, Install, Quick start and Client, stays s
   expect(headings.slice(0, 3)).toEqual(['## Install', '## Quick start', '## Client']);
   expect(text.split('\n').length).toBeLessThanOrEqual(350);
   // From npm, the README is all there is: every link is absolute, to the site or the repository.
-  const { homepage, repository } = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { homepage: string; repository: { url: string } };
+  const { homepage, repository, bugs, keywords } = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as {
+    homepage: string;
+    repository: { url: string };
+    bugs: { url: string };
+    keywords: string[];
+  };
+  // npm shows these beside the README: where the site, the code and the issues are.
+  expect(homepage).toMatch(/^https:\/\/.+\/$/);
+  expect(repository.url).toMatch(/^git\+https:\/\/github\.com\/.+\.git$/);
+  expect(bugs.url).toBe(`${repository.url.replace(/^git\+/, '').replace(/\.git$/, '')}/issues`);
+  expect(keywords).toEqual(expect.arrayContaining(['trpc', 'session', 'redis']));
   const repositoryUrl = repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
   const links = [...text.matchAll(/\]\(([^)]+)\)/g)].map((match) => match[1]!);
   expect(links.filter((link) => !/^https:\/\//.test(link)), 'relative links break on npm').toEqual([]);
