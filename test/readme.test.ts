@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { expect, test } from 'vitest';
 import { documentationPages, README, readmeBlocks, readmeInstallPackages } from './helpers/readme.js';
@@ -71,5 +71,8 @@ test('the README opens with what it is, Install, Quick start and Client, stays s
   expect(links.filter((link) => !/^https:\/\//.test(link)), 'relative links break on npm').toEqual([]);
   expect(links.filter((link) => link.startsWith(homepage)).length).toBeGreaterThan(10);
   expect(links).toContain(`${repositoryUrl}/tree/main/examples`);
+  // A link to a file of the repository names one that exists here.
+  const paths = links.filter((link) => link.startsWith(`${repositoryUrl}/`)).map((link) => /^\/(?:blob|tree|raw)\/main\/(.+)$/.exec(link.slice(repositoryUrl.length))?.[1]);
+  expect(paths.filter((path) => path === undefined || !existsSync(resolve(root, path))), 'links to files the repository does not have').toEqual([]);
   expect(links).toContain(`${homepage}reference.html`);
 });

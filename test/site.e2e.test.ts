@@ -15,7 +15,8 @@ import { listen, type Served } from './helpers/http.js';
  */
 const root = resolve(import.meta.dirname, '..');
 const browserTest = browserTestFor("the documentation site's browser tests");
-const base = new URL((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { homepage: string }).homepage).pathname;
+const homepage = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { homepage: string }).homepage;
+const base = new URL(homepage).pathname;
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript',
@@ -97,6 +98,17 @@ describe('the documentation site', () => {
       /** The element IDs of each page read, and the anchors links point at: checked once every page is read. */
       const idsOf = new Map<string, Set<string>>();
       const anchors: { from: string; page: string; id: string }[] = [];
+      // The README's links into the site (it is what npm shows) are read like the site's own.
+      for (const [link] of readFileSync(join(root, 'README.md'), 'utf8').matchAll(new RegExp(`${homepage.replace(/[.]/g, '\\.')}[^)(\\]#\\s]*(#[^)\\s]+)?`, 'g'))) {
+        const target = new URL(link.replace(homepage, `${site.url}${base}`));
+        const id = decodeURIComponent(target.hash.slice(1));
+        target.hash = '';
+        if (id !== '') anchors.push({ from: 'README.md', page: target.href, id });
+        if (!seen.has(target.href)) {
+          seen.add(target.href);
+          queue.push(target.href);
+        }
+      }
       /** Reads one page: its errors, anchors and images, and queues the pages it links to. */
       const read = async ({ page, visit, errors }: Awaited<ReturnType<typeof tab>>, url: string) => {
         const status = await visit(url);
