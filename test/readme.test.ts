@@ -76,3 +76,19 @@ test('the README opens with what it is, Install, Quick start and Client, stays s
   expect(paths.filter((path) => path === undefined || !existsSync(resolve(root, path))), 'links to files the repository does not have').toEqual([]);
   expect(links).toContain(`${homepage}reference.html`);
 });
+
+test("the site's links into the repository name files that exist", () => {
+  const { repository } = JSON.parse(readFileSync(resolve(root, 'package.json'), 'utf8')) as { repository: { url: string } };
+  const repositoryUrl = repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
+  const missing = documentationPages().flatMap((page) =>
+    [...readFileSync(resolve(root, page), 'utf8').matchAll(/\]\(([^)]+)\)/g)]
+      .map((match) => match[1]!)
+      .filter((link) => link.startsWith(`${repositoryUrl}/`))
+      .filter((link) => {
+        const path = /^\/(?:blob|tree|raw)\/main\/([^#]+)/.exec(link.slice(repositoryUrl.length))?.[1];
+        return path === undefined || !existsSync(resolve(root, path));
+      })
+      .map((link) => `${page}: ${link}`),
+  );
+  expect(missing).toEqual([]);
+});
