@@ -1,8 +1,9 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
- * Files that build (tsup, `next build`, tsc over packed consumers, typedoc, the VitePress site) and start other runtimes: CPU-heavy for a minute or two. They run
- * after the rest of the suite, so they never slow its timing-sensitive tests (outages, load) on a small host.
+ * Files that build (tsup, `next build`, tsc over packed consumers and under other compiler options, typedoc, the
+ * VitePress site) and start other runtimes or a browser: CPU-heavy for a minute or two. They run after the rest
+ * of the suite, so they never slow its timing-sensitive tests (outages, load) on a small host.
  */
 const BUILDS = [
   'test/next.e2e.test.ts',
