@@ -1,10 +1,18 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
- * Files that build (tsup, `next build`, tsc over packed consumers, typedoc) and start other runtimes: CPU-heavy for a minute or two. They run
- * after the rest of the suite, so they never slow its timing-sensitive tests (outages, load) on a small host.
+ * Files that build (tsup, `next build`, tsc over packed consumers and under other compiler options, typedoc, the
+ * VitePress site) and start other runtimes or a browser: CPU-heavy for a minute or two. They run after the rest
+ * of the suite, so they never slow its timing-sensitive tests (outages, load) on a small host.
  */
-const BUILDS = ['test/next.e2e.test.ts', 'test/runtimes.e2e.test.ts', 'test/package.test.ts', 'test/docs.test.ts'];
+const BUILDS = [
+  'test/next.e2e.test.ts',
+  'test/runtimes.e2e.test.ts',
+  'test/package.test.ts',
+  'test/docs.test.ts',
+  'test/site.e2e.test.ts',
+  'test/exact-optional-types.test.ts',
+];
 
 /**
  * `TRPC_SESSION_IOREDIS=6` runs the suite against ioredis 6 (the `ioredis6` alias dev dependency) in place of

@@ -5,7 +5,7 @@ export const api = createTRPCClient<AppRouter>({
   links: [
     httpBatchLink({
       url: 'https://api.example.com/trpc',
-      // Only for an API on another origin: send its cookies along (the server must allow it, see below).
+      // Only for an API on another origin: send its cookies along (the server must allow it: see Cross-origin clients).
       fetch: (url, options) => fetch(url, { ...options, credentials: 'include' }),
     }),
   ],

@@ -7,7 +7,7 @@ const jar = new Map<string, string>();
 const api = createTRPCClient<AppRouter>({
   links: [
     httpBatchLink({
-      url: process.env.API_URL ?? 'http://127.0.0.1:3000',
+      url: process.env.API_URL ?? 'http://127.0.0.1:3000/trpc',
       headers: () => (jar.size === 0 ? {} : { cookie: [...jar].map(([name, value]) => `${name}=${value}`).join('; ') }),
       fetch: async (url, options) => {
         const response = await fetch(url, options);

@@ -37,4 +37,5 @@ const router = t.router({
 
 export type AppRouter = typeof router; // for the client
 
-createHTTPServer({ router, createContext }).listen(Number(process.env.PORT ?? 3000));
+// Served at /trpc, where the client calls it: http://localhost:3000/trpc/cart
+createHTTPServer({ router, createContext, basePath: '/trpc/' }).listen(Number(process.env.PORT ?? 3000));

@@ -3,6 +3,7 @@ import { initTRPC } from '@trpc/server';
 import type { TRPCRequestInfo } from '@trpc/server/http';
 import { nodeHTTPTransport } from './adapters/node-http.js';
 import { httpSession, runSessionCall } from './commit.js';
+import { SessionUnavailableError } from './errors.js';
 import { closeStore, revokeOtherSessions, revokeSession, revokeUser, userSessions } from './lifecycle.js';
 import { attachRuntime, isUserSessionCount, MAX_USER_SESSIONS, resolveOptions, type ReservedContextKey, type SessionManagerOptions } from './options.js';
 import type { NoFlash, RequireOptionalFields, SessionSchema } from './schema.js';
@@ -24,12 +25,24 @@ export type SessionProcedure<S extends SessionSchema, K extends string = 'sessio
 /** `key` and `context`: the manager's context key, and how its contexts are built (`contextKey`). */
 function sessionProcedure<S extends SessionSchema, K extends string, F extends SessionSchema>(key: string, context: (handle: SessionHandle<SessionSchema>) => object) {
   const t = initTRPC.context<SessionContext<S, K, F>>().create();
-  return t.procedure.use((opts) =>
-    runSessionCall(
-      (opts.ctx as Record<string, object>)[key]!,
+  return t.procedure.use((opts) => {
+    const handle = (opts.ctx as Record<string, unknown> | undefined)?.[key];
+    // Reached by JavaScript, or a context typed by a cast: say what is missing, through tRPC like any error.
+    if (typeof handle !== 'object' || handle === null) throw new SessionUnavailableError(missingContextReason(key));
+    return runSessionCall(
+      handle,
       (session) => (session === undefined ? opts.next() : opts.next({ ctx: context(session) as SessionContext<S, K, F> })),
       opts.signal,
-    ),
+    );
+  });
+}
+
+/** What a procedure built on `sessions.procedure` says when its context has no session handle. */
+function missingContextReason(key: string): string {
+  return (
+    `ctx.${key} is missing: the tRPC context has no session handle. Spread the session context into yours, ` +
+    `createContext: (opts) => ({ ...sessions.createContext(opts), ...yourOwn }), or pass createContext: sessions.createContext ` +
+    '(fastify: createFastifyContext(sessions); WebSocket: createWSContext(sessions); server-side callers: createCallerContext)'
   );
 }
 

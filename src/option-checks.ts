@@ -14,6 +14,10 @@ export function assertManagerOptions(options: unknown): void {
   if (given.secrets !== undefined && !Array.isArray(given.secrets)) {
     throw new TypeError('trpc-session: `secrets` must be an array of strings of at least 32 characters');
   }
+  // An empty list would sign nothing while looking like it does: leave `secrets` out for unsigned cookies.
+  if (Array.isArray(given.secrets) && given.secrets.length === 0) {
+    throw new TypeError('trpc-session: `secrets` is empty: give at least one secret of 32 characters or more, or leave `secrets` out for unsigned cookies');
+  }
   if (given.trustProxy !== undefined && typeof given.trustProxy !== 'boolean') {
     throw new TypeError(`trpc-session: \`trustProxy\` must be true or false (got ${shown(given.trustProxy)})`);
   }

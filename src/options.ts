@@ -43,7 +43,7 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
    * Secrets to sign the cookie with (HMAC-SHA256, at least 32 characters each). The first signs; all verify,
    * so a new secret goes first and an old one stays until its cookies have expired. A cookie with a wrong
    * signature is ignored without a store lookup. Unsigned cookies are already unguessable (192 random bits);
-   * signing adds rotation and a cheap rejection of forgeries.
+   * signing adds rotation and a cheap rejection of forgeries. An empty list is a `TypeError`.
    */
   secrets?: string[];
   /**

@@ -144,7 +144,7 @@ export interface RegenerateOptions {
    * caps it. A `TypeError` for anything else.
    * @default the lifespan the session has (the manager's, for a new session)
    */
-  lifespan?: number | 'browser';
+  lifespan?: number | 'browser' | undefined;
 }
 
 /**
@@ -155,21 +155,22 @@ export type SessionContext<S extends SessionSchema, K extends string = 'session'
 
 /**
  * What a user needs to recognise one of their devices in a "your devices" list, recorded by `bindUser` when
- * the app opts in. Every part is optional and stored as given; never put the session ID in one.
+ * the app opts in. Every part is optional and stored as given (one given as `undefined` is left out, so an
+ * optional input can be passed as it is); never put the session ID in one.
  */
 export interface DeviceInfo {
   /** A name for the device, from the user or the app ("Work laptop"): at most 100 characters. */
-  label?: string;
+  label?: string | undefined;
   /** The browser's `User-Agent` header: at most 512 characters. */
-  userAgent?: string;
+  userAgent?: string | undefined;
   /** The client's IP address as the app sees it: at most 64 characters. */
-  ip?: string;
+  ip?: string | undefined;
 }
 
 /** The options of {@link Session.bindUser}. */
 export interface BindUserOptions {
   /** What identifies the device, listed by `sessions.userSessions`. None is recorded without it. */
-  device?: DeviceInfo;
+  device?: DeviceInfo | undefined;
 }
 
 /** One of a user's sessions, as `sessions.userSessions` lists it: nothing in it opens the session. */

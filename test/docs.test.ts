@@ -14,7 +14,7 @@ function filesOf(folder: string): Record<string, string> {
 }
 
 // typedoc.json sets treatWarningsAsErrors: an undocumented export or a broken {@link} fails the build. The
-// reference is committed (docs/api/, linked from the README), so a change to the TSDoc that is not followed
+// reference is committed (docs/api/, pages of the documentation site), so a change to the TSDoc that is not followed
 // by `npm run docs` fails here.
 test('the committed API reference (docs/api) is what `npm run docs` generates from the TSDoc, without a warning', async () => {
   const out = mkdtempSync(join(tmpdir(), 'trpc-session-docs-'));
@@ -29,10 +29,24 @@ test('the committed API reference (docs/api) is what `npm run docs` generates fr
     const fresh = filesOf(out);
     const pages = Object.values(fresh).join('\n');
     for (const name of ['createSessionManager', 'redisStore', 'createFastifyContext', 'fetchSessionHandler', 'createWSContext']) {
-      expect(pages, `a section for ${name}`).toContain(`### ${name}()`);
+      expect(pages, `a page for ${name}`).toContain(`# Function: ${name}()`);
     }
+    // Each class shows its own members: no error page repeats what `Error` and `TRPCError` have.
+    expect(pages).not.toMatch(/captureStackTrace|stackTraceLimit|prepareStackTrace/);
     expect(filesOf(committed), 'docs/api is stale: run `npm run docs` and commit docs/api').toEqual(fresh);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
 }, 240_000);
+
+test('the reference page links every page typedoc writes, once, in one of its two parts (your app, store authors)', () => {
+  const reference = readFileSync(join(root, 'docs', 'reference.md'), 'utf8');
+  const [app, storeAuthors] = reference.split('## For store authors') as [string, string];
+  const linked = (text: string) => [...text.matchAll(/\]\(\.\/api\/([^)#]+)\)/g)].map((match) => match[1]!);
+  const pages = Object.keys(filesOf(committed)).filter((path) => !path.endsWith('index.md'));
+  const inApp = linked(app);
+  const inStore = linked(storeAuthors);
+  expect(pages.filter((path) => !inApp.includes(path) && !inStore.includes(path)), 'pages the reference does not link').toEqual([]);
+  expect(inApp.filter((path) => inStore.includes(path)), 'pages in both parts').toEqual([]);
+  expect(inStore).toEqual(expect.arrayContaining(['index/interfaces/SessionStore.md', 'testing/functions/storeContractCases.md']));
+});

@@ -1,5 +1,7 @@
 import { expect, test } from 'vitest';
+import { z } from 'zod';
 import { CookieValueCodec, createSessionId, isSessionId, redactSessionId } from '../src/id.js';
+import { createSessionManager, memoryStore } from '../src/index.js';
 
 test('IDs are 192 random bits in 32 base64url characters, and unique', () => {
   const ids = new Set(Array.from({ length: 10_000 }, createSessionId));
@@ -43,4 +45,10 @@ test('signed values verify with any secret, are current only under the first, an
 
 test('short secrets are refused at start-up', () => {
   expect(() => new CookieValueCodec(['too short'])).toThrow(/at least 32 characters/);
+});
+
+test('an empty `secrets` list is refused at start-up: it would leave the cookies unsigned while looking signed', () => {
+  const create = () => createSessionManager({ schema: z.object({ n: z.number().optional() }), store: memoryStore(), secrets: [] });
+  expect(create).toThrow(TypeError);
+  expect(create).toThrow('`secrets` is empty');
 });

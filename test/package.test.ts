@@ -55,10 +55,10 @@ test("the consumer project installs every package of the README's install lines"
 });
 afterAll(() => rmSync(consumer, { recursive: true, force: true }));
 
-test('the tarball holds the build and the README, not the sources or tests', () => {
+test('the tarball holds the build, the README, the changelog and the license, not the sources or tests', () => {
   const files = readdirSync(join(consumer, 'node_modules', 'trpc-session'), { recursive: true }) as string[];
   const entries = ['index', 'fastify', 'fetch', 'next', 'ws', 'testing'].flatMap((name) => ['js', 'cjs', 'd.ts', 'd.cts'].map((ext) => join('dist', `${name}.${ext}`)));
-  expect(files).toEqual(expect.arrayContaining(['README.md', 'package.json', ...entries]));
+  expect(files).toEqual(expect.arrayContaining(['README.md', 'CHANGELOG.md', 'LICENSE', 'package.json', ...entries]));
   expect(files.some((file) => file.startsWith('src') || file.startsWith('test'))).toBe(false);
 });
 
@@ -218,7 +218,7 @@ describe('the README examples, run from the tarball against Redis', () => {
 
   test('the Node client keeps its session across calls to the Quick start server, through login and logout', async () => {
     const url = await serve('server.ts');
-    const printed = output(bin('tsx'), ['node-client.ts'], consumer, { API_URL: url });
+    const printed = output(bin('tsx'), ['node-client.ts'], consumer, { API_URL: `${url}/trpc` });
     expect(printed.trim().split('\n')).toEqual(['[{"productId":"beans","quantity":2}]', '[]']);
     const inspect = redis.client();
     // Logged out: no session record left; the login's regenerate() leaves only its moved mark (naming the new

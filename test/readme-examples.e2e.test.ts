@@ -9,7 +9,7 @@ import { startRedisSentinel } from './helpers/redis-sentinel.js';
 import { freePort, startRedis, type RedisServer } from './helpers/redis-server.js';
 
 /**
- * The README's server examples that test/package.test.ts does not run from the tarball, run here from the
+ * The server examples of the README and the site that test/package.test.ts does not run from the tarball, run here from the
  * sources as they are (tsx resolves `trpc-session` through tsconfig.json's paths): each in its own process,
  * on a free loopback port, against a throwaway redis-server, driven over real HTTP and WebSocket.
  */

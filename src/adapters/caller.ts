@@ -18,12 +18,12 @@ export interface CallerSessionOptions {
    * to put on the response you are building. Without it those operations throw `SessionUnavailableError`,
    * while reading and changing an existing session still work (a server component cannot set cookies).
    */
-  setCookie?: (header: string) => void;
+  setCookie?: ((header: string) => void) | undefined;
   /**
    * Whether the request being served came over HTTPS, for the cookie's `Secure` attribute in `'auto'` mode.
    * @default false
    */
-  secure?: boolean;
+  secure?: boolean | undefined;
 }
 
 const NO_SET_COOKIE_REASON =

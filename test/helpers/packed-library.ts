@@ -20,7 +20,7 @@ function filesUnder(dir: string): string[] {
 /** A hash of everything the tarball is made from, so a run reuses a tarball only of the same sources. */
 function sourceHash(): string {
   const hash = createHash('sha256');
-  for (const file of [...filesUnder(join(ROOT, 'src')), ...['package.json', 'README.md', 'tsup.config.ts'].map((name) => join(ROOT, name))]) {
+  for (const file of [...filesUnder(join(ROOT, 'src')), ...['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'tsup.config.ts'].map((name) => join(ROOT, name))]) {
     hash.update(relative(ROOT, file)).update('\0').update(readFileSync(file)).update('\0');
   }
   return hash.digest('hex').slice(0, 16);
@@ -55,7 +55,7 @@ export async function packedLibrary(): Promise<string> {
     const stage = join(dir, 'package');
     rmSync(stage, { recursive: true, force: true });
     mkdirSync(stage);
-    for (const name of ['package.json', 'README.md']) cpSync(join(ROOT, name), join(stage, name));
+    for (const name of ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE']) cpSync(join(ROOT, name), join(stage, name));
     run(join(ROOT, 'node_modules', '.bin', 'tsup'), ['--out-dir', join(stage, 'dist')], ROOT);
     const [packed] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], stage)) as { filename: string }[];
     const tarball = join(dir, packed!.filename);

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 
 /**
  * A fenced code block of the README and the HTML comment just above it, which says how the suite checks it:
@@ -15,7 +15,19 @@ export interface ReadmeBlock {
   code: string;
 }
 
-export const README = resolve(import.meta.dirname, '..', '..', 'README.md');
+const ROOT = resolve(import.meta.dirname, '..', '..');
+export const README = resolve(ROOT, 'README.md');
+
+/**
+ * The Markdown pages whose code blocks the suite checks, by their path in the repository: the README and every
+ * page of the documentation site, but the API reference (docs/api), which typedoc generates from the TSDoc.
+ */
+export function documentationPages(): string[] {
+  const site = (readdirSync(resolve(ROOT, 'docs'), { recursive: true }) as string[])
+    .filter((path) => path.endsWith('.md') && !path.startsWith('api/') && !path.includes('node_modules') && !path.startsWith('.vitepress/'))
+    .map((path) => relative(ROOT, resolve(ROOT, 'docs', path)));
+  return ['README.md', ...site.sort()];
+}
 
 export function readmeBlocks(text = readFileSync(README, 'utf8')): ReadmeBlock[] {
   const lines = text.split('\n');
