@@ -1,5 +1,5 @@
 import { resolveCookieConfig, type CookieConfig, type SessionCookieOptions } from './cookie.js';
-import type { SessionError } from './errors.js';
+import { SessionStoreUnavailableError, type SessionError } from './errors.js';
 import { eventEmitter, type SessionEvent, type SessionEventDetails, type SessionEventType } from './events.js';
 import { FieldLocks } from './field-locks.js';
 import { CookieValueCodec } from './id.js';
@@ -177,7 +177,8 @@ function contextFactory(key: string): SessionRuntime['context'] {
 }
 
 function defaultOnError(error: SessionError): void {
-  console.error(`[trpc-session] ${error.name}: ${error.message}`);
+  const reason = error instanceof SessionStoreUnavailableError ? `: ${error.reason}` : '';
+  console.error(`[trpc-session] ${error.name}: ${error.message}${reason}`);
 }
 
 /**
