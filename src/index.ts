@@ -1,6 +1,7 @@
 export { createSessionManager } from './manager.js';
 export type { NodeHTTPContextOptions, SessionManager, SessionProcedure } from './manager.js';
 export type { PersistMode, ReservedContextKey, SessionManagerOptions } from './options.js';
+export type { SessionStoreHealth } from './health.js';
 export type { SessionMigration, SessionMigrations, StoredSessionFields } from './migrations.js';
 export type {
   RegenerateOptions,
@@ -57,6 +58,7 @@ export {
   SessionError,
   SessionEventHookError,
   SessionFieldDroppedError,
+  SessionForbiddenError,
   SessionGoneError,
   SessionMigrationError,
   SessionSerializationError,

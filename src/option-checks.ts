@@ -25,7 +25,7 @@ export function assertManagerOptions(options: unknown): void {
       throw new TypeError(`trpc-session: \`${name}\` must be a function (got ${shown(given[name])})`);
     }
   }
-  for (const name of ['absoluteLifetime', 'touchAfter', 'maxSize'] as const) {
+  for (const name of ['absoluteLifetime', 'touchAfter', 'maxSize', 'healthTimeout'] as const) {
     if (given[name] !== undefined && typeof given[name] !== 'number') {
       throw new TypeError(`trpc-session: \`${name}\` must be a number (got ${shown(given[name])})`);
     }

@@ -123,6 +123,12 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
    * @default 'session'
    */
   contextKey?: K;
+  /**
+   * Milliseconds `sessions.health()` waits for the store to answer before it reports it unavailable, so a
+   * readiness probe never hangs on a silent Redis. A positive whole number.
+   * @default 1000
+   */
+  healthTimeout?: number;
 }
 
 /** The resolved configuration every other module works with, checked once at start-up. @internal */
@@ -143,6 +149,8 @@ export interface SessionRuntime {
   readonly fieldLocks: FieldLocks;
   /** The context key of the session handle (`contextKey`). */
   readonly contextKey: string;
+  /** How long `sessions.health()` waits, in milliseconds (`healthTimeout`). */
+  readonly healthTimeoutMs: number;
   /** The context that holds `handle` under the context key: one object, of one shape per manager. */
   context<S extends SessionSchema>(handle: SessionHandle<S>): SessionContext<S, string>;
   /** Hands an error to `onError`; a throwing `onError` is contained. */
@@ -201,6 +209,10 @@ export function resolveOptions<S extends SessionSchema, K extends string, F exte
   }
   const onError = options.onError ?? defaultOnError;
   const contextKey = options.contextKey === undefined ? 'session' : checkContextKey(options.contextKey);
+  const healthTimeoutMs = options.healthTimeout ?? 1000;
+  if (!Number.isSafeInteger(healthTimeoutMs) || healthTimeoutMs < 1) {
+    throw new TypeError(`trpc-session: \`healthTimeout\` must be a positive whole number of milliseconds (got ${String(healthTimeoutMs)})`);
+  }
   const schemaVersion = options.schemaVersion ?? 1;
   const migrations = resolveMigrations(options.migrations, schemaVersion);
   const report = (error: SessionError) => {
@@ -229,6 +241,7 @@ export function resolveOptions<S extends SessionSchema, K extends string, F exte
     migrations,
     fieldLocks: new FieldLocks(),
     contextKey,
+    healthTimeoutMs,
     context: contextFactory(contextKey),
     report,
     emit: eventEmitter(options.onEvent, report),
