@@ -9,6 +9,7 @@ import type { SessionContext, SessionHandle } from './session-api.js';
 import type { ExpiryPolicy } from './expiry.js';
 import type { SessionStore } from './stores/store.js';
 import { assertManagerOptions } from './option-checks.js';
+import { resolveTrustedOrigins } from './origin-check.js';
 
 /** When the changes of a request are written. */
 export type PersistMode = 'after-response' | 'before-response';
@@ -76,8 +77,9 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
    */
   persist?: PersistMode;
   /**
-   * Trust `X-Forwarded-Proto` to tell whether the request came over HTTPS (for `Secure` in `'auto'` mode).
-   * Enable it only behind a proxy that sets the header.
+   * Trust `X-Forwarded-Proto` to tell whether the request came over HTTPS (for `Secure` in `'auto'` mode), and
+   * `X-Forwarded-Host` to tell the host the client addressed (the server's own origin, for `trustedOrigins`).
+   * Enable it only behind a proxy that sets the headers.
    * @default false
    */
   trustProxy?: boolean;
@@ -129,6 +131,17 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
    * @default 1000
    */
   healthTimeout?: number;
+  /**
+   * Origins other than the server's own whose pages may change the session (write, regenerate or destroy it),
+   * such as `['https://app.example.com']` for a page on another origin calling this API with the cookie. A
+   * request whose `Origin` (or, without it, `Sec-Fetch-Site: cross-site`) says it comes from any other origin
+   * may read the session, but a change fails with `SessionForbiddenError` (`FORBIDDEN`): the defence against
+   * cross-site request forgery. Requests without either header (no browser page: a server, a script) may.
+   * Required, non-empty, with `cookie.sameSite: 'none'`. With `trustProxy`, the server's own origin is taken
+   * from `X-Forwarded-Host`.
+   * @default [] (the server's own origin only)
+   */
+  trustedOrigins?: string[];
 }
 
 /** The resolved configuration every other module works with, checked once at start-up. @internal */
@@ -149,6 +162,8 @@ export interface SessionRuntime {
   readonly fieldLocks: FieldLocks;
   /** The context key of the session handle (`contextKey`). */
   readonly contextKey: string;
+  /** The origins besides the server's own whose requests may change a session (`trustedOrigins`). */
+  readonly trustedOrigins: ReadonlySet<string>;
   /** How long `sessions.health()` waits, in milliseconds (`healthTimeout`). */
   readonly healthTimeoutMs: number;
   /** The context that holds `handle` under the context key: one object, of one shape per manager. */
@@ -242,6 +257,7 @@ export function resolveOptions<S extends SessionSchema, K extends string, F exte
     fieldLocks: new FieldLocks(),
     contextKey,
     healthTimeoutMs,
+    trustedOrigins: resolveTrustedOrigins(options.trustedOrigins, cookie.sameSite),
     context: contextFactory(contextKey),
     report,
     emit: eventEmitter(options.onEvent, report),

@@ -6,7 +6,7 @@ import type { SessionManager } from '../manager.js';
 import { runtimeOf } from '../options.js';
 import type { NoFlash, SessionSchema } from '../schema.js';
 import type { SessionContext } from '../session-api.js';
-import { isHttpsRequest } from './node-http.js';
+import { isHttpsRequest, requestOrigin } from './node-http.js';
 
 const WEBSOCKET_COOKIE_REASON =
   'This call came over a WebSocket, whose only response was sent when it connected, so no session cookie can ' +
@@ -24,6 +24,8 @@ export function webSocketSessionContext<S extends SessionSchema, K extends strin
 ): SessionContext<S, K, F> {
   const runtime = runtimeOf(sessions);
   const client = {
+    // The upgrade request's Origin stands for every call on the connection: a page on another site may open one.
+    ...requestOrigin(req, runtime.trustProxy),
     cookieHeader: req.headers.cookie,
     secure: isHttpsRequest(req, runtime.trustProxy),
     cookieBlockedReason: WEBSOCKET_COOKIE_REASON,
