@@ -1,12 +1,7 @@
 import { SessionStoreUnavailableError } from './errors.js';
 import { createSessionId } from './id.js';
 import type { SessionRuntime } from './options.js';
-
-/**
- * What `sessions.health()` found: the store answered (`latencyMs`: how long it took), or not, and why. The
- * `reason` may name the store's host and port: log it, do not send it to the prober's clients.
- */
-export type SessionStoreHealth = { ok: true; latencyMs: number } | { ok: false; reason: string };
+import type { SessionStoreHealth } from './session-api.js';
 
 /**
  * Asks the store whether it answers, within `healthTimeout`: its `ping()`, or (a store without one) a read of

@@ -1,7 +1,6 @@
 export { createSessionManager } from './manager.js';
 export type { NodeHTTPContextOptions, SessionManager, SessionProcedure } from './manager.js';
 export type { PersistMode, ReservedContextKey, SessionManagerOptions } from './options.js';
-export type { SessionStoreHealth } from './health.js';
 export type { SessionMigration, SessionMigrations, StoredSessionFields } from './migrations.js';
 export type {
   RegenerateOptions,
@@ -19,6 +18,7 @@ export type {
   UserSessionsOptions,
   DeviceInfo,
   BindUserOptions,
+  SessionStoreHealth,
 } from './session-api.js';
 export type { NoFlash, SessionDataOf, SessionSchema } from './schema.js';
 export type { SessionEvent, SessionEventReason, SessionEventType } from './events.js';

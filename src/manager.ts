@@ -3,11 +3,11 @@ import { initTRPC } from '@trpc/server';
 import type { TRPCRequestInfo } from '@trpc/server/http';
 import { nodeHTTPTransport } from './adapters/node-http.js';
 import { httpSession, runSessionCall } from './commit.js';
-import { storeHealth, type SessionStoreHealth } from './health.js';
+import { storeHealth } from './health.js';
 import { closeStore, revokeOtherSessions, revokeSession, revokeUser, userSessions } from './lifecycle.js';
 import { attachRuntime, resolveOptions, type ReservedContextKey, type SessionManagerOptions } from './options.js';
 import type { NoFlash, RequireOptionalFields, SessionSchema } from './schema.js';
-import type { Session, SessionContext, SessionHandle, UserSessionInfo, UserSessionsOptions } from './session-api.js';
+import type { Session, SessionContext, SessionHandle, SessionStoreHealth, UserSessionInfo, UserSessionsOptions } from './session-api.js';
 
 /** The options tRPC's node-http adapters (standalone, Express, Next.js pages) pass to `createContext`. */
 export interface NodeHTTPContextOptions {

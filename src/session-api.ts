@@ -192,3 +192,9 @@ export interface UserSessionsOptions {
   /** The session of the request asking (or `null`): its entry is listed with `current: true`. */
   current?: { readonly ref: string } | null;
 }
+
+/**
+ * What `sessions.health()` found: the store answered (`latencyMs`: how long it took), or not, and why. The
+ * `reason` may name the store's host and port: log it, do not send it to the prober's clients.
+ */
+export type SessionStoreHealth = { ok: true; latencyMs: number } | { ok: false; reason: string };
