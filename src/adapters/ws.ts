@@ -41,7 +41,9 @@ export function webSocketSessionContext<S extends SessionSchema, K extends strin
  * `createContext` for `applyWSSHandler` (tRPC's `ws` adapter, `wsLink`). The connection's upgrade request
  * carries the cookie that names the session. Procedures need `sessions.procedure`: it gives each call a
  * fresh load of the session (another tab may have changed it since the connection opened) and writes the
- * call's changes when it ends, since no response can carry a cookie or mark the end.
+ * call's changes when it ends, since no response can carry a cookie or mark the end. The upgrade request's
+ * `Origin` stands for every call: a connection opened by a page of another origin (not in `trustedOrigins`)
+ * reads the session but cannot change it.
  *
  * @example
  * const procedure = t.procedure.concat(sessions.procedure);
