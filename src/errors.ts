@@ -52,15 +52,20 @@ export class SessionTooLargeError extends SessionError {
 }
 
 /**
- * The session store did not answer in time or failed. The server recovers when the store does. When Redis
- * cannot be reached the message says why and where, as `Session store unavailable: connection refused
- * (10.0.0.5:6379)` or `… no answer within 1000 ms (10.0.0.5:6379)`. Each Redis outage is also reported to
- * `onError` once, with the same message, when it begins; its end is reported as a {@link SessionStoreRecoveredError}.
+ * The session store did not answer in time or failed. The server recovers when the store does. Its message
+ * is only `Session store unavailable`, as tRPC sends a message to the client: where the store is and why it
+ * failed are in {@link SessionStoreUnavailableError.reason} and `cause`, for `onError` and the logs. Each
+ * Redis outage is also reported to `onError` once, when it begins; its end is reported as a
+ * {@link SessionStoreRecoveredError}.
  */
 export class SessionStoreUnavailableError extends SessionError {
+  /** Why and where, as `connection refused (10.0.0.5:6379)` or `no answer within 1000 ms (10.0.0.5:6379)`. Never sent to clients. */
+  readonly reason: string;
+
   /** `cause`: what the store's client threw, which a store passes through its redaction (name, message and code only). */
   constructor(reason: string, cause?: Error) {
-    super('INTERNAL_SERVER_ERROR', `Session store unavailable: ${redactIds(reason)}`, cause);
+    super('INTERNAL_SERVER_ERROR', 'Session store unavailable', cause);
+    this.reason = redactIds(reason);
   }
 }
 
@@ -85,6 +90,33 @@ export function redactedCause(error: unknown, depth = 0): Error {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' || typeof code === 'number') Object.assign(redacted, { code });
   return redacted;
+}
+
+/**
+ * What the app's own code threw (a migration, a schema check), kept as a `cause` that carries its kind and
+ * where it was thrown, but not its message or properties: those may quote the session's data (`JSON.parse`
+ * quotes the text it failed on, `new URL` keeps it as `input`). Its own `cause`, if any, is kept the same way.
+ */
+export function withheldCause(error: unknown, depth = 0): Error {
+  // Read defensively: what the app threw may have getters that throw.
+  const read = <T>(get: () => T): T | undefined => {
+    try {
+      return get();
+    } catch {
+      return undefined;
+    }
+  };
+  const isError = error instanceof Error;
+  const cause = isError && depth < 4 ? read(() => error.cause) : undefined;
+  const inner = cause === undefined ? undefined : withheldCause(cause, depth + 1);
+  const withheld = new Error('(message withheld: it may quote session data)', inner === undefined ? undefined : { cause: inner });
+  const name = isError ? read(() => error.name) : undefined;
+  withheld.name = typeof name === 'string' && /^[\w$.]{1,64}$/.test(name) ? name : 'Error';
+  // The frames only: the stack's first lines repeat the message.
+  const stack = isError ? read(() => error.stack) : undefined;
+  const frames = typeof stack === 'string' ? stack.split('\n').filter((line) => /^\s+at /.test(line)) : [];
+  withheld.stack = [`${withheld.name}: ${withheld.message}`, ...frames].join('\n');
+  return withheld;
 }
 
 /**
@@ -185,7 +217,7 @@ export class SessionMigrationError extends SessionError {
     /** The version whose migration failed. */
     readonly version: number,
     reason: string,
-    /** What the migration threw, as name and message only. */
+    /** What the migration threw: its class and stack frames, its message withheld (it may quote the record). */
     cause?: Error,
   ) {
     super(
@@ -207,5 +239,17 @@ export class SessionEventHookError extends SessionError {
     cause: unknown,
   ) {
     super('INTERNAL_SERVER_ERROR', `The onEvent hook failed on a '${eventType}' event`, cause);
+  }
+}
+
+/**
+ * A request from another origin tried to change the session (write, regenerate or destroy it): its `Origin`
+ * (or, without one, `Sec-Fetch-Site: cross-site`) is neither the server's own origin nor one of
+ * `trustedOrigins`. Code `FORBIDDEN`; nothing was changed. This is the defence against cross-site request
+ * forgery: a form on another site can make the browser send the session cookie, but not change the session.
+ */
+export class SessionForbiddenError extends SessionError {
+  constructor(reason: string) {
+    super('FORBIDDEN', reason);
   }
 }

@@ -1,8 +1,9 @@
 import { readCookie, serializeCookie, serializeExpiredCookie } from './cookie.js';
-import { SessionGoneError, SessionUnavailableError } from './errors.js';
+import { SessionForbiddenError, SessionGoneError, SessionUnavailableError } from './errors.js';
 import { createSessionId, redactSessionId } from './id.js';
 import { loadSession, newSession, type SessionLifecycle } from './lifecycle.js';
 import type { SessionRuntime } from './options.js';
+import { crossOriginRefusal } from './origin-check.js';
 import type { SessionSchema } from './schema.js';
 import type { RegenerateOptions, Session, SessionHandle } from './session-api.js';
 import type { RecordLifespan } from './stores/store.js';
@@ -37,6 +38,8 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
    */
   #movedAway: string | null = null;
   #opened = false;
+  /** Why this request may not change the session (another origin's), computed once: undefined until then. */
+  #changesRefused: string | null | undefined;
 
   constructor(runtime: SessionRuntime, client: C | null, onOpen?: (handle: RequestHandle<S, C>, runtime: SessionRuntime, client: C) => void) {
     this.#runtime = runtime;
@@ -61,6 +64,7 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
 
   async regenerate(options?: RegenerateOptions): Promise<Session<S>> {
     const lifespan = chosenLifespan(options);
+    this.#assertMayChange();
     let session = await (this.#starting ?? this.#loadLifecycle());
     if (session === null) {
       const began = this.#starting === undefined;
@@ -83,6 +87,7 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
   async destroy(): Promise<void> {
     const session = await (this.#starting ?? this.#loadLifecycle());
     if (session === null && !this.#cookieSent) return;
+    this.#assertMayChange();
     this.#assertNotMovedAway();
     this.#assertCookieSettable();
     await session?.destroy();
@@ -141,7 +146,7 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     // while headers can still be set, or the browser would drop it while the record lives on.
     const cookieStale = loaded.refreshed || !identity.current;
     if (cookieStale && canSetCookie) this.#setSessionCookie(loaded.session);
-    return loaded.session;
+    return this.#guarded(loaded.session);
   }
 
   /** Resumes the client's session or creates one, with its own lifespan when `regenerate` chose one. */
@@ -152,7 +157,7 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     this.#assertNotMovedAway();
     this.#assertCookieSettable();
     // A new session reads nothing from the store: an ID the client sent is never adopted.
-    const session = await newSession<S>(this.#runtime, createSessionId());
+    const session = this.#guarded(await newSession<S>(this.#runtime, createSessionId()));
     if (lifespan !== undefined) session.adoptLifespan(lifespan);
     this.#open();
     this.#setSessionCookie(session);
@@ -165,6 +170,24 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
    */
   #assertNotMovedAway(): void {
     if (this.#movedAway !== null) throw new SessionGoneError(redactSessionId(this.#movedAway));
+  }
+
+  /** Why this request may not change the session, or null: decided by the core from the adapter's facts. */
+  #refusal(): string | null {
+    if (this.#changesRefused === undefined) this.#changesRefused = this.#client === null ? null : crossOriginRefusal(this.#runtime.trustedOrigins, this.#client);
+    return this.#changesRefused;
+  }
+
+  /** A session handed to a request from another origin refuses its changes. */
+  #guarded(session: SessionLifecycle<S>): SessionLifecycle<S> {
+    const refusal = this.#refusal();
+    if (refusal !== null) session.refuseChanges(refusal);
+    return session;
+  }
+
+  #assertMayChange(): void {
+    const refusal = this.#refusal();
+    if (refusal !== null) throw new SessionForbiddenError(refusal);
   }
 
   #assertCookieSettable(): void {

@@ -18,6 +18,7 @@ export type {
   UserSessionsOptions,
   DeviceInfo,
   BindUserOptions,
+  SessionStoreHealth,
 } from './session-api.js';
 export type { NoFlash, SessionDataOf, SessionSchema } from './schema.js';
 export type { SessionEvent, SessionEventReason, SessionEventType } from './events.js';
@@ -57,6 +58,7 @@ export {
   SessionError,
   SessionEventHookError,
   SessionFieldDroppedError,
+  SessionForbiddenError,
   SessionGoneError,
   SessionMigrationError,
   SessionSerializationError,

@@ -1,7 +1,7 @@
 import type * as z from 'zod';
 import { encodeValue } from './codec.js';
 import { decodeDevice, encodeDevice } from './device.js';
-import { SessionConflictError, SessionCorruptError, SessionError, SessionGoneError, SessionMigrationError, SessionTooLargeError } from './errors.js';
+import { SessionConflictError, SessionCorruptError, SessionError, SessionForbiddenError, SessionGoneError, SessionMigrationError, SessionTooLargeError } from './errors.js';
 import { FieldTable, type ChangeSet } from './fields.js';
 import { flashField, FlashTable, takeFlashFields } from './flash.js';
 import { redactSessionId, sessionRef } from './id.js';
@@ -84,6 +84,8 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
   #device: string | undefined;
   #persisted: boolean;
   #destroyed = false;
+  /** Why the request this session was handed to may not change it (it came from another origin), or null. */
+  #changesRefused: string | null = null;
   /** The write-back of the migrations this session's record went through when read, until a write carries it. */
   #migration: PendingMigration | null;
   /** Every operation that touches the store runs here, one after the other. */
@@ -159,9 +161,15 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
     if (newlyBound) await trimUserSessions(this.#runtime, userId, this.#id);
   }
 
-  /** Throws `SessionGoneError` once the session was destroyed. */
+  /** Throws `SessionGoneError` once the session was destroyed, `SessionForbiddenError` when this request may not change it. */
   assertUsable(): void {
     if (this.#destroyed) throw new SessionGoneError(redactSessionId(this.#id));
+    if (this.#changesRefused !== null) throw new SessionForbiddenError(this.#changesRefused);
+  }
+
+  /** Refuses this request's changes (see `origin-check.ts`): puts and the like throw, nothing of its own is written. */
+  refuseChanges(reason: string): void {
+    this.#changesRefused = reason;
   }
 
   /** Milliseconds the record may live from `now`: its idle timeout capped by the absolute one. */
@@ -414,6 +422,10 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
       const migration = creating ? null : this.#migration;
       // A migration alone is never written by a request that changes nothing: a read leaves the record as it is.
       if (!creating && changes.set.size === 0 && changes.remove.length === 0 && !flashChanged && (own || migration === null)) return;
+      // Changed in place (a value from `get` mutated) by a request that may not change the session: not written.
+      if (own && this.#changesRefused !== null && (changes.set.size > 0 || changes.remove.length > 0 || flashChanged)) {
+        throw new SessionForbiddenError(this.#changesRefused);
+      }
       if (own) this.#assertFits(creating ? 0 : this.#fields.storedSize() + this.#flash.storedSize(), changes.size + flash.size);
       const mine = flashChanged ? { set: new Map([...changes.set, ...flash.set]), remove: [...changes.remove, ...flash.remove] } : changes;
       const { set, remove } = migration === null ? mine : withMigration(mine, migration);

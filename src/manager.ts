@@ -4,10 +4,11 @@ import type { TRPCRequestInfo } from '@trpc/server/http';
 import { nodeHTTPTransport } from './adapters/node-http.js';
 import { httpSession, runSessionCall } from './commit.js';
 import { SessionUnavailableError } from './errors.js';
+import { storeHealth } from './health.js';
 import { closeStore, revokeOtherSessions, revokeSession, revokeUser, userSessions } from './lifecycle.js';
 import { attachRuntime, isUserSessionCount, MAX_USER_SESSIONS, resolveOptions, type ReservedContextKey, type SessionManagerOptions } from './options.js';
 import type { NoFlash, RequireOptionalFields, SessionSchema } from './schema.js';
-import type { Session, SessionContext, SessionHandle, UserSessionInfo, UserSessionsOptions } from './session-api.js';
+import type { Session, SessionContext, SessionHandle, SessionStoreHealth, UserSessionInfo, UserSessionsOptions } from './session-api.js';
 
 /** The options tRPC's node-http adapters (standalone, Express, Next.js pages) pass to `createContext`. */
 export interface NodeHTTPContextOptions {
@@ -91,6 +92,16 @@ export interface SessionManager<S extends SessionSchema, K extends string = 'ses
    * has just moved it to. Resolves to how many were ended; 0 for a session bound to no user.
    */
   revokeOtherSessions(session: Session<S, F>): Promise<number>;
+  /**
+   * Whether the session store answers, for a readiness probe (`/healthz`): a `PING` to Redis (each master of
+   * a Cluster), bounded by `healthTimeout`. Creates no session, sets no cookie, never rejects. A failure's
+   * `reason` names where the store is: log it rather than sending it to the prober.
+   *
+   * @example
+   * const health = await sessions.health();
+   * res.writeHead(health.ok ? 200 : 503).end(health.ok ? 'ok' : 'unavailable');
+   */
+  health(): Promise<SessionStoreHealth>;
   /** The session cookie's name, for reading it where you pass the cookie yourself (`cookies().get(…)`). */
   readonly cookieName: string;
   /** Closes what the store opened (a Redis client it created from a factory). */
@@ -128,6 +139,7 @@ export function createSessionManager<S extends SessionSchema, K extends string =
     revokeUser: (userId) => revokeUser(runtime, userId),
     revokeSession: (userId, ref) => revokeSession(runtime, userId, ref),
     revokeOtherSessions: (session) => revokeOtherSessions(runtime, session),
+    health: () => storeHealth(runtime),
     cookieName: runtime.cookie.name,
     close: () => closeStore(runtime),
   };

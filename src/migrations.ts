@@ -1,5 +1,5 @@
 import { decodeValue, encodeValue, findUnstorable } from './codec.js';
-import { redactedCause, SessionMigrationError } from './errors.js';
+import { SessionMigrationError, withheldCause } from './errors.js';
 
 /**
  * A stored session's data fields by name, decoded but not validated: what a migration is given and returns.
@@ -90,7 +90,7 @@ export function migrateFields(plan: MigrationPlan, stored: ReadonlyMap<string, U
   let current = fields;
   for (const [version, migrate] of plan.steps) {
     if (version <= fromVersion) continue;
-    const fail = (reason: string, cause?: unknown) => new SessionMigrationError(session, fromVersion, version, reason, cause === undefined ? undefined : redactedCause(cause));
+    const fail = (reason: string, cause?: unknown) => new SessionMigrationError(session, fromVersion, version, reason, cause === undefined ? undefined : withheldCause(cause));
     let result: unknown;
     try {
       result = migrate(current);
@@ -105,7 +105,7 @@ export function migrateFields(plan: MigrationPlan, stored: ReadonlyMap<string, U
     changes = changesOf(current, stored, undecodable);
   } catch (error) {
     // A getter in the result that throws, a value msgpackr refuses.
-    throw new SessionMigrationError(session, fromVersion, plan.schemaVersion, 'its result could not be read', redactedCause(error));
+    throw new SessionMigrationError(session, fromVersion, plan.schemaVersion, 'its result could not be read', withheldCause(error));
   }
   if (typeof changes === 'string') throw new SessionMigrationError(session, fromVersion, plan.schemaVersion, changes);
   return changes;

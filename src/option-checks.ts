@@ -29,7 +29,7 @@ export function assertManagerOptions(options: unknown): void {
       throw new TypeError(`trpc-session: \`${name}\` must be a function (got ${shown(given[name])})`);
     }
   }
-  for (const name of ['absoluteLifetime', 'touchAfter', 'maxSize', 'maxSessionsPerUser'] as const) {
+  for (const name of ['absoluteLifetime', 'touchAfter', 'maxSize', 'maxSessionsPerUser', 'healthTimeout'] as const) {
     if (given[name] !== undefined && typeof given[name] !== 'number') {
       throw new TypeError(`trpc-session: \`${name}\` must be a number (got ${shown(given[name])})`);
     }

@@ -1,5 +1,5 @@
 import { resolveCookieConfig, type CookieConfig, type SessionCookieOptions } from './cookie.js';
-import type { SessionError } from './errors.js';
+import { SessionStoreUnavailableError, type SessionError } from './errors.js';
 import { eventEmitter, type SessionEvent, type SessionEventDetails, type SessionEventType } from './events.js';
 import { FieldLocks } from './field-locks.js';
 import { CookieValueCodec } from './id.js';
@@ -9,6 +9,7 @@ import type { SessionContext, SessionHandle } from './session-api.js';
 import type { ExpiryPolicy } from './expiry.js';
 import type { SessionStore } from './stores/store.js';
 import { assertManagerOptions } from './option-checks.js';
+import { resolveTrustedOrigins } from './origin-check.js';
 
 /** When the changes of a request are written. */
 export type PersistMode = 'after-response' | 'before-response';
@@ -76,8 +77,9 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
    */
   persist?: PersistMode;
   /**
-   * Trust `X-Forwarded-Proto` to tell whether the request came over HTTPS (for `Secure` in `'auto'` mode).
-   * Enable it only behind a proxy that sets the header.
+   * Trust `X-Forwarded-Proto` to tell whether the request came over HTTPS (for `Secure` in `'auto'` mode), and
+   * `X-Forwarded-Host` to tell the host the client addressed (the server's own origin, for `trustedOrigins`).
+   * Enable it only behind a proxy that sets the headers.
    * @default false
    */
   trustProxy?: boolean;
@@ -132,6 +134,23 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
    * @default 'session'
    */
   contextKey?: K;
+  /**
+   * Milliseconds `sessions.health()` waits for the store to answer before it reports it unavailable, so a
+   * readiness probe never hangs on a silent Redis. A positive whole number.
+   * @default 1000
+   */
+  healthTimeout?: number;
+  /**
+   * Origins other than the server's own whose pages may change the session (write, regenerate or destroy it),
+   * such as `['https://app.example.com']` for a page on another origin calling this API with the cookie. A
+   * request whose `Origin` (or, without it, `Sec-Fetch-Site: cross-site`) says it comes from any other origin
+   * may read the session, but a change fails with `SessionForbiddenError` (`FORBIDDEN`): the defence against
+   * cross-site request forgery. Requests without either header (no browser page: a server, a script) may.
+   * Required, non-empty, with `cookie.sameSite: 'none'`. With `trustProxy`, the server's own origin is taken
+   * from `X-Forwarded-Host`.
+   * @default [] (the server's own origin only)
+   */
+  trustedOrigins?: string[];
 }
 
 /** The resolved configuration every other module works with, checked once at start-up. @internal */
@@ -154,6 +173,10 @@ export interface SessionRuntime {
   readonly fieldLocks: FieldLocks;
   /** The context key of the session handle (`contextKey`). */
   readonly contextKey: string;
+  /** The origins besides the server's own whose requests may change a session (`trustedOrigins`). */
+  readonly trustedOrigins: ReadonlySet<string>;
+  /** How long `sessions.health()` waits, in milliseconds (`healthTimeout`). */
+  readonly healthTimeoutMs: number;
   /** The context that holds `handle` under the context key: one object, of one shape per manager. */
   context<S extends SessionSchema>(handle: SessionHandle<S>): SessionContext<S, string>;
   /** Hands an error to `onError`; a throwing `onError` is contained. */
@@ -194,7 +217,8 @@ function contextFactory(key: string): SessionRuntime['context'] {
 }
 
 function defaultOnError(error: SessionError): void {
-  console.error(`[trpc-session] ${error.name}: ${error.message}`);
+  const reason = error instanceof SessionStoreUnavailableError ? `: ${error.reason}` : '';
+  console.error(`[trpc-session] ${error.name}: ${error.message}${reason}`);
 }
 
 /**
@@ -219,6 +243,10 @@ export function resolveOptions<S extends SessionSchema, K extends string, F exte
   }
   const onError = options.onError ?? defaultOnError;
   const contextKey = options.contextKey === undefined ? 'session' : checkContextKey(options.contextKey);
+  const healthTimeoutMs = options.healthTimeout ?? 1000;
+  if (!Number.isSafeInteger(healthTimeoutMs) || healthTimeoutMs < 1) {
+    throw new TypeError(`trpc-session: \`healthTimeout\` must be a positive whole number of milliseconds (got ${String(healthTimeoutMs)})`);
+  }
   const schemaVersion = options.schemaVersion ?? 1;
   const migrations = resolveMigrations(options.migrations, schemaVersion);
   const report = (error: SessionError) => {
@@ -248,6 +276,8 @@ export function resolveOptions<S extends SessionSchema, K extends string, F exte
     migrations,
     fieldLocks: new FieldLocks(),
     contextKey,
+    healthTimeoutMs,
+    trustedOrigins: resolveTrustedOrigins(options.trustedOrigins, cookie.sameSite),
     context: contextFactory(contextKey),
     report,
     emit: eventEmitter(options.onEvent, report),

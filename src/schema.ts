@@ -1,5 +1,6 @@
 import type * as z from 'zod';
 import { findUnwalkable, shownKey, type UnstorablePart } from './codec.js';
+import { withheldCause } from './errors.js';
 
 /** A zod object schema describing a session's fields. Each field must accept absence (`.optional()`,
  * `.default(…)` or `.catch(…)`), because every session starts empty. */
@@ -130,7 +131,8 @@ export class FieldSchemas {
       throw new TypeError(
         `trpc-session: validating session field "${key}" threw: session fields are validated synchronously, so ` +
           'async refinements are not supported, and a check must return false rather than throw',
-        { cause: error },
+        // What the check threw may quote the value (`new URL(value)` keeps it as `input`).
+        { cause: withheldCause(error) },
       );
     }
     return result.success ? { ok: true, value: result.data } : { ok: false, issues: describeIssues(result.error) };

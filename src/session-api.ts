@@ -200,3 +200,9 @@ export interface UserSessionsOptions {
    */
   limit?: number;
 }
+
+/**
+ * What `sessions.health()` found: the store answered (`latencyMs`: how long it took), or not, and why. The
+ * `reason` may name the store's host and port: log it, do not send it to the prober's clients.
+ */
+export type SessionStoreHealth = { ok: true; latencyMs: number } | { ok: false; reason: string };

@@ -24,6 +24,12 @@ export interface SessionTransport {
    * the adapter hands it the promise `listener` returns.
    */
   onEnd(listener: () => Promise<void>): void;
+  /** The request's `Origin` header; undefined without one (or without a request: a server-side caller). */
+  readonly origin?: string | undefined;
+  /** The request's `Sec-Fetch-Site` header (`same-origin`, `same-site`, `cross-site`, `none`). */
+  readonly fetchSite?: string | undefined;
+  /** The host the client addressed: `Host` (the URL's host), or with `trustProxy` the first `X-Forwarded-Host`. */
+  readonly host?: string | undefined;
 }
 
 /** Why a streamed response cannot carry a new cookie; shared by the adapters that stream. */
@@ -46,4 +52,10 @@ export function isStreamingRequest(info: TRPCRequestInfo | undefined): boolean {
 /** Whether an `X-Forwarded-Proto` header says the client reached the proxy over HTTPS (its first hop counts). */
 export function isForwardedHttps(header: string | null | undefined): boolean {
   return header?.split(',')[0]?.trim().toLowerCase() === 'https';
+}
+
+/** The host a request addressed: the first `X-Forwarded-Host` when the proxy is trusted and set one, else `host`. */
+export function addressedHost(host: string | null | undefined, forwardedHost: string | null | undefined, trustProxy: boolean): string | undefined {
+  const forwarded = trustProxy ? forwardedHost?.split(',')[0]?.trim() : undefined;
+  return forwarded || host || undefined;
 }

@@ -29,6 +29,14 @@ const ARGS = [...CHROMIUM_ARGS, '--host-resolver-rules=MAP *.example.test 127.0.
 const root = resolve(import.meta.dirname, '..');
 /** The API address examples/browser-client.ts names; the bundle reads the test server's from the page instead. */
 const EXAMPLE_URL = "'https://api.example.com/trpc'";
+/**
+ * Another site's page that makes the visitor's browser post a form to `action`: a top-level
+ * `multipart/form-data` POST, a "simple" request that needs no CORS preflight, which the browser sends with
+ * the API's cookies where their SameSite allows it.
+ */
+const FORGED_FORM = `<!doctype html><title>win a prize</title>
+<form method="post" enctype="multipart/form-data"><input name="prize" value="1"></form>
+<script>const form = document.forms[0]; form.action = new URLSearchParams(location.search).get('action'); form.submit();</script>`;
 const PAGE = `<!doctype html><title>shop</title>
 <script>globalThis.API_URL = new URLSearchParams(location.search).get('api');</script>
 <script type="module" src="/client.js"></script>`;
@@ -76,6 +84,7 @@ beforeAll(async () => {
   const script = await bundle();
   const server = createServer((req, res) => {
     if (req.url === '/client.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
+    else if (req.url?.startsWith('/forge?')) res.writeHead(200, { 'content-type': 'text/html' }).end(FORGED_FORM);
     // The API's address comes in the page's query, and is in place before the client is made.
     else res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
   });
@@ -104,17 +113,20 @@ interface ApiOptions {
   /** `Access-Control-Allow-Headers` on the preflight. */
   allowHeaders?: string | undefined;
   sameSite?: 'lax' | 'none';
+  /** `trustedOrigins`: the page's origin unless given. */
+  trustedOrigins?: string[];
 }
 
 /** The Quick start's cart procedures over a real Redis, with the CORS headers the README names (or fewer). */
 async function startApi(options: ApiOptions = {}): Promise<number> {
-  const { allowOrigin = PAGE_ORIGIN(), allowCredentials = true, sameSite = 'lax' } = options;
+  const { allowOrigin = PAGE_ORIGIN(), allowCredentials = true, sameSite = 'lax', trustedOrigins = [PAGE_ORIGIN()] } = options;
   const allowHeaders = 'allowHeaders' in options ? options.allowHeaders : 'content-type';
   const item = z.object({ productId: z.string(), quantity: z.number().int().positive() });
   const sessions = createSessionManager({
     schema: z.object({ cart: z.array(item).default([]) }),
     store: redisStore({ redis: redis.client }),
     cookie: { name: 'sid', sameSite },
+    trustedOrigins,
   });
   const createContext = (opts: CreateHTTPContextOptions) => sessions.createContext(opts);
   const t = initTRPC.context<typeof createContext>().create();
@@ -123,6 +135,12 @@ async function startApi(options: ApiOptions = {}): Promise<number> {
     addToCart: t.procedure.input(item).mutation(async ({ ctx, input }) => {
       const session = await ctx.session.start();
       session.data.put('cart', [...session.data.get('cart'), input]);
+      return session.data.get('cart');
+    }),
+    // A mutation without input: tRPC runs it for a multipart/form-data POST, which a form on any page can send.
+    addBeans: t.procedure.mutation(async ({ ctx }) => {
+      const session = await ctx.session.start();
+      session.data.put('cart', [...session.data.get('cart'), { productId: 'beans', quantity: 1 }]);
       return session.data.get('cart');
     }),
   });
@@ -254,5 +272,53 @@ describe('a page on app.example.test calling the API on localhost (another site)
     const tab = await openPage(`http://localhost:${port}/trpc`);
     expect(await buyTwice(tab)).toEqual([0, 0]);
     expect(await tab.context().cookies()).toEqual([]);
+  });
+});
+
+/**
+ * Cross-site request forgery: the visitor has a session with one item in its cart (added by the shop's own
+ * page, a trusted origin), then opens a page on `evil.example.test` that posts a form to the API. The browser
+ * sends the session cookie with it; the API refuses the change with FORBIDDEN and the cart keeps one item,
+ * while a plain read from that page (a top-level GET) still answers.
+ */
+async function forge(tab: Page, apiOrigin: string) {
+  const forged = await tab.context().newPage();
+  const posted = forged.waitForResponse((response) => response.url() === `${apiOrigin}/trpc/addBeans`);
+  await forged.goto(`http://evil.example.test:${page.port}/forge?${new URLSearchParams({ action: `${apiOrigin}/trpc/addBeans` })}`);
+  const response = await posted;
+  const sentCookie = (await response.request().allHeaders())['cookie'] ?? '';
+  const outcome = { status: response.status(), code: ((await response.json()) as { error?: { data?: { code?: string } } }).error?.data?.code, sentCookie: sentCookie.includes('sid=') };
+  const read = await forged.goto(`${apiOrigin}/trpc/cart`);
+  return { ...outcome, readStatus: read?.status(), cart: (await tab.evaluate(() => api.cart.query())).length };
+}
+
+describe('a form on another origin posting to the API with the session cookie (cross-site request forgery)', () => {
+  browserTest("SameSite=None (the API on another site): the browser sends the cookie, the change is refused with FORBIDDEN, reads still answer", async () => {
+    const port = await startApi({ sameSite: 'none' });
+    const tab = await openPage(`http://localhost:${port}/trpc`, { allowThirdPartyCookies: true });
+    expect(await tab.evaluate(async () => (await buyBeans()).length)).toBe(1);
+    expect(await forge(tab, `http://localhost:${port}`)).toEqual({ status: 403, code: 'FORBIDDEN', sentCookie: true, readStatus: 200, cart: 1 });
+  });
+
+  browserTest('SameSite=Lax, a page on a sibling subdomain (the same site, another origin): the change is refused with FORBIDDEN', async () => {
+    const port = await startApi();
+    const tab = await openPage(`http://api.example.test:${port}/trpc`);
+    expect(await tab.evaluate(async () => (await buyBeans()).length)).toBe(1);
+    expect(await forge(tab, `http://api.example.test:${port}`)).toEqual({ status: 403, code: 'FORBIDDEN', sentCookie: true, readStatus: 200, cart: 1 });
+  });
+
+  browserTest("the README's client on an origin not in trustedOrigins may read the session but not change it", async () => {
+    const port = await startApi({ trustedOrigins: [] });
+    const tab = await openPage(`http://api.example.test:${port}/trpc`);
+    const outcome = await tab.evaluate(async () => {
+      try {
+        await buyBeans();
+        return 'changed';
+      } catch (error) {
+        return (error as { data?: { code?: string } }).data?.code;
+      }
+    });
+    expect(outcome).toBe('FORBIDDEN');
+    expect(await tab.evaluate(() => api.cart.query())).toEqual([]);
   });
 });

@@ -85,6 +85,29 @@ test('examples/express.ts: sessions.createContext as it is, in createExpressMidd
   expect(await httpClient(`${url}/trpc`).mutation('visit'), 'another client has a session of its own').toBe(1);
 });
 
+test('examples/healthz.ts: /healthz answers 200 while Redis answers and 503 while it is silent, with no session, no cookie and no address', async () => {
+  const own = await startRedis();
+  const inspect = own.client();
+  try {
+    const { url, logs } = await start('healthz.ts', { REDIS_URL: own.url });
+    const healthy = await fetch(`${url}/healthz`);
+    expect([healthy.status, await healthy.text(), healthy.headers.get('set-cookie')]).toEqual([200, 'ok', null]);
+    expect(await inspect.dbsize(), 'the probe creates no session').toBe(0);
+    await inspect.call('CLIENT', 'PAUSE', '5000', 'ALL');
+    const silent = await fetch(`${url}/healthz`);
+    const body = await silent.text();
+    expect([silent.status, body]).toEqual([503, 'unavailable']);
+    expect(body).not.toContain(String(own.port));
+    await inspect.call('CLIENT', 'UNPAUSE');
+    expect(logs()).toContain('healthz: session store unavailable: no answer within 500 ms');
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    expect(await httpClient(`${url}/trpc`).mutation('visit'), 'the API beside it').toBe(1);
+  } finally {
+    inspect.disconnect();
+    await own.stop(true);
+  }
+});
+
 describe('examples/websocket.ts', () => {
   let served: Started;
   beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { TRPCClientError } from '@trpc/client';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createRedisConnections, redisStore } from '../src/index.js';
+import { createRedisConnections, redisStore, SessionStoreUnavailableError } from '../src/index.js';
 import type { TestRouter } from './helpers/app.js';
 import { serveRedisStore } from './helpers/fixture.js';
 import { browser } from './helpers/http.js';
@@ -144,7 +144,7 @@ test('a store whose connection is closed fails its session calls with the store-
     await connections.close();
     const failure = await app.client.increment.mutate().catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(TRPCClientError);
-    expect((failure as TRPCClientError<TestRouter>).message).toMatch(/^Session store unavailable: /);
+    expect((failure as TRPCClientError<TestRouter>).message).toBe('Session store unavailable');
   } finally {
     await app.close();
   }
@@ -161,8 +161,8 @@ test('a factory that throws fails that call only; the next call opens the connec
   const app = await serve(connections.use('default'));
   try {
     // A new session reads nothing, so the first failure is its write's: before the response, so the call fails.
-    await expect(app.client.increment.mutate()).rejects.toThrow('Session store unavailable: credentials not loaded yet');
-    expect(app.errors.map((error) => error.message)).toEqual(['Session store unavailable: credentials not loaded yet']);
+    await expect(app.client.increment.mutate()).rejects.toThrow('Session store unavailable');
+    expect(app.errors.map((error) => (error as SessionStoreUnavailableError).reason)).toEqual(['credentials not loaded yet']);
     expect(await app.client.increment.mutate()).toBe(1);
     expect(await app.client.increment.mutate()).toBe(2);
     expect(calls).toBe(2);

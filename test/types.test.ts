@@ -3,7 +3,7 @@ import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import { createHTTPServer, type CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
 import type { CreateWSSContextFnOptions } from '@trpc/server/adapters/ws';
-import { expectTypeOf, test } from 'vitest';
+import { expect, expectTypeOf, test } from 'vitest';
 import * as z from 'zod';
 import { createFastifyContext } from '../src/adapters/fastify.js';
 import { fetchSessionHandler } from '../src/adapters/fetch.js';
@@ -20,6 +20,7 @@ import {
   type SessionHandle,
   type SessionMigration,
   type SessionMigrations,
+  type SessionStoreHealth,
   type StoredSessionFields,
 } from '../src/index.js';
 
@@ -384,4 +385,17 @@ test('onEvent receives events of five types, by ref (checked by tsc)', () => {
   });
   // An async hook is fine: its rejection goes to onError.
   createSessionManager({ schema, store: memoryStore(), onEvent: async () => {} });
+});
+
+test('health() resolves to ok with a latency, or not ok with a reason; trustedOrigins takes origins (checked by tsc)', async () => {
+  const sessions = createSessionManager({ schema, store: memoryStore(), healthTimeout: 500, trustedOrigins: ['https://app.example.com'] });
+  const health = await sessions.health();
+  expectTypeOf(health).toEqualTypeOf<SessionStoreHealth>();
+  if (health.ok) expectTypeOf(health.latencyMs).toEqualTypeOf<number>();
+  else expectTypeOf(health.reason).toEqualTypeOf<string>();
+  // A single string is refused by tsc, and at start-up.
+  expect(() =>
+    // @ts-expect-error trustedOrigins is a list of origins
+    createSessionManager({ schema, store: memoryStore(), trustedOrigins: 'https://app.example.com' }),
+  ).toThrow(TypeError);
 });

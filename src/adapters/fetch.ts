@@ -10,7 +10,7 @@ import type { SessionManager } from '../manager.js';
 import { runtimeOf, type SessionRuntime } from '../options.js';
 import type { NoFlash, SessionSchema } from '../schema.js';
 import type { SessionContext } from '../session-api.js';
-import { isForwardedHttps, isStreamingRequest, replaceSetCookie, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
+import { addressedHost, isForwardedHttps, isStreamingRequest, replaceSetCookie, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
 
 /** What your context adds to the session handle: the router's context without the key `K`. */
 type OwnContext<TRouter extends AnyTRPCRouter, K extends string> = Omit<inferRouterContext<TRouter>, K>;
@@ -76,6 +76,20 @@ class FetchExchange implements SessionTransport {
   get secure(): boolean {
     if (new URL(this.#req.url).protocol === 'https:') return true;
     return this.#runtime.trustProxy && isForwardedHttps(this.#req.headers.get('x-forwarded-proto'));
+  }
+
+  get origin(): string | undefined {
+    return this.#req.headers.get('origin') ?? undefined;
+  }
+
+  get fetchSite(): string | undefined {
+    return this.#req.headers.get('sec-fetch-site') ?? undefined;
+  }
+
+  get host(): string | undefined {
+    // Some runtimes hand over no Host header: the request's URL names the host it was sent to.
+    const host = this.#req.headers.get('host') ?? new URL(this.#req.url).host;
+    return addressedHost(host, this.#req.headers.get('x-forwarded-host'), this.#runtime.trustProxy);
   }
 
   get cookieBlockedReason(): string | null {

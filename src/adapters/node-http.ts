@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { TRPCRequestInfo } from '@trpc/server/http';
 import type { SessionRuntime } from '../options.js';
-import { isForwardedHttps, isStreamingRequest, replaceSetCookie, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
+import { addressedHost, isForwardedHttps, isStreamingRequest, replaceSetCookie, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
 
 /** Whether a request came over HTTPS, directly or (when trusted) according to its proxy. */
 export function isHttpsRequest(req: IncomingMessage, trustProxy: boolean): boolean {
@@ -10,6 +10,18 @@ export function isHttpsRequest(req: IncomingMessage, trustProxy: boolean): boole
   if (!trustProxy) return false;
   const forwarded = req.headers['x-forwarded-proto'];
   return isForwardedHttps(Array.isArray(forwarded) ? forwarded[0] : forwarded);
+}
+
+/** The first value of a request header Node may give as a list. */
+const first = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
+
+/** The facts that say where a request came from, for the core's cross-origin check (`origin-check.ts`). */
+export function requestOrigin(req: IncomingMessage, trustProxy: boolean): { origin: string | undefined; fetchSite: string | undefined; host: string | undefined } {
+  return {
+    origin: first(req.headers.origin),
+    fetchSite: first(req.headers['sec-fetch-site']),
+    host: addressedHost(req.headers.host, first(req.headers['x-forwarded-host']), trustProxy),
+  };
 }
 
 /** The values of a response header as Node's `getHeader` (or fastify's) returns it: none, one or many. */
@@ -46,6 +58,18 @@ class NodeResponseTransport implements SessionTransport {
 
   get secure(): boolean {
     return isHttpsRequest(this.#req, this.#runtime.trustProxy);
+  }
+
+  get origin(): string | undefined {
+    return first(this.#req.headers.origin);
+  }
+
+  get fetchSite(): string | undefined {
+    return first(this.#req.headers['sec-fetch-site']);
+  }
+
+  get host(): string | undefined {
+    return addressedHost(this.#req.headers.host, first(this.#req.headers['x-forwarded-host']), this.#runtime.trustProxy);
   }
 
   get cookieBlockedReason(): string | null {

@@ -6,7 +6,7 @@ import type { SessionManager } from '../manager.js';
 import { runtimeOf } from '../options.js';
 import type { NoFlash, SessionSchema } from '../schema.js';
 import type { SessionContext } from '../session-api.js';
-import { isHttpsRequest } from './node-http.js';
+import { isHttpsRequest, requestOrigin } from './node-http.js';
 
 const WEBSOCKET_COOKIE_REASON =
   'This call came over a WebSocket, whose only response was sent when it connected, so no session cookie can ' +
@@ -24,6 +24,8 @@ export function webSocketSessionContext<S extends SessionSchema, K extends strin
 ): SessionContext<S, K, F> {
   const runtime = runtimeOf(sessions);
   const client = {
+    // The upgrade request's Origin stands for every call on the connection: a page on another site may open one.
+    ...requestOrigin(req, runtime.trustProxy),
     cookieHeader: req.headers.cookie,
     secure: isHttpsRequest(req, runtime.trustProxy),
     cookieBlockedReason: WEBSOCKET_COOKIE_REASON,
@@ -39,7 +41,9 @@ export function webSocketSessionContext<S extends SessionSchema, K extends strin
  * `createContext` for `applyWSSHandler` (tRPC's `ws` adapter, `wsLink`). The connection's upgrade request
  * carries the cookie that names the session. Procedures need `sessions.procedure`: it gives each call a
  * fresh load of the session (another tab may have changed it since the connection opened) and writes the
- * call's changes when it ends, since no response can carry a cookie or mark the end.
+ * call's changes when it ends, since no response can carry a cookie or mark the end. The upgrade request's
+ * `Origin` stands for every call: a connection opened by a page of another origin (not in `trustedOrigins`)
+ * reads the session but cannot change it.
  *
  * @example
  * const procedure = t.procedure.concat(sessions.procedure);

@@ -1,4 +1,5 @@
 import { redactedCause, SessionStoreUnavailableError } from '../errors.js';
+import type { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis-client.js';
 import type { SharedRedisConnection } from '../redis-connections.js';
 import { StoreHealth, takeCharge, TIMED_OUT, type Destination } from './redis-health.js';
@@ -505,6 +506,10 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         given.once('ready', onReady);
       });
       return ready ? null : unreachable;
+    },
+
+    async ping() {
+      await run<unknown>((redis) => (redis.isCluster ? Promise.all((redis as Cluster).nodes('master').map((node) => node.ping())) : redis.ping()));
     },
 
     reportTo(report) {

@@ -97,6 +97,12 @@ export interface SessionStore {
    * within `commandTimeout`, or was closed); null otherwise. Checked before a new session is promised to a client.
    */
   available?(): Promise<SessionStoreUnavailableError | null>;
+  /**
+   * Optional: resolves once every server the store's data lives on has answered (Redis: `PING`, to each master
+   * of a Cluster); rejects (a `SessionStoreUnavailableError`) when one fails. Reads and writes nothing. For
+   * `sessions.health()`, which bounds its wait; a store without it is asked with a `load` of an ID no session has.
+   */
+  ping?(): Promise<void>;
   /** Releases what the store opened itself (a connection it created); never what it was given. */
   close(): Promise<void>;
   /**

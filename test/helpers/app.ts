@@ -127,6 +127,11 @@ export const router = t.router({
     const session = await ctx.session.load();
     return session === null ? null : { userId: session.userId, ref: session.ref };
   }),
+  /** `regenerate()` alone, without input (a form can post to it). */
+  renew: t.procedure.mutation(async ({ ctx }) => {
+    await ctx.session.regenerate();
+    return true;
+  }),
   logout: t.procedure.mutation(async ({ ctx }) => {
     await ctx.session.destroy();
     return true;

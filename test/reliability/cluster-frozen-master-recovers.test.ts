@@ -56,8 +56,8 @@ async function freezeMasterOfOneSession(redis: RedisStoreOptions['redis']) {
 
     // onError heard of the frozen master once, by its address, and of its slots answering again once.
     const address = `127.0.0.1:${victim}`;
-    const outages = app.errors.filter((error) => error instanceof SessionStoreUnavailableError && error.message.endsWith(`(${address})`));
-    expect(outages.map((error) => error.message)).toEqual([`Session store unavailable: no answer within 1000 ms (${address})`]);
+    const outages = app.errors.filter((error) => error instanceof SessionStoreUnavailableError && error.reason.endsWith(`(${address})`));
+    expect(outages.map((error) => (error as SessionStoreUnavailableError).reason)).toEqual([`no answer within 1000 ms (${address})`]);
     await eventually(() => {
       const recoveries = app.errors.filter((error) => error instanceof SessionStoreRecoveredError && error.address === address);
       expect(recoveries).toHaveLength(1);

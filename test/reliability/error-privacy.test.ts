@@ -65,9 +65,9 @@ function textsOf(error: unknown, texts: string[] = [], visited = new Set<unknown
 /** The forms a secret could take in an error: its text, its bytes in hex, as JSON's list of numbers. */
 const forms = (secret: string) => [secret, Buffer.from(secret).toString('hex'), Buffer.from(secret).join(',')];
 
-function expectNothingLeaked(ids: string[]): void {
+function expectNothingLeaked(ids: string[], errors: readonly unknown[] = seen): void {
   const needles = [...ids, ...forms(NOTE), ...forms(EMAIL)];
-  for (const error of seen) {
+  for (const error of errors) {
     const texts = textsOf(error).join('\n');
     for (const needle of needles) {
       expect(texts.includes(needle), `${needle} in ${texts.slice(0, 2_000)}`).toBe(false);
@@ -166,3 +166,65 @@ test('errors and onError reports carry no full session ID and no stored value, i
   expectNothingLeaked(ids);
   logFigures('error privacy', { 'errors checked': seen.length, 'needle checks': checked, kinds: [...new Set(seen.map((error) => (error as Error).name))].join(' '), failures: 0 });
 }, 60_000);
+
+test("the app's own exceptions (a migration, a schema check) reach no error with the value they quote: class and frames kept, message withheld", async () => {
+  const errors: unknown[] = [];
+  const client = redis.client();
+  const store = redisStore({ redis: client });
+  // A check that throws rather than returning false: `new URL` keeps what it was given as `input`.
+  const checked = z.object({ note: z.string().optional(), site: z.string().refine((value) => new URL(value).protocol === 'https:').optional() });
+  const v1 = createSessionManager({ schema: checked, store, onError: (error) => errors.push(error) });
+  // JSON.parse of a stored string that is not JSON: its SyntaxError quotes the string.
+  const v2 = createSessionManager({
+    schema: checked,
+    store,
+    schemaVersion: 2,
+    migrations: { 2: (fields) => ({ ...fields, note: JSON.parse(String(fields.note)) as string }) },
+    onError: (error) => errors.push(error),
+  });
+  const catchingHere = async (work: () => Promise<unknown>) => {
+    try {
+      await work();
+      errors.push(new Error('expected a failure'));
+    } catch (error) {
+      errors.push(error);
+    }
+  };
+  const ids: string[] = [];
+  try {
+    const written = requestFor();
+    const session = await handleFor(v1, written.transport).start();
+    session.data.put('note', NOTE);
+    ids.push(session.id);
+    // A put whose check throws: the library's TypeError, which must not hold the value put.
+    expect(() => session.data.put('site', `${EMAIL}/${NOTE}`)).toThrow(TypeError);
+    try {
+      session.data.put('site', NOTE);
+    } catch (error) {
+      errors.push(error);
+    }
+    await written.end();
+    // A stored value the check throws on when it is read back.
+    await client.hset(`session:${session.id}`, 'd:site', Buffer.from(encodeValue(`${NOTE} ${EMAIL}`)));
+    const reading = requestFor(session.id);
+    await catchingHere(async () => (await handleFor(v1, reading.transport).start()).data.get('site'));
+    await reading.end();
+    // The migration throws on the stored note, on start() and load().
+    await catchingHere(() => handleFor(v2, requestFor(session.id).transport).start());
+    await catchingHere(() => handleFor(v2, requestFor(session.id).transport).load());
+  } finally {
+    client.disconnect();
+  }
+  const names = errors.map((error) => (error as Error).name);
+  expect(names).toContain('TypeError');
+  expect(names).toContain('SessionMigrationError');
+  const migrationFailure = errors.find((error) => (error as Error).name === 'SessionMigrationError') as Error;
+  // The app's exception keeps its class, and where it was thrown.
+  expect((migrationFailure.cause as Error).name).toBe('SyntaxError');
+  expect((migrationFailure.cause as Error).stack).toMatch(/\n\s+at /);
+  const checkFailure = errors.find((error) => error instanceof TypeError) as Error;
+  expect((checkFailure.cause as Error).name).toBe('TypeError');
+  expect(textsOf(checkFailure).join('\n')).not.toMatch(/"input"|input:/);
+  expectNothingLeaked(ids, errors);
+  logFigures("error privacy: the app's exceptions", { 'errors checked': errors.length, kinds: [...new Set(names)].join(' '), failures: 0 });
+}, 30_000);

@@ -51,7 +51,7 @@ test.each(Object.keys(clients))(
         const error = await user.client.increment.mutate().catch((caught: unknown) => caught);
         expect(error).toBeInstanceOf(TRPCClientError);
         expect((error as TRPCClientError<TestRouter>).data?.code).toBe('INTERNAL_SERVER_ERROR');
-        expect((error as Error).message).toMatch(/^Session store unavailable: not connected \(127\.0\.0\.1:\d+\)$/);
+        expect((error as Error).message).toBe('Session store unavailable');
         figures['new sessions refused while unreachable']++;
         figures['cookies set for them'] += user.jar.received.length;
       }

@@ -38,7 +38,8 @@ test(`${CASES} generated cookie options: each is refused at start-up with a Type
       const store = memoryStore();
       let sessions: ReturnType<typeof createSessionManager<typeof schema>>;
       try {
-        sessions = createSessionManager({ schema, store, cookie: cookie as never, onError: () => undefined });
+        // A trusted origin, as sameSite 'none' requires one.
+        sessions = createSessionManager({ schema, store, cookie: cookie as never, trustedOrigins: ['https://app.example.com'], onError: () => undefined });
       } catch (error) {
         expect(error).toBeInstanceOf(TypeError);
         const named = /cookie\.(\w+)/.exec((error as Error).message)?.[1];
@@ -104,12 +105,12 @@ test('the options of the issue are refused at start-up, each with a TypeError na
   }
   // Letter case as browsers read it: `'None'` is SameSite=None, so it needs Secure, which 'auto' then always sets.
   const call = requestFor(undefined, false);
-  const sessions = createSessionManager({ schema, store, cookie: { sameSite: 'None' as never, priority: 'High' as never } });
+  const sessions = createSessionManager({ schema, store, cookie: { sameSite: 'None' as never, priority: 'High' as never }, trustedOrigins: ['https://app.example.com'] });
   await handleFor(sessions, call.transport).start();
   expect(call.cookies[0]).toMatch(/; Secure; .*SameSite=None/);
 });
 
-test('a missing store, a Redis client given as the store, or an empty key prefix fails at start-up with a TypeError naming it', async () => {
+test('a missing store, a Redis client given as the store, an empty key prefix, a bad trustedOrigins or sameSite none without one fails at start-up with a TypeError naming it', async () => {
   const client = redis.client();
   try {
     const cases: [() => unknown, string][] = [
@@ -133,6 +134,14 @@ test('a missing store, a Redis client given as the store, or an empty key prefix
       [() => createSessionManager({ schema, store: memoryStore(), maxSessionsPerUser: 2.5 }), 'maxSessionsPerUser'],
       [() => createSessionManager({ schema, store: memoryStore(), maxSessionsPerUser: 1001 }), 'maxSessionsPerUser'],
       [() => createSessionManager({ schema, store: memoryStore(), maxSessionsPerUser: Number.POSITIVE_INFINITY }), 'maxSessionsPerUser'],
+      [() => createSessionManager({ schema, store: memoryStore(), healthTimeout: 0 }), 'healthTimeout'],
+      [() => createSessionManager({ schema, store: memoryStore(), trustedOrigins: 'https://app.example.com' as never }), 'trustedOrigins'],
+      [() => createSessionManager({ schema, store: memoryStore(), trustedOrigins: ['https://app.example.com/'] }), 'trustedOrigins'],
+      [() => createSessionManager({ schema, store: memoryStore(), trustedOrigins: ['app.example.com'] }), 'trustedOrigins'],
+      [() => createSessionManager({ schema, store: memoryStore(), trustedOrigins: ['https://app.example.com/login'] }), 'trustedOrigins'],
+      [() => createSessionManager({ schema, store: memoryStore(), trustedOrigins: ['*'] }), 'trustedOrigins'],
+      [() => createSessionManager({ schema, store: memoryStore(), cookie: { sameSite: 'none' } }), 'trustedOrigins'],
+      [() => createSessionManager({ schema, store: memoryStore(), cookie: { sameSite: 'none' }, trustedOrigins: [] }), 'trustedOrigins'],
     ];
     for (const [create, named] of cases) {
       expect(create).toThrow(TypeError);

@@ -234,7 +234,7 @@ test('cookie attributes: HttpOnly, SameSite and Secure as configured, X-Forwarde
     { options: { trustProxy: true }, headers: { 'x-forwarded-proto': 'http' }, expect: { secure: undefined } },
     { options: { trustProxy: true }, headers: { 'x-forwarded-proto': 'https, http' }, expect: { secure: '' } },
     { options: { cookie: { secure: true, sameSite: 'strict' } }, expect: { secure: '', samesite: 'Strict', httponly: '' } },
-    { options: { cookie: { sameSite: 'none' } }, expect: { secure: '', samesite: 'None' } },
+    { options: { cookie: { sameSite: 'none' }, trustedOrigins: ['https://app.example.test'] }, expect: { secure: '', samesite: 'None' } },
     { options: { cookie: { httpOnly: false, secure: false } }, headers: https, expect: { httponly: undefined, secure: undefined } },
     { options: { cookie: { domain: 'example.test', path: '/api' } }, expect: { domain: 'example.test', path: '/api' } },
   ];
