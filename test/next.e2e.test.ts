@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { CHROMIUM, CHROMIUM_ARGS, browserTestFor, runBrowser } from './helpers/chromium.js';
 import { installPackedLibrary, ROOT } from './helpers/packed-library.js';
 import { freePort, startRedis, type RedisServer } from './helpers/redis-server.js';
+import { startTlsProxy } from './helpers/tls-proxy.js';
 
 /**
  * examples/next, the Next.js app the README shows, as its users run it: `next build` (once per test run) and
@@ -91,8 +92,9 @@ afterAll(async () => {
   await redis?.stop(true);
 });
 
-async function open(): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext();
+async function open(at = url): Promise<{ context: BrowserContext; page: Page }> {
+  // The TLS proxy's certificate is self-signed.
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
   contexts.push(context);
   context.setDefaultTimeout(15_000);
   const page = await context.newPage();
@@ -108,7 +110,7 @@ async function open(): Promise<{ context: BrowserContext; page: Page }> {
   page.on('requestfailed', (request) => {
     if (request.failure()?.errorText !== 'net::ERR_ABORTED') problems.push(`request: ${request.url()} ${request.failure()?.errorText}`);
   });
-  await page.goto(url);
+  await page.goto(at);
   return { context, page };
 }
 
@@ -217,4 +219,90 @@ browserTest('the route handler, the page and the Pages Router API route share on
   const clients = (await inspect.client('LIST')) as string;
   const app = clients.split('\n').filter((line) => line.includes(' cmd=') && !line.includes(' name=inspect '));
   expect(app).toHaveLength(1);
+});
+
+/** A tRPC call over the stream link's protocol (`trpc-accept: application/jsonl`), as `httpBatchStreamLink` makes it. */
+function streamedAdd(context: BrowserContext, productId: string) {
+  return context.request.post(`${url}/api/trpc/add?batch=1`, {
+    headers: { 'content-type': 'application/json', 'trpc-accept': 'application/jsonl' },
+    data: { 0: { json: productId } },
+  });
+}
+
+// Next.js bundles the library into each App Router route: the manager kept on globalThis was made by the
+// copy of the route first requested (the page, here), and its errors are of that copy's classes, and of its
+// copy of @trpc/server's TRPCError, which the route handler's tRPC does not recognise.
+browserTest("a session error keeps its code through a route handler whose copy of the library did not make the manager", async () => {
+  const { context } = await open();
+  const response = await streamedAdd(context, 'beans');
+  expect(response.status()).toBe(200);
+  // The stream cannot carry a new cookie: start() fails with SessionUnavailableError, PRECONDITION_FAILED.
+  expect(await response.text()).toContain('"code":"PRECONDITION_FAILED"');
+});
+
+browserTest('behind a TLS-terminating proxy, the cookie is Secure whether a server action or a route handler sets it', async () => {
+  const proxy = await startTlsProxy(url);
+  try {
+    const { context, page } = await open(proxy.url);
+    await add(page, 'beans');
+    await textIs(quantity(page, 'beans'), '1');
+    expect(await sessionCookie(context), "the server action's cookie").toMatchObject({ secure: true, httpOnly: true });
+
+    await page.getByLabel('Name').fill('Ada');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await textIs(page.getByTestId('user'), 'Signed in as Ada');
+    const user = await sessionCookie(context);
+    expect(user, "the login action's cookie").toMatchObject({ secure: true });
+    await page.reload();
+    await textIs(page.getByTestId('user'), 'Signed in as Ada');
+    await textIs(quantity(page, 'beans'), '1');
+
+    // The route handler, over a batch that is not streamed, sets the cookie when it starts a session.
+    await context.clearCookies();
+    const response = await context.request.post(`${proxy.url}/api/trpc/add?batch=1`, {
+      headers: { 'content-type': 'application/json' },
+      data: { 0: { json: 'mug' } },
+    });
+    expect(response.status()).toBe(200);
+    const set = response.headersArray().filter(({ name }) => name.toLowerCase() === 'set-cookie').map(({ value }) => value);
+    expect(set).toEqual([expect.stringMatching(new RegExp(`^${COOKIE}=.*; Secure`))]);
+  } finally {
+    await proxy.close();
+  }
+});
+
+/** The lines `next start` printed with the library's prefix since the last call, taken out of what afterEach checks. */
+const libraryLines: string[] = [];
+function takeLibraryLines(): string[] {
+  libraryLines.push(...serverOutput.filter((line) => line.includes('[trpc-session]')));
+  const rest = serverOutput.filter((line) => !line.includes('[trpc-session]') && !/⨯|Error: Session store|^\s+at /.test(line));
+  serverOutput.splice(0, serverOutput.length, ...rest);
+  return libraryLines;
+}
+
+// Last: it stops Redis, which comes back empty.
+browserTest('during a Redis outage every route answers with the session error, and the log names its class, unminified', async () => {
+  const { context, page } = await open();
+  await add(page, 'grinder');
+  await textIs(quantity(page, 'grinder'), '1');
+  serverOutput.length = 0;
+
+  await redis.stop();
+  try {
+    for (const path of ['/api/trpc/basket', '/api/pages-trpc/basket']) {
+      const response = await context.request.get(`${url}${path}`);
+      expect(response.status(), path).toBe(500);
+      const { error } = (await response.json()) as { error: { json: { message: string; data: { code: string } } } };
+      expect(error.json.data.code, path).toBe('INTERNAL_SERVER_ERROR');
+      expect(error.json.message, path).toMatch(/^Session store unavailable: /);
+    }
+    await expect.poll(takeLibraryLines).toEqual([expect.stringMatching(/^\[trpc-session\] SessionStoreUnavailableError: Session store unavailable: /)]);
+    libraryLines.length = 0;
+  } finally {
+    await redis.start();
+  }
+  await expect(page.reload()).resolves.toBeDefined();
+  await textIs(page.getByTestId('user'), 'Guest');
+  await expect.poll(takeLibraryLines).toEqual([expect.stringMatching(/^\[trpc-session\] SessionStoreRecoveredError: Session store available again /)]);
+  problems = [];
 });

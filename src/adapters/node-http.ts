@@ -2,14 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { TRPCRequestInfo } from '@trpc/server/http';
 import type { SessionRuntime } from '../options.js';
-import { isForwardedHttps, isStreamingRequest, replaceSetCookie, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
+import { isStreamingRequest, replaceSetCookie, requestIsHttps, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
 
 /** Whether a request came over HTTPS, directly or (when trusted) according to its proxy. */
 export function isHttpsRequest(req: IncomingMessage, trustProxy: boolean): boolean {
-  if ((req.socket as TLSSocket | undefined)?.encrypted) return true;
-  if (!trustProxy) return false;
   const forwarded = req.headers['x-forwarded-proto'];
-  return isForwardedHttps(Array.isArray(forwarded) ? forwarded[0] : forwarded);
+  return requestIsHttps(trustProxy, (req.socket as TLSSocket | undefined)?.encrypted === true, Array.isArray(forwarded) ? forwarded[0] : forwarded);
 }
 
 /** The values of a response header as Node's `getHeader` (or fastify's) returns it: none, one or many. */
