@@ -72,3 +72,13 @@ test("a server action's start, regenerate and destroy set the cookie through Nex
   expect(logout.set).toEqual([expect.objectContaining({ name: 'sid', value: '', maxAge: 0 })]);
   expect(await redis.inspect.exists(`session:${user}`)).toBe(0);
 });
+
+test("a server action's cookie is Secure when Next.js has the request as HTTPS, as a route handler's would be", async () => {
+  for (const [forwarded, secure] of [['https', true], ['http', false]] as const) {
+    const action = cookieStore('');
+    const headers = new Headers({ 'x-forwarded-proto': forwarded });
+    await router.createCaller(nextActionContext(sessions, { get: () => undefined, set: action.store.set }, headers)).increment();
+    expect(action.set, forwarded).toEqual([expect.objectContaining({ name: 'sid', httpOnly: true, ...(secure ? { secure: true } : {}) })]);
+    expect('secure' in action.set[0]!, forwarded).toBe(secure);
+  }
+});

@@ -1,13 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { CHROMIUM, CHROMIUM_ARGS, browserTestFor, runBrowser } from './helpers/chromium.js';
 import { installPackedLibrary, ROOT } from './helpers/packed-library.js';
-import { freePort, startRedis, type RedisServer } from './helpers/redis-server.js';
+import { next, startNext, type NextServer } from './helpers/next-app.js';
+import { startRedis, type RedisServer } from './helpers/redis-server.js';
 import { startTlsProxy } from './helpers/tls-proxy.js';
 
 /**
@@ -16,31 +15,18 @@ import { startTlsProxy } from './helpers/tls-proxy.js';
  */
 
 const APP = join(ROOT, 'examples', 'next');
-const NEXT = join(ROOT, 'node_modules', '.bin', 'next');
 const browserTest = browserTestFor('the Next.js browser tests');
 const COOKIE = 'basket_sid';
-const ENV = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' };
 
 let redis: RedisServer;
 let inspect: Redis;
-let server: ChildProcess | undefined;
+let server: NextServer | undefined;
 let url: string;
 let browser: Browser;
 /** What `next start` printed; checked for errors after each test. */
-const serverOutput: string[] = [];
+let serverOutput: string[] = [];
 let problems: string[] = [];
 const contexts: BrowserContext[] = [];
-
-/** Runs `next` with `args` in the app's folder; resolves to its output, rejects with it on failure. */
-function next(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(NEXT, args, { cwd: APP, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
-    child.once('exit', (code) => (code === 0 ? resolve(output) : reject(new Error(`next ${args.join(' ')} exited with ${code}:\n${output}`))));
-  });
-}
 
 beforeAll(async () => {
   if (!runBrowser) return;
@@ -49,26 +35,10 @@ beforeAll(async () => {
   inspect = redis.client({ connectionName: 'inspect' });
   await installPackedLibrary(APP);
   const started = performance.now();
-  await next(['build']);
+  await next(APP, ['build']);
   console.log(`next build of examples/next took ${((performance.now() - started) / 1000).toFixed(1)} s`);
-
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  const child = spawn(NEXT, ['start', '-H', '127.0.0.1', '-p', String(port)], {
-    cwd: APP,
-    env: { ...ENV, REDIS_URL: redis.url },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server = child;
-  createInterface({ input: child.stderr! }).on('line', (line) => serverOutput.push(line));
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      serverOutput.push(line);
-      if (/Ready/.test(line)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`next start exited with ${code}:\n${serverOutput.join('\n')}`)));
-  });
-  serverOutput.length = 0;
+  server = await startNext(APP, redis.url);
+  ({ url, output: serverOutput } = server);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }, 600_000);
 
@@ -83,11 +53,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server!.once('exit', resolve));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   inspect?.disconnect();
   await redis?.stop(true);
 });
