@@ -27,8 +27,8 @@ export class SessionError extends TRPCError {
 
   constructor(code: TRPCErrorCode, message: string, cause?: unknown) {
     super({ code, message, cause });
-    // The name of the nearest class of this package (a subclass of yours inherits it).
-    this.name = (this as Branded)[CLASS_NAME]!;
+    // A class of this package names itself with a literal (a minifier renames classes); a subclass of yours, as before.
+    this.name = Object.hasOwn(new.target.prototype, CLASS_NAME) ? (this as Branded)[CLASS_NAME]! : new.target.name;
   }
 
   /** Also true of an instance of the same class from another copy of this package. */

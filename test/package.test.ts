@@ -154,7 +154,7 @@ try {
   );
   expect(run('node', ['two-copies-errors.mjs']).trim().split('\n')).toEqual([
     'SessionGoneError true true false false',
-    'true false SessionError',
+    'true false AppError',
     'PRECONDITION_FAILED true true true',
   ]);
 });
