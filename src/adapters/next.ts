@@ -84,7 +84,6 @@ export function nextActionContext<S extends SessionSchema, K extends string = 's
     cookie: store.get(sessions.cookieName)?.value,
     setCookie: nextCookieSetter(store),
     secure: nextRequestIsHttps(headers),
-    forwardedProto: headers.get('x-forwarded-proto'),
   });
 }
 
