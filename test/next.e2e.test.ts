@@ -196,9 +196,9 @@ function streamedAdd(context: BrowserContext, productId: string) {
 }
 
 // Next.js bundles the library into each App Router route: the manager kept on globalThis was made by the
-// copy of the route first requested (the page, here), and its errors are of that copy's classes, and of its
-// copy of @trpc/server's TRPCError, which the route handler's tRPC does not recognise.
-browserTest("a session error keeps its code through a route handler whose copy of the library did not make the manager", async () => {
+// copy of the route first requested (the page, here). test/next-external.e2e.test.ts has the configuration
+// where every session error is of another TRPCError class than the router's.
+browserTest("a session error keeps its code through a route handler that shares another route's manager", async () => {
   const { context } = await open();
   const response = await streamedAdd(context, 'beans');
   expect(response.status()).toBe(200);
