@@ -7,6 +7,8 @@ import { configDefaults, defineConfig } from 'vitest/config';
  */
 const BUILDS = [
   'test/next.e2e.test.ts',
+  'test/next-external.e2e.test.ts',
+  'test/next-dev.e2e.test.ts',
   'test/runtimes.e2e.test.ts',
   'test/package.test.ts',
   'test/docs.test.ts',

@@ -3,18 +3,53 @@ import { TRPCError } from '@trpc/server';
 type TRPCErrorCode = ConstructorParameters<typeof TRPCError>[0]['code'];
 
 /**
+ * Where each error class of this package keeps its name, on its prototype: a registered symbol, so that
+ * `instanceof` recognises an error made by another copy of the package (Next.js bundles one into each route,
+ * and loads another from node_modules for Pages routes). A literal, as a minifier renames classes.
+ */
+const CLASS_NAME = Symbol.for('trpc-session.error-class');
+
+type Branded = { [CLASS_NAME]?: string };
+
+/** Names a class of this package, for its instances' `name` and for `instanceof` across copies. */
+function brand(errorClass: { prototype: object }, name: string): void {
+  Object.defineProperty(errorClass.prototype, CLASS_NAME, { value: name });
+}
+
+/**
  * Base class of every error trpc-session throws or reports. It is a `TRPCError`, so a procedure that lets it
  * escape answers with the error's `code`. Messages never contain session data or a full session ID.
  */
 export class SessionError extends TRPCError {
+  static {
+    brand(this, 'SessionError');
+  }
+
   constructor(code: TRPCErrorCode, message: string, cause?: unknown) {
     super({ code, message, cause });
-    this.name = new.target.name;
+    // A class of this package names itself with a literal (a minifier renames classes); a subclass of yours, as before.
+    this.name = Object.hasOwn(new.target.prototype, CLASS_NAME) ? (this as Branded)[CLASS_NAME]! : new.target.name;
+  }
+
+  /** Also true of an instance of the same class from another copy of this package. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    // A class of yours recognises its own instances only.
+    if (!Object.hasOwn(this.prototype, CLASS_NAME)) return false;
+    const name = (this.prototype as Branded)[CLASS_NAME];
+    for (let proto = typeof value === 'object' && value !== null ? Object.getPrototypeOf(value) : null; proto !== null; proto = Object.getPrototypeOf(proto)) {
+      if (Object.hasOwn(proto, CLASS_NAME) && (proto as Branded)[CLASS_NAME] === name) return true;
+    }
+    return false;
   }
 }
 
 /** A value given to `put` or `update` does not match its field's schema. The session is unchanged. */
 export class SessionValidationError extends SessionError {
+  static {
+    brand(this, 'SessionValidationError');
+  }
+
   constructor(
     /** The session field that was being written. */
     readonly field: string,
@@ -30,6 +65,10 @@ export class SessionValidationError extends SessionError {
  * symbol, a class instance, a cycle). The session is unchanged.
  */
 export class SessionSerializationError extends SessionError {
+  static {
+    brand(this, 'SessionSerializationError');
+  }
+
   constructor(
     readonly field: string,
     /** Where in the value the offending part is, as `field.path[0]`. */
@@ -42,6 +81,10 @@ export class SessionSerializationError extends SessionError {
 
 /** The encoded session is larger than `maxSize`. Nothing was written. */
 export class SessionTooLargeError extends SessionError {
+  static {
+    brand(this, 'SessionTooLargeError');
+  }
+
   constructor(
     readonly size: number,
     readonly limit: number,
@@ -59,6 +102,10 @@ export class SessionTooLargeError extends SessionError {
  * {@link SessionStoreRecoveredError}.
  */
 export class SessionStoreUnavailableError extends SessionError {
+  static {
+    brand(this, 'SessionStoreUnavailableError');
+  }
+
   /** Why and where, as `connection refused (10.0.0.5:6379)` or `no answer within 1000 ms (10.0.0.5:6379)`. Never sent to clients. */
   readonly reason: string;
 
@@ -124,6 +171,10 @@ export function withheldCause(error: unknown, depth = 0): Error {
  * `SessionStoreUnavailableError`. One report per outage.
  */
 export class SessionStoreRecoveredError extends SessionError {
+  static {
+    brand(this, 'SessionStoreRecoveredError');
+  }
+
   constructor(
     /** The server that was unreachable (`host:port`; on a Cluster, the master whose slots failed). */
     readonly address: string,
@@ -141,6 +192,10 @@ export class SessionStoreRecoveredError extends SessionError {
  * server errors forever), routing the call differently can.
  */
 export class SessionUnavailableError extends SessionError {
+  static {
+    brand(this, 'SessionUnavailableError');
+  }
+
   constructor(reason: string) {
     super('PRECONDITION_FAILED', reason);
   }
@@ -151,6 +206,10 @@ export class SessionUnavailableError extends SessionError {
  * this request's write was dropped rather than bringing the session back.
  */
 export class SessionGoneError extends SessionError {
+  static {
+    brand(this, 'SessionGoneError');
+  }
+
   constructor(readonly session: string) {
     super('CONFLICT', `Session ${session} was destroyed, moved to a new ID or expired by another request; this request's changes were dropped`);
   }
@@ -158,6 +217,10 @@ export class SessionGoneError extends SessionError {
 
 /** `update` kept losing races for the same field and gave up. Nothing was written. */
 export class SessionConflictError extends SessionError {
+  static {
+    brand(this, 'SessionConflictError');
+  }
+
   constructor(
     readonly field: string,
     readonly attempts: number,
@@ -173,6 +236,10 @@ export class SessionConflictError extends SessionError {
  * alone. Either way the request had no session from it, and `start()` gives a fresh one.
  */
 export class SessionCorruptError extends SessionError {
+  static {
+    brand(this, 'SessionCorruptError');
+  }
+
   constructor(
     readonly session: string,
     /** What was wrong, and whether the record was removed or the key left alone. Never the key's content. */
@@ -189,6 +256,10 @@ export class SessionCorruptError extends SessionError {
  * was kept.
  */
 export class SessionFieldDroppedError extends SessionError {
+  static {
+    brand(this, 'SessionFieldDroppedError');
+  }
+
   /** The field's name; `…` for a name no schema would have (a field found in the record, not in the schema), which may be data. */
   readonly field: string;
 
@@ -210,6 +281,10 @@ export class SessionFieldDroppedError extends SessionError {
  * it was, and a fixed migration reads it again.
  */
 export class SessionMigrationError extends SessionError {
+  static {
+    brand(this, 'SessionMigrationError');
+  }
+
   constructor(
     readonly session: string,
     /** The `schemaVersion` the record was written with. */
@@ -233,6 +308,10 @@ export class SessionMigrationError extends SessionError {
  * went on as if the hook had succeeded. `cause` is what the hook threw.
  */
 export class SessionEventHookError extends SessionError {
+  static {
+    brand(this, 'SessionEventHookError');
+  }
+
   constructor(
     /** The type of the event the hook failed on. */
     readonly eventType: string,
@@ -249,6 +328,10 @@ export class SessionEventHookError extends SessionError {
  * forgery: a form on another site can make the browser send the session cookie, but not change the session.
  */
 export class SessionForbiddenError extends SessionError {
+  static {
+    brand(this, 'SessionForbiddenError');
+  }
+
   constructor(reason: string) {
     super('FORBIDDEN', reason);
   }

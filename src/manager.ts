@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { initTRPC } from '@trpc/server';
+import { initTRPC, type TRPCError } from '@trpc/server';
 import type { TRPCRequestInfo } from '@trpc/server/http';
 import { nodeHTTPTransport } from './adapters/node-http.js';
-import { httpSession, runSessionCall } from './commit.js';
-import { SessionUnavailableError } from './errors.js';
+import { httpSession, runSessionCall, type CallResult } from './commit.js';
+import { SessionError, SessionUnavailableError } from './errors.js';
 import { storeHealth } from './health.js';
 import { closeStore, revokeOtherSessions, revokeSession, revokeUser, userSessions } from './lifecycle.js';
 import { attachRuntime, isUserSessionCount, MAX_USER_SESSIONS, resolveOptions, type ReservedContextKey, type SessionManagerOptions } from './options.js';
@@ -26,14 +26,16 @@ export type SessionProcedure<S extends SessionSchema, K extends string = 'sessio
 /** `key` and `context`: the manager's context key, and how its contexts are built (`contextKey`). */
 function sessionProcedure<S extends SessionSchema, K extends string, F extends SessionSchema>(key: string, context: (handle: SessionHandle<SessionSchema>) => object) {
   const t = initTRPC.context<SessionContext<S, K, F>>().create();
-  return t.procedure.use((opts) => {
+  return t.procedure.use(async (opts) => {
     const handle = (opts.ctx as Record<string, unknown> | undefined)?.[key];
     // Reached by JavaScript, or a context typed by a cast: say what is missing, through tRPC like any error.
     if (typeof handle !== 'object' || handle === null) throw new SessionUnavailableError(missingContextReason(key));
-    return runSessionCall(
-      handle,
-      (session) => (session === undefined ? opts.next() : opts.next({ ctx: context(session) as SessionContext<S, K, F> })),
-      opts.signal,
+    return withSessionErrorCode(
+      await runSessionCall(
+        handle,
+        (session) => (session === undefined ? opts.next() : opts.next({ ctx: context(session) as SessionContext<S, K, F> })),
+        opts.signal,
+      ),
     );
   });
 }
@@ -45,6 +47,26 @@ function missingContextReason(key: string): string {
     `createContext: (opts) => ({ ...sessions.createContext(opts), ...yourOwn }), or pass createContext: sessions.createContext ` +
     '(fastify: createFastifyContext(sessions); WebSocket: createWSContext(sessions); server-side callers: createCallerContext)'
   );
+}
+
+/**
+ * A failed call's result with a session error's own code. tRPC answers an error that is not an instance of
+ * its `TRPCError` class with `INTERNAL_SERVER_ERROR`, wrapping it; a session error made with another copy of
+ * `@trpc/server` than the app's router uses is not (a bundler may give each its own: Next.js with
+ * `serverExternalPackages: ['trpc-session']`, or a manager shared between routes bundled apart). The wrapper
+ * is then made again, of the router's own class, with the session error's code.
+ */
+function withSessionErrorCode<R extends CallResult>(result: R): R {
+  if (result.ok) return result;
+  const { error } = result as R & { error: unknown };
+  if (!(error instanceof Error) || error.name !== 'TRPCError') return result;
+  const { cause } = error;
+  const RouterError = error.constructor as new (opts: ConstructorParameters<typeof TRPCError>[0]) => Error;
+  // Not tRPC's wrapping if the session error is of the router's own class: a wrapper of yours, kept as it is.
+  if (!(cause instanceof SessionError) || (cause as unknown) instanceof RouterError) return result;
+  const rebuilt = new RouterError({ code: cause.code, message: cause.message, cause });
+  rebuilt.stack = cause.stack;
+  return { ...result, error: rebuilt };
 }
 
 /**

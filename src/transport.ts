@@ -49,6 +49,15 @@ export function isStreamingRequest(info: TRPCRequestInfo | undefined): boolean {
   return info?.accept === 'application/jsonl' || info?.type === 'subscription';
 }
 
+/**
+ * Whether a request came over HTTPS, for the cookie's `Secure` in `'auto'` mode: the one rule of every path
+ * (adapters, server-side callers, Next.js server actions). `https`: what the request itself says (its socket,
+ * or its URL); `forwardedProto`: its `X-Forwarded-Proto`, believed under `trustProxy` only.
+ */
+export function requestIsHttps(trustProxy: boolean, https: boolean, forwardedProto: string | null | undefined): boolean {
+  return https || (trustProxy && isForwardedHttps(forwardedProto));
+}
+
 /** Whether an `X-Forwarded-Proto` header says the client reached the proxy over HTTPS (its first hop counts). */
 export function isForwardedHttps(header: string | null | undefined): boolean {
   return header?.split(',')[0]?.trim().toLowerCase() === 'https';

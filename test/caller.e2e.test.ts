@@ -72,3 +72,16 @@ test('a server-side call with no request at all points at createCallerContext', 
 test('no write was reported as failed', () => {
   expect(errors).toEqual([]);
 });
+
+test("a caller's cookie is Secure by the adapters' rule: the request's own protocol, or X-Forwarded-Proto under trustProxy", async () => {
+  const proxied = testManager(redisStore({ redis: redis.client }), { trustProxy: true }).sessions;
+  const secureOf = async (manager: typeof sessions, options: { secure?: boolean; forwardedProto?: string | null }) => {
+    const headers: string[] = [];
+    await router.createCaller(createCallerContext(manager, { cookie: undefined, setCookie: (header) => headers.push(header), ...options })).increment();
+    return parseSetCookie(headers[0]!).secure === true;
+  };
+  expect(await secureOf(proxied, { forwardedProto: 'https' })).toBe(true);
+  expect(await secureOf(proxied, { forwardedProto: 'http' })).toBe(false);
+  expect(await secureOf(sessions, { forwardedProto: 'https' }), 'without trustProxy the header is not believed').toBe(false);
+  expect(await secureOf(sessions, { secure: true, forwardedProto: 'http' })).toBe(true);
+});

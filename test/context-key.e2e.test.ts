@@ -162,10 +162,10 @@ test('server-side callers (createCallerContext, trpc-session/next) put the handl
   // Next.js's cookie store, as `await cookies()` gives it to a server action.
   const jar = new Map<string, string>([['sid', cookie!]]);
   const store: NextCookieStore = { get: (name) => (jar.has(name) ? { value: jar.get(name)! } : undefined), set: ({ name, value }) => jar.set(name, value) };
-  const action = router.createCaller({ ...nextActionContext(sessions, store), session: ada });
+  const action = router.createCaller({ ...nextActionContext(sessions, store, new Headers()), session: ada });
   const login = await action.login();
   expect(jar.get('sid')).toBe(login.id);
-  expect(await router.createCaller({ ...nextActionContext(sessions, store), session: null }).read()).toEqual({
+  expect(await router.createCaller({ ...nextActionContext(sessions, store, new Headers()), session: null }).read()).toEqual({
     session: null,
     handle: true,
     basket: { id: login.id, cart: ['beans'] },

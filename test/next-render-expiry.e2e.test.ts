@@ -25,6 +25,9 @@ function cookieStore(sid: string) {
   return { store, set };
 }
 
+/** The headers Next.js gives an action the browser reached directly over plain HTTP: it sets X-Forwarded-Proto itself. */
+const direct = new Headers({ 'x-forwarded-proto': 'http' });
+
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test('a render leaves the expiry alone, as it cannot refresh the cookie; a server action refreshes both, with the attributes', async () => {
@@ -42,7 +45,7 @@ test('a render leaves the expiry alone, as it cannot refresh the cookie; a serve
 
   await pause(1_100);
   const action = cookieStore(sid);
-  expect(await router.createCaller(nextActionContext(sessions, action.store)).increment()).toBe(2);
+  expect(await router.createCaller(nextActionContext(sessions, action.store, direct)).increment()).toBe(2);
   expect(action.set).toEqual([{ name: 'sid', value: sid, maxAge: 60, path: '/', httpOnly: true, sameSite: 'lax' }]);
   expect(await redis.inspect.pttl(`session:${sid}`)).toBeGreaterThan(before);
 });
@@ -52,20 +55,30 @@ test("a server action's start, regenerate and destroy set the cookie through Nex
   await expect(router.createCaller(nextRenderContext(sessions, none)).increment()).rejects.toMatchObject({ name: 'SessionUnavailableError' });
 
   const start = cookieStore('');
-  expect(await router.createCaller(nextActionContext(sessions, { get: () => undefined, set: start.store.set })).increment()).toBe(1);
+  expect(await router.createCaller(nextActionContext(sessions, { get: () => undefined, set: start.store.set }, direct)).increment()).toBe(1);
   expect(start.set).toEqual([{ name: 'sid', value: expect.any(String), maxAge: 60, path: '/', httpOnly: true, sameSite: 'lax' }]);
   const guest = start.set[0]!.value;
   expect(await redis.inspect.exists(`session:${guest}`)).toBe(1);
 
   const login = cookieStore(guest);
-  await router.createCaller(nextActionContext(sessions, login.store)).login('ada');
+  await router.createCaller(nextActionContext(sessions, login.store, direct)).login('ada');
   const user = login.set.at(-1)!.value;
   expect(user).not.toBe(guest);
   expect(await redis.inspect.type(`session:${guest}`)).toBe('string'); // no record: only the moved mark
   expect(await redis.inspect.exists(`session:${user}`)).toBe(1);
 
   const logout = cookieStore(user);
-  await router.createCaller(nextActionContext(sessions, logout.store)).logout();
+  await router.createCaller(nextActionContext(sessions, logout.store, direct)).logout();
   expect(logout.set).toEqual([expect.objectContaining({ name: 'sid', value: '', maxAge: 0 })]);
   expect(await redis.inspect.exists(`session:${user}`)).toBe(0);
+});
+
+test("a server action's cookie is Secure when Next.js has the request as HTTPS, as a route handler's would be", async () => {
+  for (const [forwarded, secure] of [['https', true], ['http', false]] as const) {
+    const action = cookieStore('');
+    const headers = new Headers({ 'x-forwarded-proto': forwarded });
+    await router.createCaller(nextActionContext(sessions, { get: () => undefined, set: action.store.set }, headers)).increment();
+    expect(action.set, forwarded).toEqual([expect.objectContaining({ name: 'sid', httpOnly: true, ...(secure ? { secure: true } : {}) })]);
+    expect('secure' in action.set[0]!, forwarded).toBe(secure);
+  }
 });

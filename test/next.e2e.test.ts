@@ -1,13 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { CHROMIUM, CHROMIUM_ARGS, browserTestFor, runBrowser } from './helpers/chromium.js';
 import { installPackedLibrary, ROOT } from './helpers/packed-library.js';
-import { freePort, startRedis, type RedisServer } from './helpers/redis-server.js';
+import { next, startNext, type NextServer } from './helpers/next-app.js';
+import { startRedis, type RedisServer } from './helpers/redis-server.js';
+import { startTlsProxy } from './helpers/tls-proxy.js';
 
 /**
  * examples/next, the Next.js app the README shows, as its users run it: `next build` (once per test run) and
@@ -15,31 +15,18 @@ import { freePort, startRedis, type RedisServer } from './helpers/redis-server.j
  */
 
 const APP = join(ROOT, 'examples', 'next');
-const NEXT = join(ROOT, 'node_modules', '.bin', 'next');
 const browserTest = browserTestFor('the Next.js browser tests');
 const COOKIE = 'basket_sid';
-const ENV = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' };
 
 let redis: RedisServer;
 let inspect: Redis;
-let server: ChildProcess | undefined;
+let server: NextServer | undefined;
 let url: string;
 let browser: Browser;
 /** What `next start` printed; checked for errors after each test. */
-const serverOutput: string[] = [];
+let serverOutput: string[] = [];
 let problems: string[] = [];
 const contexts: BrowserContext[] = [];
-
-/** Runs `next` with `args` in the app's folder; resolves to its output, rejects with it on failure. */
-function next(args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(NEXT, args, { cwd: APP, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
-    child.once('exit', (code) => (code === 0 ? resolve(output) : reject(new Error(`next ${args.join(' ')} exited with ${code}:\n${output}`))));
-  });
-}
 
 beforeAll(async () => {
   if (!runBrowser) return;
@@ -48,26 +35,10 @@ beforeAll(async () => {
   inspect = redis.client({ connectionName: 'inspect' });
   await installPackedLibrary(APP);
   const started = performance.now();
-  await next(['build']);
+  await next(APP, ['build']);
   console.log(`next build of examples/next took ${((performance.now() - started) / 1000).toFixed(1)} s`);
-
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  const child = spawn(NEXT, ['start', '-H', '127.0.0.1', '-p', String(port)], {
-    cwd: APP,
-    env: { ...ENV, REDIS_URL: redis.url },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server = child;
-  createInterface({ input: child.stderr! }).on('line', (line) => serverOutput.push(line));
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      serverOutput.push(line);
-      if (/Ready/.test(line)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`next start exited with ${code}:\n${serverOutput.join('\n')}`)));
-  });
-  serverOutput.length = 0;
+  server = await startNext(APP, redis.url);
+  ({ url, output: serverOutput } = server);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }, 600_000);
 
@@ -82,17 +53,14 @@ afterEach(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server!.once('exit', resolve));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   inspect?.disconnect();
   await redis?.stop(true);
 });
 
-async function open(): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext();
+async function open(at = url): Promise<{ context: BrowserContext; page: Page }> {
+  // The TLS proxy's certificate is self-signed.
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
   contexts.push(context);
   context.setDefaultTimeout(15_000);
   const page = await context.newPage();
@@ -108,7 +76,7 @@ async function open(): Promise<{ context: BrowserContext; page: Page }> {
   page.on('requestfailed', (request) => {
     if (request.failure()?.errorText !== 'net::ERR_ABORTED') problems.push(`request: ${request.url()} ${request.failure()?.errorText}`);
   });
-  await page.goto(url);
+  await page.goto(at);
   return { context, page };
 }
 
@@ -217,4 +185,94 @@ browserTest('the route handler, the page and the Pages Router API route share on
   const clients = (await inspect.client('LIST')) as string;
   const app = clients.split('\n').filter((line) => line.includes(' cmd=') && !line.includes(' name=inspect '));
   expect(app).toHaveLength(1);
+});
+
+/** A tRPC call over the stream link's protocol (`trpc-accept: application/jsonl`), as `httpBatchStreamLink` makes it. */
+function streamedAdd(context: BrowserContext, productId: string) {
+  return context.request.post(`${url}/api/trpc/add?batch=1`, {
+    headers: { 'content-type': 'application/json', 'trpc-accept': 'application/jsonl' },
+    data: { 0: { json: productId } },
+  });
+}
+
+// Next.js bundles the library into each App Router route: the manager kept on globalThis was made by the
+// copy of the route first requested (the page, here). test/next-external.e2e.test.ts has the configuration
+// where every session error is of another TRPCError class than the router's.
+browserTest("a session error keeps its code through a route handler that shares another route's manager", async () => {
+  const { context } = await open();
+  const response = await streamedAdd(context, 'beans');
+  expect(response.status()).toBe(200);
+  // The stream cannot carry a new cookie: start() fails with SessionUnavailableError, PRECONDITION_FAILED.
+  expect(await response.text()).toContain('"code":"PRECONDITION_FAILED"');
+});
+
+browserTest('behind a TLS-terminating proxy, the cookie is Secure whether a server action or a route handler sets it', async () => {
+  const proxy = await startTlsProxy(url);
+  try {
+    const { context, page } = await open(proxy.url);
+    await add(page, 'beans');
+    await textIs(quantity(page, 'beans'), '1');
+    expect(await sessionCookie(context), "the server action's cookie").toMatchObject({ secure: true, httpOnly: true });
+
+    await page.getByLabel('Name').fill('Ada');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await textIs(page.getByTestId('user'), 'Signed in as Ada');
+    const user = await sessionCookie(context);
+    expect(user, "the login action's cookie").toMatchObject({ secure: true });
+    await page.reload();
+    await textIs(page.getByTestId('user'), 'Signed in as Ada');
+    await textIs(quantity(page, 'beans'), '1');
+
+    // The route handler, over a batch that is not streamed, sets the cookie when it starts a session.
+    await context.clearCookies();
+    const response = await context.request.post(`${proxy.url}/api/trpc/add?batch=1`, {
+      headers: { 'content-type': 'application/json' },
+      data: { 0: { json: 'mug' } },
+    });
+    expect(response.status()).toBe(200);
+    const set = response.headersArray().filter(({ name }) => name.toLowerCase() === 'set-cookie').map(({ value }) => value);
+    expect(set).toEqual([expect.stringMatching(new RegExp(`^${COOKIE}=.*; Secure`))]);
+  } finally {
+    await proxy.close();
+  }
+});
+
+/** The lines `next start` printed with the library's prefix since the last call, taken out of what afterEach checks. */
+const libraryLines: string[] = [];
+function takeLibraryLines(): string[] {
+  libraryLines.push(...serverOutput.filter((line) => line.includes('[trpc-session]')));
+  const rest = serverOutput.filter((line) => !line.includes('[trpc-session]') && !/⨯|Error: Session store|^\s+at /.test(line));
+  serverOutput.splice(0, serverOutput.length, ...rest);
+  return libraryLines;
+}
+
+// Last: it stops Redis, which comes back empty.
+browserTest('during a Redis outage every route answers with the session error, and the log names its class, unminified', async () => {
+  const { context, page } = await open();
+  await add(page, 'grinder');
+  await textIs(quantity(page, 'grinder'), '1');
+  serverOutput.length = 0;
+
+  // The inspecting client reconnects by itself; its failed attempts are not this test's subject.
+  const quiet = () => undefined;
+  inspect.on('error', quiet);
+  await redis.stop();
+  try {
+    for (const path of ['/api/trpc/basket', '/api/pages-trpc/basket']) {
+      const response = await context.request.get(`${url}${path}`);
+      expect(response.status(), path).toBe(500);
+      const { error } = (await response.json()) as { error: { json: { message: string; data: { code: string } } } };
+      expect(error.json.data.code, path).toBe('INTERNAL_SERVER_ERROR');
+      expect(error.json.message, path).toMatch(/^Session store unavailable: /);
+    }
+    await expect.poll(takeLibraryLines).toEqual([expect.stringMatching(/^\[trpc-session\] SessionStoreUnavailableError: Session store unavailable: /)]);
+    libraryLines.length = 0;
+  } finally {
+    await redis.start();
+    inspect.off('error', quiet);
+  }
+  await expect(page.reload()).resolves.toBeDefined();
+  await textIs(page.getByTestId('user'), 'Guest');
+  await expect.poll(takeLibraryLines).toEqual([expect.stringMatching(/^\[trpc-session\] SessionStoreRecoveredError: Session store available again /)]);
+  problems = [];
 });

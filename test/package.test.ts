@@ -126,6 +126,39 @@ console.log(await call(), await call());`,
   expect(run('node', ['two-copies.mjs']).trim()).toBe('1 2');
 });
 
+// The CommonJS copy also loads @trpc/server's CommonJS build: its errors are of another TRPCError class than
+// the ESM router's, as with Next.js's `serverExternalPackages: ['trpc-session']` or a manager shared between
+// routes bundled apart.
+test("an error from one copy of the package is an instance of the other's classes, and keeps its code in the other's router", () => {
+  writeFileSync(
+    join(consumer, 'two-copies-errors.mjs'),
+    `import { createRequire } from 'node:module';
+import { initTRPC, TRPCError } from '@trpc/server';
+import { SessionConflictError, SessionError, SessionGoneError, SessionUnavailableError } from 'trpc-session';
+import * as z from 'zod';
+const other = createRequire(import.meta.url)('trpc-session');
+const gone = new other.SessionGoneError('abc123…');
+console.log(gone.name, gone instanceof SessionGoneError, gone instanceof SessionError, gone instanceof SessionConflictError, gone instanceof TRPCError);
+class AppError extends SessionError {}
+console.log(new AppError('CONFLICT', 'x') instanceof SessionError, gone instanceof AppError, new AppError('CONFLICT', 'x').name);
+
+const sessions = other.createSessionManager({ schema: z.object({ n: z.number().default(0) }), store: other.memoryStore() });
+const t = initTRPC.context().create();
+const procedure = t.procedure.concat(sessions.procedure);
+const router = t.router({ start: procedure.mutation(({ ctx }) => ctx.session.start()) });
+try {
+  await router.createCaller(other.createCallerContext(sessions, { cookie: undefined })).start();
+} catch (error) {
+  console.log(error.code, error instanceof TRPCError, error.cause instanceof SessionUnavailableError, error.message === error.cause.message);
+}`,
+  );
+  expect(run('node', ['two-copies-errors.mjs']).trim().split('\n')).toEqual([
+    'SessionGoneError true true false false',
+    'true false AppError',
+    'PRECONDITION_FAILED true true true',
+  ]);
+});
+
 // The main entry's types name no optional framework (fastify, ws): a consumer without them type-checks.
 test('ships types that infer the session from the schema, for ESM and CommonJS consumers', () => {
   const source = `

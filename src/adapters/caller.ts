@@ -3,6 +3,7 @@ import { perCallSession } from '../commit.js';
 import { SessionUnavailableError } from '../errors.js';
 import type { SessionManager } from '../manager.js';
 import { runtimeOf } from '../options.js';
+import { requestIsHttps } from '../transport.js';
 import type { NoFlash, SessionSchema } from '../schema.js';
 import type { SessionContext } from '../session-api.js';
 
@@ -20,10 +21,16 @@ export interface CallerSessionOptions {
    */
   setCookie?: ((header: string) => void) | undefined;
   /**
-   * Whether the request being served came over HTTPS, for the cookie's `Secure` attribute in `'auto'` mode.
+   * Whether the request being served came over HTTPS itself (its socket, or its URL), for the cookie's
+   * `Secure` attribute in `'auto'` mode.
    * @default false
    */
   secure?: boolean | undefined;
+  /**
+   * The request's `X-Forwarded-Proto` header, which says it came over HTTPS to a proxy in front, when the
+   * manager has `trustProxy`: the rule of the HTTP adapters, so the cookie set here is as `Secure` as theirs.
+   */
+  forwardedProto?: string | null | undefined;
 }
 
 const NO_SET_COOKIE_REASON =
@@ -48,7 +55,7 @@ export function createCallerContext<S extends SessionSchema, K extends string = 
   const { setCookie } = options;
   const client = {
     cookieHeader: options.cookie === undefined ? undefined : stringifyCookie({ [runtime.cookie.name]: options.cookie }),
-    secure: options.secure ?? false,
+    secure: requestIsHttps(runtime.trustProxy, options.secure ?? false, options.forwardedProto),
     cookieBlockedReason: setCookie === undefined ? NO_SET_COOKIE_REASON : null,
     setCookie:
       setCookie ??

@@ -10,7 +10,7 @@ import type { SessionManager } from '../manager.js';
 import { runtimeOf, type SessionRuntime } from '../options.js';
 import type { NoFlash, SessionSchema } from '../schema.js';
 import type { SessionContext } from '../session-api.js';
-import { addressedHost, isForwardedHttps, isStreamingRequest, replaceSetCookie, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
+import { addressedHost, isStreamingRequest, replaceSetCookie, requestIsHttps, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
 
 /** What your context adds to the session handle: the router's context without the key `K`. */
 type OwnContext<TRouter extends AnyTRPCRouter, K extends string> = Omit<inferRouterContext<TRouter>, K>;
@@ -74,8 +74,7 @@ class FetchExchange implements SessionTransport {
   }
 
   get secure(): boolean {
-    if (new URL(this.#req.url).protocol === 'https:') return true;
-    return this.#runtime.trustProxy && isForwardedHttps(this.#req.headers.get('x-forwarded-proto'));
+    return requestIsHttps(this.#runtime.trustProxy, new URL(this.#req.url).protocol === 'https:', this.#req.headers.get('x-forwarded-proto'));
   }
 
   get origin(): string | undefined {

@@ -2,14 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { TRPCRequestInfo } from '@trpc/server/http';
 import type { SessionRuntime } from '../options.js';
-import { addressedHost, isForwardedHttps, isStreamingRequest, replaceSetCookie, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
+import { addressedHost, isStreamingRequest, replaceSetCookie, requestIsHttps, STREAMING_COOKIE_REASON, type SessionTransport } from '../transport.js';
 
 /** Whether a request came over HTTPS, directly or (when trusted) according to its proxy. */
 export function isHttpsRequest(req: IncomingMessage, trustProxy: boolean): boolean {
-  if ((req.socket as TLSSocket | undefined)?.encrypted) return true;
-  if (!trustProxy) return false;
   const forwarded = req.headers['x-forwarded-proto'];
-  return isForwardedHttps(Array.isArray(forwarded) ? forwarded[0] : forwarded);
+  return requestIsHttps(trustProxy, (req.socket as TLSSocket | undefined)?.encrypted === true, Array.isArray(forwarded) ? forwarded[0] : forwarded);
 }
 
 /** The first value of a request header Node may give as a list. */
