@@ -65,4 +65,5 @@ export {
   SessionTooLargeError,
   SessionUnavailableError,
   SessionValidationError,
+  SessionVersionError,
 } from './errors.js';

@@ -67,13 +67,13 @@ interface SessionCommands {
   trpcSessionWrite(key: string, ...args: (string | number | Uint8Array)[]): Promise<number | [3, number]>;
   trpcSessionSwapBuffer(key: string, ...args: (string | number | Uint8Array)[]): Promise<unknown[]>;
   trpcSessionBindUser(key: string, userId: string, device: string): Promise<number>;
-  trpcSessionMoveOutBuffer(key: string, mark: string, markMs: number): Promise<Buffer[] | null>;
+  trpcSessionMoveOutBuffer(key: string, mark: string, markMs: number, resendable: '0' | '1'): Promise<Buffer[] | null>;
   trpcSessionRevokeSession(key: string, userId: string, keep: string, followed: '0' | '1', markMs: number): Promise<[0 | 1] | [2, string]>;
   trpcSessionIndexUserSession(key: string, id: string, expiresAt: number, pruneBefore: number, graceMs: number): Promise<null>;
   trpcSessionListUserSessions(key: string, pruneBefore: number): Promise<string[]>;
 }
 
-const { dataPrefix: DATA_PREFIX, createdAt: CREATED_AT, lastUsedAt: LAST_USED_AT, expiresAt: EXPIRES_AT, schemaVersion: SCHEMA_VERSION, user: USER, lifespan: LIFESPAN, device: DEVICE } = HASH;
+const { dataPrefix: DATA_PREFIX, createdAt: CREATED_AT, lastUsedAt: LAST_USED_AT, expiresAt: EXPIRES_AT, schemaVersion: SCHEMA_VERSION, user: USER, lifespan: LIFESPAN, device: DEVICE, tokens: TOKENS } = HASH;
 
 /**
  * How long past its expiry a user index keeps an entry, and itself past its last entry. Index scores come
@@ -131,7 +131,7 @@ function storedLifespan(bytes: Buffer): RecordLifespan {
 }
 
 /** The names of the metadata fields this store writes in records. */
-const METADATA_FIELDS = new Set<string>([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER, LIFESPAN, DEVICE]);
+const METADATA_FIELDS = new Set<string>([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER, LIFESPAN, DEVICE, TOKENS]);
 
 /**
  * The record in a session's hash, its expiry NaN when the hash has none; null for an empty hash, which is how HGETALL reads a key that does not exist (or has expired); `'foreign'` for a
@@ -155,7 +155,7 @@ function parseRecord(hash: SessionHash): StoredRecord | null | 'foreign' {
       else if (name === SCHEMA_VERSION) record.schemaVersion = storedNumber(value);
       else if (name === LIFESPAN) record.lifespan = storedLifespan(value);
       else if (name === DEVICE) record.device = value.toString();
-      else record.userId = value.toString();
+      else if (name === USER) record.userId = value.toString();
     }
   }
   if (empty) return null;
@@ -348,9 +348,10 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         if (change.device !== undefined) args.push(DEVICE, change.device);
         await index(id, change.userId, change.now + change.ttlMs);
       }
+      args.push(change.token);
       const reply = await run((redis) => orGone(redis.trpcSessionWrite(key(id), ...args), 0));
       if (Array.isArray(reply)) return { status: 'too large', size: Number(reply[1]) };
-      return reply === 1 ? 'ok' : reply === 2 ? 'exists' : reply === 4 ? 'stale' : 'gone';
+      return reply === 1 ? 'ok' : reply === 2 ? 'exists' : reply === 4 ? 'stale' : reply === 5 ? 'newer' : 'gone';
     },
 
     async compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult> {
@@ -365,11 +366,14 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
             swap.now,
             swap.maxSize,
             swap.next === null ? '1' : '0',
+            swap.token,
+            swap.schemaVersion ?? '',
           ),
           [0],
         ),
       );
       if (reply[0] === 1) return { status: 'ok' };
+      if (reply[0] === 5) return { status: 'newer' };
       if (reply[0] === 0) return { status: 'gone' };
       if (reply[0] === 3) return { status: 'too large', size: Number(reply[1]) };
       return { status: 'conflict', current: (reply[1] as Buffer | null | undefined) ?? null };
@@ -377,7 +381,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
     async moveOut(id: string, now: number, to?: string): Promise<MoveOutResult> {
       const mark = to === undefined ? MOVED_MARK : `${MOVED_MARK}:${to}`;
-      const reply = await run((redis) => redis.trpcSessionMoveOutBuffer(key(id), mark, MOVED_MARK_MS));
+      const reply = await run((redis) => redis.trpcSessionMoveOutBuffer(key(id), mark, MOVED_MARK_MS, to === undefined ? '0' : '1'));
       if (reply === null) return { status: 'gone' };
       const hash: SessionHash = {};
       for (let at = 0; at < reply.length; at += 2) hash[reply[at]!.toString()] = reply[at + 1]!;
