@@ -48,12 +48,14 @@ export const RECENT_TOKEN_COUNT = 8;
  * Idempotence under a resend (ioredis sends a command again after a reconnection when its reply was lost): a
  * script that changes a record is given a token unique to the call, records it in the hash (HASH.tokens) with
  * the change, and on finding it there answers what the first run did, without changing anything. `seen` reads
- * the list (the script's first hash command), `remembered` is its new value, written by the change's own HSET.
+ * the list, with the record's schema version (the script's first hash command); `remembered` is the list's new
+ * value, written by the change's own HSET.
  */
 const RECENT_TOKENS = `
 local function seen(key, token)
-  local recent = redis.call('HGET', key, ${lua(HASH.tokens)}) or ''
-  return string.find(recent .. ',', ',' .. token .. ',', 1, true) ~= nil, recent
+  local stored = redis.call('HMGET', key, ${lua(HASH.tokens)}, ${lua(HASH.schemaVersion)})
+  local recent = stored[1] or ''
+  return string.find(recent .. ',', ',' .. token .. ',', 1, true) ~= nil, recent, tonumber(stored[2]) or 0
 end
 local function remembered(recent, token)
   local at = 0
@@ -146,16 +148,13 @@ if not update then
 elseif exists == 0 then
   return 0
 else
-  local done
-  done, recent = seen(key, token)
+  local done, version
+  done, recent, version = seen(key, token)
   if done then return 1 end
+  if version > tonumber(ARGV[#ARGV]) then return 5 end
 end
 local removeCount = tonumber(ARGV[4])
 local first = 5 + removeCount
-if update then
-  local version = redis.call('HGET', key, ${lua(HASH.schemaVersion)})
-  if (tonumber(version) or 0) > tonumber(ARGV[#ARGV]) then return 5 end
-end
 if ARGV[1] == 'e' then
   local version = redis.call('HGET', key, ${lua(HASH.schemaVersion)})
   if (version and tonumber(version) or 0) ~= tonumber(ARGV[first]) then return 4 end
@@ -200,9 +199,9 @@ return 1
 export const COMPARE_AND_SET_SCRIPT = `${DATA_SIZE}${RECENT_TOKENS}
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then return {0} end
-local done, recent = seen(key, ARGV[8])
+local done, recent, version = seen(key, ARGV[8])
 if done then return {1} end
-if ARGV[9] ~= '' and (tonumber(redis.call('HGET', key, ${lua(HASH.schemaVersion)})) or 0) > tonumber(ARGV[9]) then return {5} end
+if ARGV[9] ~= '' and version > tonumber(ARGV[9]) then return {5} end
 local current = redis.call('HGET', key, ARGV[1])
 local matches
 if ARGV[2] == '1' then matches = current == ARGV[3] else matches = current == false end

@@ -1,7 +1,7 @@
 import { redactedCause, SessionStoreUnavailableError } from '../errors.js';
 import type { RedisClient } from '../redis-client.js';
 import type { SharedRedisConnection } from '../redis-connections.js';
-import { StoreHealth, takeCharge, TIMED_OUT, type Destination } from './redis-health.js';
+import { connectionFailure, StoreHealth, takeCharge, TIMED_OUT, type Destination } from './redis-health.js';
 import {
   BIND_USER_SCRIPT,
   COMPARE_AND_SET_SCRIPT,
@@ -102,6 +102,39 @@ function defineCommands(client: RedisClient): RedisClient & SessionCommands {
   }
   return client as RedisClient & SessionCommands;
 }
+
+/** Whether the client keeps a command sent while it has no connection, to send it once it has one. */
+const queuesOffline = (client: RedisClient) => client.options.enableOfflineQueue !== false;
+
+/**
+ * Resolves to whether the client is connected by `deadline`, opening a client made with `lazyConnect`; a command
+ * sent now would otherwise wait in the client's offline queue, and could be carried out after its call failed.
+ */
+function connectedBy(client: RedisClient, deadline: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true);
+  const left = deadline - Date.now();
+  if (left <= 0 || client.status === 'end') return Promise.resolve(false);
+  if (client.status === 'wait') client.connect().catch(() => undefined);
+  return new Promise((resolve) => {
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      resolve(false);
+    }, left);
+    client.once('ready', onReady);
+  });
+}
+
+/**
+ * Whether a command that failed with `error` may have been carried out: lost with its connection (ioredis also
+ * rejects the commands in flight when it gives up on them, `maxRetriesPerRequest`), rather than refused before
+ * it was written to one.
+ */
+const mayHaveReachedRedis = (error: unknown) =>
+  connectionFailure(error) !== undefined && !(error instanceof Error && error.message.startsWith("Stream isn't writeable"));
 
 /** A session's hash as HGETALL returns it, field names to bytes; empty when there is no such key. */
 type SessionHash = Record<string, Buffer>;
@@ -211,15 +244,34 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   /**
    * Sends a command now (before any `await`, so it is queued in call order; only the first commands over a
    * named connection wait for it to open, in call order too) and bounds its wait, the opening included.
+   *
+   * A command is sent only over a connection that is up: while the client has none, and would queue it (ioredis's
+   * offline queue), it waits for one, up to `commandTimeout`, and is never sent if none comes, so a call reported
+   * as failed never lands later. A `change` sent on a connection lost before its answer arrived is sent again once
+   * the client reconnects, within `commandTimeout` (ioredis does it itself unless `autoResendUnfulfilledCommands`
+   * is off): its token makes the second run answer as the first did. A change with no answer by then is reported
+   * with its outcome unknown. `'change once'`: a change whose second run would answer otherwise, never sent again here.
    */
-  const run = <T>(send: (redis: RedisClient & SessionCommands) => Promise<T>): Promise<T> => {
+  const run = <T>(send: (redis: RedisClient & SessionCommands) => Promise<T>, kind: 'read' | 'change' | 'change once' = 'read'): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
     let pending: Promise<T>;
     let destination: Destination | undefined;
-    const sendNoting = (redis: RedisClient & SessionCommands) => {
-      const sent = send(health.sender(redis));
+    /** Whether the command may have reached Redis. */
+    let sent = false;
+    const deadline = Date.now() + commandTimeout;
+    const sendNoting = (redis: RedisClient & SessionCommands): Promise<T> => {
+      if (queuesOffline(redis) && redis.status !== 'ready') {
+        destination ??= health.destination(redis);
+        return connectedBy(redis, deadline).then((connected) => (connected ? sendNoting(redis) : Promise.reject(TIMED_OUT)));
+      }
+      sent = true;
+      const answer = send(health.sender(redis));
       destination = health.destination(redis);
-      return sent;
+      if (kind === 'change once') return answer;
+      return answer.catch(async (error: unknown) => {
+        if (!mayHaveReachedRedis(error) || Date.now() >= deadline || !(await connectedBy(redis, deadline))) throw error;
+        return sendNoting(redis);
+      });
     };
     try {
       const ready = connection();
@@ -244,7 +296,8 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         clearTimeout(timer);
         if (error instanceof SessionStoreUnavailableError) throw error;
         // Unreachable Redis: the error says why and where, and the outage is reported once.
-        const unavailable = destination === undefined ? undefined : health.unavailable(destination, error, commandTimeout);
+        const unknownOutcome = sent && kind !== 'read' ? 'the change may have been applied (outcome unknown)' : undefined;
+        const unavailable = destination === undefined ? undefined : health.unavailable(destination, error, commandTimeout, unknownOutcome);
         if (unavailable !== undefined) throw unavailable;
         if (error === TIMED_OUT) throw new SessionStoreUnavailableError(`no answer within ${commandTimeout} ms`);
         // Never ioredis's error itself: its `command.args` hold the key (the session ID) and the values written.
@@ -260,7 +313,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
   /** Removes a record of this store's that cannot be read, so that its ID is never used again. */
   const removeCorrupt = async (id: string, reason: string): Promise<LoadResult> => {
-    await run((redis) => redis.del(key(id)));
+    await run((redis) => redis.del(key(id)), 'change once');
     return { status: 'corrupt', reason: `${reason}; the record was removed` };
   };
   /**
@@ -271,7 +324,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
   /** Adds or pushes back a session's entry in its user's index; done before the session names the user. */
   const index = (id: string, userId: string, expiresAt: number) =>
-    run((redis) => redis.trpcSessionIndexUserSession(userKey(userId), id, Math.ceil(expiresAt), Date.now() - INDEX_GRACE_MS, INDEX_GRACE_MS));
+    run((redis) => redis.trpcSessionIndexUserSession(userKey(userId), id, Math.ceil(expiresAt), Date.now() - INDEX_GRACE_MS, INDEX_GRACE_MS), 'change');
 
   /** See SessionStore.revokeSessions. */
   const revokeSessions = async (userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]> => {
@@ -287,7 +340,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
         const current = at;
         visited.push(current);
-        const reply = await run((redis) => redis.trpcSessionRevokeSession(key(current), userId, keep ?? '', hop === 0 ? '0' : '1', MOVED_MARK_MS));
+        const reply = await run((redis) => redis.trpcSessionRevokeSession(key(current), userId, keep ?? '', hop === 0 ? '0' : '1', MOVED_MARK_MS), 'change once');
         if (reply[0] !== 2) return reply[0] === 1 ? current : null;
         at = reply[1];
       }
@@ -295,7 +348,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     };
     const ended = await Promise.all(ids.map(revoke));
     // Only the entries read and followed: a session bound meanwhile keeps its entry, so a later revoke still finds it.
-    if (visited.length > 0) await run((redis) => redis.zrem(userKey(userId), ...visited));
+    if (visited.length > 0) await run((redis) => redis.zrem(userKey(userId), ...visited), 'change');
     return endedOnce(ids, ended);
   };
 
@@ -324,7 +377,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
     async touch(id: string, touch: RecordTouch): Promise<'ok' | 'gone'> {
       const expiresAt = touch.now + touch.ttlMs;
-      const touched = await run((redis) => orGone(redis.trpcSessionTouch(key(id), touch.now, touch.ttlMs, expiresAt), 0));
+      const touched = await run((redis) => orGone(redis.trpcSessionTouch(key(id), touch.now, touch.ttlMs, expiresAt), 0), 'change');
       if (touched === 0) return 'gone';
       // The user's index must not forget a session before the session itself expires.
       if (touch.userId !== null) await index(id, touch.userId, expiresAt);
@@ -349,7 +402,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         await index(id, change.userId, change.now + change.ttlMs);
       }
       args.push(change.token);
-      const reply = await run((redis) => orGone(redis.trpcSessionWrite(key(id), ...args), 0));
+      const reply = await run((redis) => orGone(redis.trpcSessionWrite(key(id), ...args), 0), 'change');
       if (Array.isArray(reply)) return { status: 'too large', size: Number(reply[1]) };
       return reply === 1 ? 'ok' : reply === 2 ? 'exists' : reply === 4 ? 'stale' : reply === 5 ? 'newer' : 'gone';
     },
@@ -371,6 +424,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
           ),
           [0],
         ),
+        'change',
       );
       if (reply[0] === 1) return { status: 'ok' };
       if (reply[0] === 5) return { status: 'newer' };
@@ -381,7 +435,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
     async moveOut(id: string, now: number, to?: string): Promise<MoveOutResult> {
       const mark = to === undefined ? MOVED_MARK : `${MOVED_MARK}:${to}`;
-      const reply = await run((redis) => redis.trpcSessionMoveOutBuffer(key(id), mark, MOVED_MARK_MS, to === undefined ? '0' : '1'));
+      const reply = await run((redis) => redis.trpcSessionMoveOutBuffer(key(id), mark, MOVED_MARK_MS, to === undefined ? '0' : '1'), to === undefined ? 'change once' : 'change');
       if (reply === null) return { status: 'gone' };
       const hash: SessionHash = {};
       for (let at = 0; at < reply.length; at += 2) hash[reply[at]!.toString()] = reply[at + 1]!;
@@ -391,16 +445,16 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     },
 
     async destroy(id: string): Promise<boolean> {
-      return (await run((redis) => redis.del(key(id)))) > 0;
+      return (await run((redis) => redis.del(key(id)), 'change once')) > 0;
     },
 
     async bindUser(id: string, userId: string, expiresAt: number, device?: string): Promise<'ok' | 'gone'> {
       await index(id, userId, expiresAt);
-      return (await run((redis) => orGone(redis.trpcSessionBindUser(key(id), userId, device ?? ''), 0))) === 1 ? 'ok' : 'gone';
+      return (await run((redis) => orGone(redis.trpcSessionBindUser(key(id), userId, device ?? ''), 0), 'change')) === 1 ? 'ok' : 'gone';
     },
 
     async unbindUser(id: string, userId: string): Promise<void> {
-      await run((redis) => redis.zrem(userKey(userId), id));
+      await run((redis) => redis.zrem(userKey(userId), id), 'change');
     },
 
     async userSessions(userId: string, now: number): Promise<UserRecordSummary[]> {
@@ -421,7 +475,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         if (createdAt === null || boundTo !== userId) dead.push(id);
         else live.push({ id, createdAt: Number(createdAt), lastUsedAt: Number(lastUsedAt), ...(device === null || device === undefined ? {} : { device }) });
       });
-      if (dead.length > 0) await run((redis) => redis.zrem(userKey(userId), ...dead));
+      if (dead.length > 0) await run((redis) => redis.zrem(userKey(userId), ...dead), 'change');
       return live;
     },
 
