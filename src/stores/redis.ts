@@ -103,6 +103,9 @@ function defineCommands(client: RedisClient): RedisClient & SessionCommands {
   return client as RedisClient & SessionCommands;
 }
 
+/** A client's statuses while it opens a connection, which a command waits for whatever its offline queue. */
+const FIRST_CONNECTION = new Set(['wait', 'connecting', 'connect']);
+
 /** Whether the client keeps a command sent while it has no connection, to send it once it has one. */
 const queuesOffline = (client: RedisClient) => client.options.enableOfflineQueue !== false;
 
@@ -256,20 +259,21 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     let timer: NodeJS.Timeout | undefined;
     let pending: Promise<T>;
     let destination: Destination | undefined;
-    /** Whether the command may have reached Redis. */
-    let sent = false;
+    /** Whether the command may have reached Redis: sent over a live connection, or lost with one. */
+    let reached = false;
     const deadline = Date.now() + commandTimeout;
     const sendNoting = (redis: RedisClient & SessionCommands): Promise<T> => {
-      if (queuesOffline(redis) && redis.status !== 'ready') {
+      if (redis.status !== 'ready' && (queuesOffline(redis) || FIRST_CONNECTION.has(redis.status))) {
         destination ??= health.destination(redis);
         return connectedBy(redis, deadline).then((connected) => (connected ? sendNoting(redis) : Promise.reject(TIMED_OUT)));
       }
-      sent = true;
+      if (redis.status === 'ready') reached = true;
       const answer = send(health.sender(redis));
       destination = health.destination(redis);
-      if (kind === 'change once') return answer;
       return answer.catch(async (error: unknown) => {
-        if (!mayHaveReachedRedis(error) || Date.now() >= deadline || !(await connectedBy(redis, deadline))) throw error;
+        if (!mayHaveReachedRedis(error)) throw error;
+        reached = true;
+        if (kind === 'change once' || Date.now() >= deadline || !(await connectedBy(redis, deadline))) throw error;
         return sendNoting(redis);
       });
     };
@@ -296,7 +300,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         clearTimeout(timer);
         if (error instanceof SessionStoreUnavailableError) throw error;
         // Unreachable Redis: the error says why and where, and the outage is reported once.
-        const unknownOutcome = sent && kind !== 'read' ? 'the change may have been applied (outcome unknown)' : undefined;
+        const unknownOutcome = reached && kind !== 'read' ? 'the change may have been applied (outcome unknown)' : undefined;
         const unavailable = destination === undefined ? undefined : health.unavailable(destination, error, commandTimeout, unknownOutcome);
         if (unavailable !== undefined) throw unavailable;
         if (error === TIMED_OUT) throw new SessionStoreUnavailableError(`no answer within ${commandTimeout} ms`);
