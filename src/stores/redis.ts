@@ -54,8 +54,9 @@ export interface RedisStoreOptions {
   prefix?: string;
   /**
    * Milliseconds a session command may take before the call fails with `SessionStoreUnavailableError`
-   * (a `TRPCError` `INTERNAL_SERVER_ERROR`), so a slow or unreachable Redis never hangs a request. A command
-   * that timed out may still be carried out later by ioredis; it is never reported as done.
+   * (a `TRPCError` `INTERNAL_SERVER_ERROR`), so a slow or unreachable Redis never hangs a request. A command is
+   * sent only over a live connection (waiting for one this long), never left in ioredis's offline queue; a change
+   * sent whose answer did not come in time fails saying its outcome is unknown: ioredis may still carry it out, once.
    * @default 1000
    */
   commandTimeout?: number;
