@@ -277,6 +277,16 @@ describe.each(Object.keys(stores))('%s store', (storeName) => {
     expect(refused?.data.code).toBe('CONFLICT');
     expect(refused?.message).toMatch(/was written by a newer schema version than this server's \(2\)/);
     expect(await stored(b.id())).toEqual({ schemaVersion: 3, fields: { cart: [beans(2)], visits: 1 } });
+    // Nor moved to a new ID by it: the record taken out is put back as it was.
+    const id = b.id();
+    const moved = await b.v2.login.mutate().then(
+      () => null,
+      (caught: unknown) => caught as { message: string; data: { code: string } },
+    );
+    expect(moved?.data.code).toBe('CONFLICT');
+    expect(moved?.message).toMatch(/was written by a newer schema version \(3\) than this server's \(2\)/);
+    expect(b.id()).toBe(id);
+    expect(await stored(id)).toEqual({ schemaVersion: 3, fields: { cart: [beans(2)], visits: 1 } });
     v2.errors.splice(errorsBefore);
   });
 
