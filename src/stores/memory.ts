@@ -3,6 +3,7 @@ import {
   exceedsMaxSize,
   MAX_REVOKE_HOPS,
   MOVED_MARK_MS,
+  RECENT_TOKEN_COUNT,
   type MoveOutResult,
   type CompareAndSetResult,
   type FieldSwap,
@@ -65,9 +66,6 @@ interface MemoryRecord {
   /** The tokens of its last changes, newest first (see `RecordWrite.token`). */
   tokens: string[];
 }
-
-/** How many of a record's last changes it remembers the tokens of, as the Redis store does. */
-const RECENT_TOKEN_COUNT = 8;
 
 /** Records that a change with `token` was applied, so that the same change sent again is not applied twice. */
 function remember(record: MemoryRecord, token: string): void {

@@ -5,6 +5,8 @@
  * The expiry is kept in the hash, beside the key's own, so that a load is a plain HGETALL.
  */
 
+import { RECENT_TOKEN_COUNT } from './store.js';
+
 /** The names of a session hash's fields. */
 export const HASH = {
   /** Prefix of a data field: `d:<field>` holds the field's msgpack bytes. */
@@ -37,12 +39,6 @@ export const REVOKED_MARK = 'trpc-session:revoked';
 
 /** A Lua string literal of a name above (they hold no quote or backslash). */
 const lua = (name: string) => `'${name}'`;
-
-/**
- * How many of a record's last changes it remembers the tokens of. A resend follows its first run by the time a
- * reconnection takes; the record would have to change this many times meanwhile for the resend to be applied again.
- */
-export const RECENT_TOKEN_COUNT = 8;
 
 /*
  * Idempotence under a resend (ioredis sends a command again after a reconnection when its reply was lost): a

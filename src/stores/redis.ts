@@ -398,6 +398,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         for (const [field, bytes] of expect.fields) args.push(DATA_PREFIX + field, asBuffer(bytes));
       }
       for (const [field, bytes] of change.set) args.push(DATA_PREFIX + field, asBuffer(bytes));
+      // An update's last pair: the script compares the record's version with it.
       args.push(LAST_USED_AT, change.now, SCHEMA_VERSION, change.schemaVersion);
       if (change.create) args.push(CREATED_AT, change.createdAt, EXPIRES_AT, change.now + change.ttlMs);
       if (change.create && change.lifespan !== null) args.push(LIFESPAN, change.lifespan);

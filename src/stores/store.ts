@@ -243,6 +243,13 @@ export function endedOnce(ids: readonly string[], endedAt: readonly (string | nu
   });
 }
 
+/**
+ * How many of a record's last changes a store remembers the tokens of (`RecordWrite.token`). A resend follows its
+ * first run by the time a reconnection takes; the record would have to change this many times meanwhile for the
+ * resend to be applied again.
+ */
+export const RECENT_TOKEN_COUNT = 8;
+
 /** How many moves in a row `revokeSessions` follows from one index entry (a session regenerated again and again). */
 export const MAX_REVOKE_HOPS = 16;
 
