@@ -230,6 +230,25 @@ export class SessionConflictError extends SessionError {
 }
 
 /**
+ * A server of an older schema version tried to change a session that a newer one has already written (a rolling
+ * deploy): its fields are no longer what this server's schema describes, and writing them, or stamping the older
+ * version over the newer one's, would make the newer servers migrate the record again and lose data. Nothing was
+ * written. `CONFLICT`, as for a session another request changed: the call may be retried, on a newer server.
+ */
+export class SessionVersionError extends SessionError {
+  constructor(
+    readonly session: string,
+    readonly storedVersion: number | undefined,
+    readonly schemaVersion: number,
+  ) {
+    super(
+      'CONFLICT',
+      `Session ${session} was written by a newer schema version${storedVersion === undefined ? '' : ` (${storedVersion})`} than this server's (${schemaVersion}); this request's changes were dropped`,
+    );
+  }
+}
+
+/**
  * Reported through `onError`, never thrown: the key a cookie names could not be read as a session. A record
  * of this library's whose metadata is broken was removed; a key that is not recognisably one of its records
  * (another Redis type, a hash with fields of other names: the prefix is shared with other data) was left

@@ -24,6 +24,14 @@ export function createSessionId(): string {
   return idEntropy.toString('base64url', start, idEntropyOffset);
 }
 
+/**
+ * A token unique to one store call that changes a record (see `RecordWrite.token`): 16 characters of a new ID,
+ * 96 random bits. Not secret: it only tells a resent command from a new one.
+ */
+export function createWriteToken(): string {
+  return createSessionId().slice(0, 16);
+}
+
 /** Whether `value` has the exact form of an ID this library makes; anything else is never looked up. */
 export function isSessionId(value: string): boolean {
   return value.length === 32 && ID_PATTERN.test(value);

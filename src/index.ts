@@ -67,4 +67,5 @@ export {
   SessionTooLargeError,
   SessionUnavailableError,
   SessionValidationError,
+  SessionVersionError,
 } from './errors.js';

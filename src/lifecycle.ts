@@ -1,10 +1,10 @@
 import type * as z from 'zod';
 import { encodeValue } from './codec.js';
 import { decodeDevice, encodeDevice } from './device.js';
-import { SessionConflictError, SessionCorruptError, SessionError, SessionForbiddenError, SessionGoneError, SessionMigrationError, SessionTooLargeError } from './errors.js';
+import { SessionConflictError, SessionCorruptError, SessionError, SessionForbiddenError, SessionGoneError, SessionMigrationError, SessionTooLargeError, SessionVersionError } from './errors.js';
 import { FieldTable, type ChangeSet } from './fields.js';
 import { flashField, FlashTable, takeFlashFields } from './flash.js';
-import { redactSessionId, sessionRef } from './id.js';
+import { createWriteToken, redactSessionId, sessionRef } from './id.js';
 import { migrateFields, needsMigration, type MigratedFields } from './migrations.js';
 import type { SessionRuntime } from './options.js';
 import type { NoFlash, SessionSchema } from './schema.js';
@@ -221,8 +221,17 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
           const result =
             this.ttlAt(now) <= 0
               ? ({ status: 'gone' } as const)
-              : await this.#runtime.store.compareAndSet(this.#id, { field: key, expected: current.stored, next: bytes, now, maxSize });
+              : await this.#runtime.store.compareAndSet(this.#id, {
+                  field: key,
+                  expected: current.stored,
+                  next: bytes,
+                  now,
+                  maxSize,
+                  token: createWriteToken(),
+                  schemaVersion: this.#runtime.schemaVersion,
+                });
           if (result.status === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
+          if (result.status === 'newer') throw this.#newer();
           if (result.status === 'too large') throw this.#tooLarge(result.size);
           if (result.status === 'ok') {
             shared.latest = bytes;
@@ -269,7 +278,7 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
         const expected = flash.stored(key);
         if (expected === undefined || this.#destroyed) return local?.value;
         const now = Date.now();
-        const swap = { field: flashField(key), expected, next: null, now, maxSize: this.#runtime.maxSize };
+        const swap = { field: flashField(key), expected, next: null, now, maxSize: this.#runtime.maxSize, token: createWriteToken() };
         const result = this.ttlAt(now) <= 0 ? ({ status: 'gone' } as const) : await this.#runtime.store.compareAndSet(this.#id, swap);
         if (result.status === 'conflict') {
           flash.storedElsewhere(key, result.current ?? undefined);
@@ -314,6 +323,12 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
           throw new SessionGoneError(redactSessionId(oldId));
         }
         taken = moved.record;
+        if (taken.schemaVersion > this.#runtime.schemaVersion) {
+          // Written by a newer server since this request read it: this one's schema would rewrite it at its own version.
+          this.#id = oldId;
+          await this.#putBack(taken);
+          throw this.#newer(taken.schemaVersion);
+        }
         try {
           // The record taken may be the one read, not migrated yet: the new record is written migrated.
           const current = reportingMigration(this.#runtime, oldId, taken);
@@ -371,6 +386,7 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
       remove: [],
       // Exactly what was there: the size rule does not apply to putting it back.
       maxSize: Number.MAX_SAFE_INTEGER,
+      token: createWriteToken(),
     };
     try {
       if (ttlMs > 0) await this.#runtime.store.write(this.#id, write);
@@ -399,6 +415,11 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
   /** The store's size rule, checked first against what this request knows of the record. */
   #assertFits(sizeBefore: number, sizeAfter: number): void {
     if (exceedsMaxSize(sizeBefore, sizeAfter, this.#runtime.maxSize)) throw this.#tooLarge(sizeAfter);
+  }
+
+  /** A change refused because a newer schema version wrote the record (`storedVersion`, when known). */
+  #newer(storedVersion?: number): SessionVersionError {
+    return new SessionVersionError(redactSessionId(this.#id), storedVersion, this.#runtime.schemaVersion);
   }
 
   #tooLarge(size: number): SessionTooLargeError {
@@ -446,6 +467,7 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
               set,
               remove: creating ? [] : remove,
               maxSize: this.#runtime.maxSize,
+              token: createWriteToken(),
               ...(migration === null ? {} : { expect: migration.from }),
             });
       if (result === 'stale') {
@@ -454,6 +476,7 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
         continue;
       }
       if (result === 'gone') throw new SessionGoneError(redactSessionId(this.#id));
+      if (result === 'newer') throw this.#newer();
       if (typeof result === 'object') throw this.#tooLarge(result.size);
       if (result === 'exists') throw new SessionError('INTERNAL_SERVER_ERROR', 'A new session ID collided with an existing session');
       this.#persisted = true;

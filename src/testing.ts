@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createSessionId } from './id.js';
+import { createSessionId, createWriteToken } from './id.js';
 import type { LoadResult, RecordWrite, SessionStore, StoredRecord } from './stores/store.js';
 
 /**
@@ -60,6 +60,7 @@ function create(now: number, set: Record<string, string> = {}, ttlMs = 60_000): 
     set: new Map(Object.entries(set).map(([name, value]) => [name, bytes(value)])),
     remove: [],
     maxSize: MAX_SIZE,
+    token: createWriteToken(),
   };
 }
 
@@ -172,7 +173,7 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
       const id = createSessionId();
       const now = Date.now();
       const swap = (field: string, expected: string | null, next: string) =>
-        store.compareAndSet(id, { field, expected: expected === null ? null : bytes(expected), next: bytes(next), now, maxSize: MAX_SIZE });
+        store.compareAndSet(id, { field, expected: expected === null ? null : bytes(expected), next: bytes(next), now, maxSize: MAX_SIZE, token: createWriteToken() });
       await store.write(id, create(now, { n: '1' }));
       assert.deepEqual(await swap('n', '1', '2'), { status: 'ok' });
       const conflict = await swap('n', '1', '9');
@@ -218,7 +219,7 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
       const now = Date.now();
       await store.write(id, create(now, { n: '1' }, 30_000));
       assert.equal(await store.write(id, { ...change(now, { a: '1' }), ttlMs: 60_000 }), 'ok');
-      assert.equal((await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now, maxSize: MAX_SIZE })).status, 'ok');
+      assert.equal((await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: bytes('2'), now, maxSize: MAX_SIZE, token: createWriteToken() })).status, 'ok');
       assert.equal(found(await store.load(id, now), 'after the writes').expiresAt, now + 30_000);
     },
   ],
@@ -251,7 +252,7 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
       assert.deepEqual({ createdAt: record.createdAt, userId: record.userId, expiresAt: record.expiresAt }, { createdAt: now, userId: user, expiresAt: now + 30_000 });
       assert.deepEqual(await store.load(id, now), { status: 'moved' });
       assert.equal(await store.write(id, change(now, { a: '2' })), 'gone');
-      assert.deepEqual(await store.compareAndSet(id, { field: 'a', expected: bytes('1'), next: bytes('2'), now, maxSize: MAX_SIZE }), { status: 'gone' });
+      assert.deepEqual(await store.compareAndSet(id, { field: 'a', expected: bytes('1'), next: bytes('2'), now, maxSize: MAX_SIZE, token: createWriteToken() }), { status: 'gone' });
       assert.equal(await store.touch(id, { now, ttlMs: 60_000, userId: user }), 'gone');
       assert.equal(await store.bindUser(id, user, now + 60_000), 'gone');
       assert.deepEqual(await store.moveOut(id, now), { status: 'gone' });
@@ -488,13 +489,57 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
       const now = Date.now();
       await store.write(id, create(now, { 'flash:notice': 'hi', n: '1' }));
       const take = { field: 'flash:notice', expected: bytes('hi'), next: null, now, maxSize: MAX_SIZE };
-      const [first, second] = await Promise.all([store.compareAndSet(id, take), store.compareAndSet(id, take)]);
+      const [first, second] = await Promise.all([store.compareAndSet(id, { ...take, token: createWriteToken() }), store.compareAndSet(id, { ...take, token: createWriteToken() })]);
       assert.deepEqual([first, second], [{ status: 'ok' }, { status: 'conflict', current: null }], 'one of two concurrent removals wins');
       assert.deepEqual(fieldsOf(found(await store.load(id, now), 'after the removal')), { n: '1' });
       // A record over maxSize may still lose a field.
-      assert.deepEqual(await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: null, now, maxSize: 0 }), { status: 'ok' });
+      assert.deepEqual(await store.compareAndSet(id, { field: 'n', expected: bytes('1'), next: null, now, maxSize: 0, token: createWriteToken() }), { status: 'ok' });
       await store.destroy(id);
-      assert.deepEqual(await store.compareAndSet(id, take), { status: 'gone' });
+      assert.deepEqual(await store.compareAndSet(id, { ...take, token: createWriteToken() }), { status: 'gone' });
+    },
+  ],
+  [
+    'a change sent again with the same token is applied once, and answers what it answered the first time (a resend after a lost reply)',
+    async (store) => {
+      // A backend client may send a command again once it has reconnected, when the reply to the first was
+      // lost: the store tells the two runs apart by the call's token, or by the move's new ID.
+      const id = createSessionId();
+      const now = Date.now();
+      const created = create(now, { n: '1', 'flash:notice': 'hi' });
+      assert.equal(await store.write(id, created), 'ok');
+      assert.equal(await store.write(id, created), 'ok', 'a create sent again: not "exists"');
+      const written = change(now, { a: 'first' });
+      assert.equal(await store.write(id, written), 'ok');
+      assert.equal(await store.write(id, change(now, { a: 'second' })), 'ok');
+      assert.equal(await store.write(id, written), 'ok', 'an update sent again');
+      const increment = { field: 'n', expected: bytes('1'), next: bytes('2'), now, maxSize: MAX_SIZE, token: createWriteToken() };
+      assert.deepEqual(await store.compareAndSet(id, increment), { status: 'ok' });
+      assert.deepEqual(await store.compareAndSet(id, increment), { status: 'ok' }, 'a compare-and-set sent again: not "conflict"');
+      const take = { field: 'flash:notice', expected: bytes('hi'), next: null, now, maxSize: MAX_SIZE, token: createWriteToken() };
+      assert.deepEqual(await store.compareAndSet(id, take), { status: 'ok' });
+      assert.deepEqual(await store.compareAndSet(id, take), { status: 'ok' }, 'a take sent again: the value is the first run\'s to return');
+      assert.deepEqual(fieldsOf(found(await store.load(id, now), 'after the resends')), { n: '2', a: 'second' }, 'each change applied once');
+      const to = createSessionId();
+      const moved = await store.moveOut(id, now, to);
+      const again = await store.moveOut(id, now, to);
+      assert.equal(again.status, 'found', 'a move sent again: the record it took');
+      assert.deepEqual(fieldsOf((again as { record: StoredRecord }).record), fieldsOf((moved as { record: StoredRecord }).record));
+      assert.deepEqual(await store.moveOut(id, now, createSessionId()), { status: 'gone' }, 'another move of the moved record');
+    },
+  ],
+  [
+    'an update by an older schema version than the record\'s is refused, writing nothing; flash values stay free',
+    async (store) => {
+      const id = createSessionId();
+      const now = Date.now();
+      await store.write(id, { ...create(now, { cart: 'v3', 'flash:notice': 'hi' }), schemaVersion: 3 });
+      assert.equal(await store.write(id, { ...change(now, { cartItems: 'v2' }), schemaVersion: 2 }), 'newer');
+      const swap = { field: 'cartItems', expected: null, next: bytes('v2'), now, maxSize: MAX_SIZE, token: createWriteToken() };
+      assert.deepEqual(await store.compareAndSet(id, { ...swap, schemaVersion: 2 }), { status: 'newer' });
+      const record = found(await store.load(id, now), 'after the refused writes');
+      assert.deepEqual({ schemaVersion: record.schemaVersion, fields: fieldsOf(record) }, { schemaVersion: 3, fields: { cart: 'v3', 'flash:notice': 'hi' } });
+      const take = { field: 'flash:notice', expected: bytes('hi'), next: null, now, maxSize: MAX_SIZE, token: createWriteToken() };
+      assert.deepEqual(await store.compareAndSet(id, take), { status: 'ok' }, 'a flash take names no schema version');
     },
   ],
   [

@@ -262,17 +262,32 @@ describe.each(Object.keys(stores))('%s store', (storeName) => {
     expect(v2.errors).toEqual([]);
   });
 
-  test('a record written by a newer version is read as it is, without migrations (as before migrations)', async () => {
+  test('a record written by a newer version is read as it is, without migrations, and never written by the older one', async () => {
     const b = browser();
     await b.v1.addItem.mutate(beans(2));
     await b.v3.visit.mutate(solo());
     const errorsBefore = v2.errors.length;
     expect(await b.v2.peek.query()).toEqual({ cart: [beans(2)], visits: 1, schemaVersion: 3 });
     expect(v2.errors.length).toBe(errorsBefore);
-    await b.v2.visit.mutate(solo());
-    // Today's behaviour for a newer record: the write stamps the running version, with no condition.
-    expect(v2.writes.at(-1)!.change.expect).toBeUndefined();
-    expect(await stored(b.id())).toEqual({ schemaVersion: 2, fields: { cart: [beans(2)], visits: 2 } });
+    // Its write would stamp version 2 over version 3's fields: refused, nothing written (test/rolling-deploy.e2e.test.ts).
+    const refused = await b.v2.visit.mutate(solo()).then(
+      () => null,
+      (caught: unknown) => caught as { message: string; data: { code: string } },
+    );
+    expect(refused?.data.code).toBe('CONFLICT');
+    expect(refused?.message).toMatch(/was written by a newer schema version than this server's \(2\)/);
+    expect(await stored(b.id())).toEqual({ schemaVersion: 3, fields: { cart: [beans(2)], visits: 1 } });
+    // Nor moved to a new ID by it: the record taken out is put back as it was.
+    const id = b.id();
+    const moved = await b.v2.login.mutate().then(
+      () => null,
+      (caught: unknown) => caught as { message: string; data: { code: string } },
+    );
+    expect(moved?.data.code).toBe('CONFLICT');
+    expect(moved?.message).toMatch(/was written by a newer schema version \(3\) than this server's \(2\)/);
+    expect(b.id()).toBe(id);
+    expect(await stored(id)).toEqual({ schemaVersion: 3, fields: { cart: [beans(2)], visits: 1 } });
+    v2.errors.splice(errorsBefore);
   });
 
   test('a migration that throws fails the call with SessionMigrationError through tRPC and onError, leaving the record as it was', async () => {

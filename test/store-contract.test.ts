@@ -23,6 +23,7 @@ const create = (now: number, set: Record<string, string> = {}, ttlMs = 60_000): 
   set: new Map(Object.entries(set).map(([k, v]) => [k, bytes(v)])),
   remove: [],
   maxSize: 65_536,
+  token: createSessionId(),
 });
 
 let redis: RedisServer;

@@ -3,6 +3,7 @@ import {
   exceedsMaxSize,
   MAX_REVOKE_HOPS,
   MOVED_MARK_MS,
+  RECENT_TOKEN_COUNT,
   type MoveOutResult,
   type CompareAndSetResult,
   type FieldSwap,
@@ -12,6 +13,7 @@ import {
   type RecordExpectation,
   type RecordWrite,
   type SessionStore,
+  type StoredRecord,
   type UserRecordSummary,
   type WriteResult,
   USER_BATCH,
@@ -68,6 +70,14 @@ interface MemoryRecord {
   lifespan: RecordLifespan;
   /** What the record counts against `maxBytes`. */
   bytes: number;
+  /** The tokens of its last changes, newest first (see `RecordWrite.token`). */
+  tokens: string[];
+}
+
+/** Records that a change with `token` was applied, so that the same change sent again is not applied twice. */
+function remember(record: MemoryRecord, token: string): void {
+  record.tokens.unshift(token);
+  if (record.tokens.length > RECENT_TOKEN_COUNT) record.tokens.pop();
 }
 
 /** Whether a record still has the schema version and exactly the data fields a conditional write expects. */
@@ -78,6 +88,14 @@ function isAsExpected(record: MemoryRecord, expect: RecordExpectation): boolean 
     if (current === undefined || Buffer.compare(current, bytes) !== 0) return false;
   }
   return true;
+}
+
+/** A moved or revoked record's mark; a moved one keeps the record taken, for the same move asked again. */
+interface Mark {
+  until: number;
+  revoked: boolean;
+  to?: string;
+  taken?: StoredRecord;
 }
 
 /**
@@ -100,7 +118,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
    * expires. Marks are added in the order they expire (a revoked moved mark keeps its place and expiry), so
    * the expired ones are always at the front.
    */
-  const marks = new Map<string, { until: number; revoked: boolean; to?: string }>();
+  const marks = new Map<string, Mark>();
   /** Per user, the IDs of the records bound to it (an expired record's entry stays until it is next read). */
   const users = new Map<string, Set<string>>();
 
@@ -110,7 +128,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     return mark !== undefined && mark.until > now ? mark : undefined;
   };
 
-  const addMark = (id: string, mark: { until: number; revoked: boolean; to?: string }, now: number) => {
+  const addMark = (id: string, mark: Mark, now: number) => {
     for (const [marked, { until }] of marks) {
       if (until > now) break;
       marks.delete(marked);
@@ -311,6 +329,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
     async write(id: string, change: RecordWrite): Promise<WriteResult> {
       let record = live(id, change.now);
+      if (record?.tokens.includes(change.token)) return 'ok';
       if (change.create) {
         if (record !== undefined) return 'exists';
         // A failed move puts its record back over its own moved mark; nothing gets past a revoked mark.
@@ -329,12 +348,15 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
           expiresAt: 0,
           lifespan: change.lifespan,
           bytes: 0,
+          tokens: [],
         };
         if (mark !== undefined) marks.delete(id);
         insert(id, record);
         if (change.userId !== null) index(id, change.userId, change.now);
       } else if (record === undefined) {
         return 'gone';
+      } else if (record.schemaVersion > change.schemaVersion) {
+        return 'newer';
       } else if (change.expect !== undefined && !isAsExpected(record, change.expect)) {
         return 'stale';
       }
@@ -347,6 +369,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       for (const [field, bytes] of change.set) record.fields.set(field, copy(bytes));
       record.lastUsedAt = change.now;
       record.schemaVersion = change.schemaVersion;
+      remember(record, change.token);
       if (change.create) record.expiresAt = change.now + change.ttlMs;
       recount(id, record);
       fitBytes(id);
@@ -356,6 +379,8 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     async compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult> {
       const record = live(id, swap.now);
       if (record === undefined) return { status: 'gone' };
+      if (record.tokens.includes(swap.token)) return { status: 'ok' };
+      if (swap.schemaVersion !== undefined && record.schemaVersion > swap.schemaVersion) return { status: 'newer' };
       const current = record.fields.get(swap.field) ?? null;
       const matches = current === null || swap.expected === null ? current === swap.expected : Buffer.compare(current, swap.expected) === 0;
       if (!matches) return { status: 'conflict', current };
@@ -365,6 +390,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       if (swap.next === null) record.fields.delete(swap.field);
       else record.fields.set(swap.field, copy(swap.next));
       record.lastUsedAt = swap.now;
+      remember(record, swap.token);
       recount(id, record);
       fitBytes(id);
       return { status: 'ok' };
@@ -372,14 +398,17 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
     async moveOut(id: string, now: number, to?: string): Promise<MoveOutResult> {
       const record = live(id, now);
-      if (record === undefined) return { status: 'gone' };
+      if (record === undefined) {
+        // The same move asked again (its new ID is unique to it) answers the record it took.
+        const mark = markAt(id, now);
+        const taken = mark !== undefined && !mark.revoked && to !== undefined && mark.to === to ? mark.taken : undefined;
+        return taken === undefined ? { status: 'gone' } : { status: 'found', record: { ...taken, fields: new Map(taken.fields) } };
+      }
       remove(id, true);
-      addMark(id, { until: now + MOVED_MARK_MS, revoked: false, ...(to === undefined ? {} : { to }) }, now);
       const { fields, createdAt, lastUsedAt, schemaVersion, userId, device, expiresAt, lifespan } = record;
-      return {
-        status: 'found',
-        record: { fields, createdAt, lastUsedAt, schemaVersion, userId, ...(device === undefined ? {} : { device }), expiresAt, lifespan },
-      };
+      const taken: StoredRecord = { fields, createdAt, lastUsedAt, schemaVersion, userId, ...(device === undefined ? {} : { device }), expiresAt, lifespan };
+      addMark(id, { until: now + MOVED_MARK_MS, revoked: false, ...(to === undefined ? {} : { to, taken: { ...taken, fields: new Map(fields) } }) }, now);
+      return { status: 'found', record: taken };
     },
 
     async destroy(id: string): Promise<boolean> {

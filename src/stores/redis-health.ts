@@ -195,9 +195,10 @@ export class StoreHealth {
   /**
    * The error for a command that failed: a connection failure or a timeout is an outage of its destination,
    * reported once and said in the message; anything else is not handled here (undefined). A timeout on a
-   * Cluster also has it read its slot map again (see `refreshAfterTimeout`).
+   * Cluster also has it read its slot map again (see `refreshAfterTimeout`). `note` is added to the error thrown
+   * (not to the outage reported).
    */
-  unavailable(destination: Destination, error: unknown, timeoutMs: number): SessionStoreUnavailableError | undefined {
+  unavailable(destination: Destination, error: unknown, timeoutMs: number, note?: string): SessionStoreUnavailableError | undefined {
     const client = this.#client;
     let failure: string;
     if (error === TIMED_OUT) {
@@ -209,7 +210,8 @@ export class StoreHealth {
       if (said === undefined) return undefined;
       failure = said;
     }
-    return this.failed(destination, failure);
+    const reported = this.failed(destination, failure);
+    return note === undefined ? reported : new SessionStoreUnavailableError(`${failure} (${destination.address}); ${note}`);
   }
 
   /**

@@ -5,6 +5,8 @@
  * The expiry is kept in the hash, beside the key's own, so that a load is a plain HGETALL.
  */
 
+import { RECENT_TOKEN_COUNT } from './store.js';
+
 /** The names of a session hash's fields. */
 export const HASH = {
   /** Prefix of a data field: `d:<field>` holds the field's msgpack bytes. */
@@ -23,6 +25,8 @@ export const HASH = {
   lifespan: 'm:l',
   /** What identifies the device (the core's JSON), if `bindUser` was given one. */
   device: 'm:dev',
+  /** The tokens of the last writes and swaps that changed the record, each after a ',' (see RECENT_TOKENS). */
+  tokens: 'm:t',
 } as const;
 
 /**
@@ -35,6 +39,29 @@ export const REVOKED_MARK = 'trpc-session:revoked';
 
 /** A Lua string literal of a name above (they hold no quote or backslash). */
 const lua = (name: string) => `'${name}'`;
+
+/*
+ * Idempotence under a resend (ioredis sends a command again after a reconnection when its reply was lost): a
+ * script that changes a record is given a token unique to the call, records it in the hash (HASH.tokens) with
+ * the change, and on finding it there answers what the first run did, without changing anything. `seen` reads
+ * the list, with the record's schema version (the script's first hash command); `remembered` is the list's new
+ * value, written by the change's own HSET.
+ */
+const RECENT_TOKENS = `
+local function seen(key, token)
+  local stored = redis.call('HMGET', key, ${lua(HASH.tokens)}, ${lua(HASH.schemaVersion)})
+  local recent = stored[1] or ''
+  return string.find(recent .. ',', ',' .. token .. ',', 1, true) ~= nil, recent, tonumber(stored[2]) or 0
+end
+local function remembered(recent, token)
+  local at = 0
+  for _ = 1, ${RECENT_TOKEN_COUNT} do
+    at = string.find(recent, ',', at + 1, true)
+    if not at then return ',' .. token .. recent end
+  end
+  return ',' .. token .. string.sub(recent, 1, at - 1)
+end
+`;
 
 /** KEYS: session. ARGV: now, ttlMs, expiresAt. Extends a record's expiry, never recreating one that is gone, and
  * stamps its last use. A load sends it only when the expiry is due for a refresh. Returns 1 refreshed, 0 gone. */
@@ -52,15 +79,22 @@ return 1
  * for the check.
  */
 
-/** KEYS: session. ARGV: mark (MOVED_MARK, then ':' and the new ID), markMs. Returns the record's fields and values
+/** KEYS: session. ARGV: mark (MOVED_MARK, then ':' and the new ID), markMs, '1' when the mark names the new ID. Returns the record's fields and values
  * (HGETALL's reply) and leaves the moved mark in its place for markMs; nil when there is no record of this store's (none, already moved, or a
- * key that is not a session record, which is left alone). */
+ * key that is not a session record, which is left alone). A mark that names the new ID keeps the record taken, after
+ * a newline (MessagePack): the same move sent again (the new ID is unique to it) answers it again. */
 export const MOVE_OUT_SCRIPT = `
 local key = KEYS[1]
-if redis.call('TYPE', key).ok ~= 'hash' or redis.call('HEXISTS', key, ${lua(HASH.createdAt)}) == 0 then return false end
+local kind = redis.call('TYPE', key).ok
+if kind == 'string' and ARGV[3] == '1' then
+  local mark = redis.call('GET', key)
+  if string.sub(mark, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n' then return cmsgpack.unpack(string.sub(mark, #ARGV[1] + 2)) end
+  return false
+end
+if kind ~= 'hash' or redis.call('HEXISTS', key, ${lua(HASH.createdAt)}) == 0 then return false end
 local record = redis.call('HGETALL', key)
 redis.call('DEL', key)
-redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+redis.call('SET', key, ARGV[3] == '1' and ARGV[1] .. '\\n' .. cmsgpack.pack(record) or ARGV[1], 'PX', ARGV[2])
 return record
 `;
 
@@ -85,16 +119,23 @@ end
  * pairs…, then the field/value pairs to set… Returns 1 written, 0 gone (update of a missing record, create over
  * a revoked mark), 2 exists
  * (create of an existing one), {3, size} refused by the size rule, 4 stale ('e': the record is not as expected,
- * nothing written). Only a create sets the expiry: an update leaves it to the loads, which refresh it together
- * with the cookie. */
-export const WRITE_SCRIPT = `${DATA_SIZE}
+ * nothing written), 5 newer (an update of a record written by a higher schema version than the write's, which is
+ * an update's last pair, nothing written). After the pairs, the token (see RECENT_TOKENS: 1 again for a token the
+ * record holds). Only a create sets the expiry: an update leaves it to the loads, which refresh it together with
+ * the cookie. */
+export const WRITE_SCRIPT = `${DATA_SIZE}${RECENT_TOKENS}
 local key = KEYS[1]
+local token = table.remove(ARGV)
 local exists = redis.call('EXISTS', key)
 local update = ARGV[1] ~= 'c'
+local recent = ''
 if not update then
   if exists == 1 then
     -- A failed move puts its record back over its own moved mark; nothing gets past a revoked mark.
-    if redis.call('TYPE', key).ok ~= 'string' then return 2 end
+    if redis.call('TYPE', key).ok ~= 'string' then
+      if seen(key, token) then return 1 end
+      return 2
+    end
     local mark = redis.call('GET', key)
     if mark == ${lua(REVOKED_MARK)} then return 0 end
     if string.sub(mark, 1, ${MOVED_MARK.length}) ~= ${lua(MOVED_MARK)} then return 2 end
@@ -102,6 +143,11 @@ if not update then
   end
 elseif exists == 0 then
   return 0
+else
+  local done, version
+  done, recent, version = seen(key, token)
+  if done then return 1 end
+  if version > tonumber(ARGV[#ARGV]) then return 5 end
 end
 local removeCount = tonumber(ARGV[4])
 local first = 5 + removeCount
@@ -137,24 +183,28 @@ if growth > 0 then
   if before + growth > tonumber(ARGV[3]) and growth > 0 then return {3, before + growth} end
 end
 if removeCount > 0 then redis.call('HDEL', key, unpack(ARGV, 5, 4 + removeCount)) end
-if #ARGV >= first then redis.call('HSET', key, unpack(ARGV, first)) end
+redis.call('HSET', key, ${lua(HASH.tokens)}, remembered(recent, token), unpack(ARGV, first))
 if not update then redis.call('PEXPIRE', key, ARGV[2]) end
 return 1
 `;
 
 /** KEYS: session. ARGV: field, '1' if expected is given else '0', expected, next, now, maxSize, '1' to remove the
- * field rather than set it to next. Returns {0} gone, {1} swapped (or removed), {2, current} when the field no
- * longer holds the expected bytes, {3, size} refused by the size rule. */
-export const COMPARE_AND_SET_SCRIPT = `${DATA_SIZE}
+ * field rather than set it to next, token (see RECENT_TOKENS), the writer's schema version or ''. Returns {0} gone,
+ * {1} swapped (or removed; again for a token the record holds), {2, current} when the field no longer holds the
+ * expected bytes, {3, size} refused by the size rule, {5} newer (a record written by a higher schema version). */
+export const COMPARE_AND_SET_SCRIPT = `${DATA_SIZE}${RECENT_TOKENS}
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then return {0} end
+local done, recent, version = seen(key, ARGV[8])
+if done then return {1} end
+if ARGV[9] ~= '' and version > tonumber(ARGV[9]) then return {5} end
 local current = redis.call('HGET', key, ARGV[1])
 local matches
 if ARGV[2] == '1' then matches = current == ARGV[3] else matches = current == false end
 if not matches then return {2, current} end
 if ARGV[7] == '1' then
   redis.call('HDEL', key, ARGV[1])
-  redis.call('HSET', key, ${lua(HASH.lastUsedAt)}, ARGV[5])
+  redis.call('HSET', key, ${lua(HASH.lastUsedAt)}, ARGV[5], ${lua(HASH.tokens)}, remembered(recent, ARGV[8]))
   return {1}
 end
 local growth = #ARGV[4] - (current and #current or 0)
@@ -162,7 +212,7 @@ if growth > 0 then
   local after = dataSize(key) + growth
   if after > tonumber(ARGV[6]) then return {3, after} end
 end
-redis.call('HSET', key, ARGV[1], ARGV[4], ${lua(HASH.lastUsedAt)}, ARGV[5])
+redis.call('HSET', key, ARGV[1], ARGV[4], ${lua(HASH.lastUsedAt)}, ARGV[5], ${lua(HASH.tokens)}, remembered(recent, ARGV[8]))
 return {1}
 `;
 
@@ -199,7 +249,9 @@ if kind == 'string' then
   local mark = redis.call('GET', key)
   local prefix = ${lua(MOVED_MARK + ':')}
   if string.sub(mark, 1, #prefix) ~= prefix then return {0} end
-  local to = string.sub(mark, #prefix + 1)
+  -- The new ID ends where the copy of the record taken starts (MOVE_OUT_SCRIPT).
+  local stop = string.find(mark, '\\n', #prefix + 1, true)
+  local to = string.sub(mark, #prefix + 1, stop and stop - 1 or -1)
   if to == ARGV[2] then return {0} end
   redis.call('SET', key, ${lua(REVOKED_MARK)}, 'KEEPTTL')
   return {2, to}
@@ -231,7 +283,9 @@ if kind == 'string' then
   if string.sub(mark, 1, #moved) ~= moved then return {0} end
   redis.call('SET', key, ${lua(REVOKED_MARK)}, 'KEEPTTL')
   if #mark == #moved then return {1} end
-  return {2, string.sub(mark, #moved + 2)}
+  -- The new ID ends where the copy of the record taken starts (MOVE_OUT_SCRIPT).
+  local stop = string.find(mark, '\\n', #moved + 2, true)
+  return {2, string.sub(mark, #moved + 2, stop and stop - 1 or -1)}
 end
 if kind == 'none' and ARGV[1] == '1' then
   redis.call('SET', key, ${lua(REVOKED_MARK)}, 'PX', ARGV[2])

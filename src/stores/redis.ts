@@ -2,7 +2,7 @@ import { redactedCause, SessionStoreUnavailableError } from '../errors.js';
 import type { Cluster } from 'ioredis';
 import type { RedisClient } from '../redis-client.js';
 import type { SharedRedisConnection } from '../redis-connections.js';
-import { StoreHealth, takeCharge, TIMED_OUT, type Destination } from './redis-health.js';
+import { connectionFailure, StoreHealth, takeCharge, TIMED_OUT, type Destination } from './redis-health.js';
 import {
   BIND_USER_SCRIPT,
   COMPARE_AND_SET_SCRIPT,
@@ -58,8 +58,9 @@ export interface RedisStoreOptions {
   prefix?: string;
   /**
    * Milliseconds a session command may take before the call fails with `SessionStoreUnavailableError`
-   * (a `TRPCError` `INTERNAL_SERVER_ERROR`), so a slow or unreachable Redis never hangs a request. A command
-   * that timed out may still be carried out later by ioredis; it is never reported as done.
+   * (a `TRPCError` `INTERNAL_SERVER_ERROR`), so a slow or unreachable Redis never hangs a request. A command is
+   * sent only over a live connection (waiting for one this long), never left in ioredis's offline queue; a change
+   * sent whose answer did not come in time fails saying its outcome is unknown: ioredis may still carry it out, once.
    * @default 1000
    */
   commandTimeout?: number;
@@ -71,14 +72,14 @@ interface SessionCommands {
   trpcSessionWrite(key: string, ...args: (string | number | Uint8Array)[]): Promise<number | [3, number]>;
   trpcSessionSwapBuffer(key: string, ...args: (string | number | Uint8Array)[]): Promise<unknown[]>;
   trpcSessionBindUser(key: string, userId: string, device: string): Promise<number>;
-  trpcSessionMoveOutBuffer(key: string, mark: string, markMs: number): Promise<Buffer[] | null>;
+  trpcSessionMoveOutBuffer(key: string, mark: string, markMs: number, resendable: '0' | '1'): Promise<Buffer[] | null>;
   trpcSessionRevokeSession(key: string, userId: string, keep: string, followed: '0' | '1', markMs: number): Promise<[0 | 1] | [2, string]>;
   trpcSessionDestroy(key: string, followed: '0' | '1', markMs: number): Promise<[0 | 1] | [2, string]>;
   trpcSessionIndexUserSession(key: string, id: string, expiresAt: number, pruneBefore: number, graceMs: number): Promise<null>;
   trpcSessionTrimSession(key: string, userId: string): Promise<0 | 1 | 2>;
 }
 
-const { dataPrefix: DATA_PREFIX, createdAt: CREATED_AT, lastUsedAt: LAST_USED_AT, expiresAt: EXPIRES_AT, schemaVersion: SCHEMA_VERSION, user: USER, lifespan: LIFESPAN, device: DEVICE } = HASH;
+const { dataPrefix: DATA_PREFIX, createdAt: CREATED_AT, lastUsedAt: LAST_USED_AT, expiresAt: EXPIRES_AT, schemaVersion: SCHEMA_VERSION, user: USER, lifespan: LIFESPAN, device: DEVICE, tokens: TOKENS } = HASH;
 
 /**
  * How long past its expiry a user index keeps an entry, and itself past its last entry. Index scores come
@@ -109,6 +110,42 @@ function defineCommands(client: RedisClient): RedisClient & SessionCommands {
   return client as RedisClient & SessionCommands;
 }
 
+/** A client's statuses while it opens a connection, which a command waits for whatever its offline queue. */
+const FIRST_CONNECTION = new Set(['wait', 'connecting', 'connect']);
+
+/** Whether the client keeps a command sent while it has no connection, to send it once it has one. */
+const queuesOffline = (client: RedisClient) => client.options.enableOfflineQueue !== false;
+
+/**
+ * Resolves to whether the client is connected by `deadline`, opening a client made with `lazyConnect`; a command
+ * sent now would otherwise wait in the client's offline queue, and could be carried out after its call failed.
+ */
+function connectedBy(client: RedisClient, deadline: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true);
+  const left = deadline - Date.now();
+  if (left <= 0 || client.status === 'end') return Promise.resolve(false);
+  if (client.status === 'wait') client.connect().catch(() => undefined);
+  return new Promise((resolve) => {
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      resolve(false);
+    }, left);
+    client.once('ready', onReady);
+  });
+}
+
+/**
+ * Whether a command that failed with `error` may have been carried out: lost with its connection (ioredis also
+ * rejects the commands in flight when it gives up on them, `maxRetriesPerRequest`), rather than refused before
+ * it was written to one.
+ */
+const mayHaveReachedRedis = (error: unknown) =>
+  connectionFailure(error) !== undefined && !(error instanceof Error && error.message.startsWith("Stream isn't writeable"));
+
 /** A session's hash as HGETALL returns it, field names to bytes; empty when there is no such key. */
 type SessionHash = Record<string, Buffer>;
 
@@ -137,7 +174,7 @@ function storedLifespan(bytes: Buffer): RecordLifespan {
 }
 
 /** The names of the metadata fields this store writes in records. */
-const METADATA_FIELDS = new Set<string>([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER, LIFESPAN, DEVICE]);
+const METADATA_FIELDS = new Set<string>([CREATED_AT, LAST_USED_AT, EXPIRES_AT, SCHEMA_VERSION, USER, LIFESPAN, DEVICE, TOKENS]);
 
 /**
  * The record in a session's hash, its expiry NaN when the hash has none; null for an empty hash, which is how HGETALL reads a key that does not exist (or has expired); `'foreign'` for a
@@ -161,7 +198,7 @@ function parseRecord(hash: SessionHash): StoredRecord | null | 'foreign' {
       else if (name === SCHEMA_VERSION) record.schemaVersion = storedNumber(value);
       else if (name === LIFESPAN) record.lifespan = storedLifespan(value);
       else if (name === DEVICE) record.device = value.toString();
-      else record.userId = value.toString();
+      else if (name === USER) record.userId = value.toString();
     }
   }
   if (empty) return null;
@@ -217,15 +254,35 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
   /**
    * Sends a command now (before any `await`, so it is queued in call order; only the first commands over a
    * named connection wait for it to open, in call order too) and bounds its wait, the opening included.
+   *
+   * A command is sent only over a connection that is up: while the client has none, and would queue it (ioredis's
+   * offline queue), it waits for one, up to `commandTimeout`, and is never sent if none comes, so a call reported
+   * as failed never lands later. A `change` sent on a connection lost before its answer arrived is sent again once
+   * the client reconnects, within `commandTimeout` (ioredis does it itself unless `autoResendUnfulfilledCommands`
+   * is off): its token makes the second run answer as the first did. A change with no answer by then is reported
+   * with its outcome unknown. `'change once'`: a change whose second run would answer otherwise, never sent again here.
    */
-  const run = <T>(send: (redis: RedisClient & SessionCommands) => Promise<T>): Promise<T> => {
+  const run = <T>(send: (redis: RedisClient & SessionCommands) => Promise<T>, kind: 'read' | 'change' | 'change once' = 'read'): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
     let pending: Promise<T>;
     let destination: Destination | undefined;
-    const sendNoting = (redis: RedisClient & SessionCommands) => {
-      const sent = send(health.sender(redis));
+    /** Whether the command may have reached Redis: sent over a live connection, or lost with one. */
+    let reached = false;
+    const deadline = Date.now() + commandTimeout;
+    const sendNoting = (redis: RedisClient & SessionCommands): Promise<T> => {
+      if (redis.status !== 'ready' && (queuesOffline(redis) || FIRST_CONNECTION.has(redis.status))) {
+        destination ??= health.destination(redis);
+        return connectedBy(redis, deadline).then((connected) => (connected ? sendNoting(redis) : Promise.reject(TIMED_OUT)));
+      }
+      if (redis.status === 'ready') reached = true;
+      const answer = send(health.sender(redis));
       destination = health.destination(redis);
-      return sent;
+      return answer.catch(async (error: unknown) => {
+        if (!mayHaveReachedRedis(error)) throw error;
+        reached = true;
+        if (kind === 'change once' || Date.now() >= deadline || !(await connectedBy(redis, deadline))) throw error;
+        return sendNoting(redis);
+      });
     };
     try {
       const ready = connection();
@@ -250,7 +307,8 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         clearTimeout(timer);
         if (error instanceof SessionStoreUnavailableError) throw error;
         // Unreachable Redis: the error says why and where, and the outage is reported once.
-        const unavailable = destination === undefined ? undefined : health.unavailable(destination, error, commandTimeout);
+        const unknownOutcome = reached && kind !== 'read' ? 'the change may have been applied (outcome unknown)' : undefined;
+        const unavailable = destination === undefined ? undefined : health.unavailable(destination, error, commandTimeout, unknownOutcome);
         if (unavailable !== undefined) throw unavailable;
         if (error === TIMED_OUT) throw new SessionStoreUnavailableError(`no answer within ${commandTimeout} ms`);
         // Never ioredis's error itself: its `command.args` hold the key (the session ID) and the values written.
@@ -266,7 +324,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
   /** Removes a record of this store's that cannot be read, so that its ID is never used again. */
   const removeCorrupt = async (id: string, reason: string): Promise<LoadResult> => {
-    await run((redis) => redis.del(key(id)));
+    await run((redis) => redis.del(key(id)), 'change once');
     return { status: 'corrupt', reason: `${reason}; the record was removed` };
   };
   /**
@@ -277,7 +335,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
   /** Adds or pushes back a session's entry in its user's index; done before the session names the user. */
   const index = (id: string, userId: string, expiresAt: number) =>
-    run((redis) => redis.trpcSessionIndexUserSession(userKey(userId), id, Math.ceil(expiresAt), Date.now() - INDEX_GRACE_MS, INDEX_GRACE_MS));
+    run((redis) => redis.trpcSessionIndexUserSession(userKey(userId), id, Math.ceil(expiresAt), Date.now() - INDEX_GRACE_MS, INDEX_GRACE_MS), 'change');
 
   /** `id` and the IDs its moves led to, as their marks say now: one GET per hop (WRONGTYPE: a record, not moved). */
   const movedTo = async (id: string): Promise<Set<string>> => {
@@ -286,14 +344,15 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       const current = at;
       const mark = await run((redis) => redis.get(key(current)).catch((error: unknown) => (isWrongType(error) ? null : Promise.reject(error))));
       if (!mark?.startsWith(`${MOVED_MARK}:`)) break;
-      at = mark.slice(MOVED_MARK.length + 1);
+      // The new ID ends where the copy of the record taken starts (MOVE_OUT_SCRIPT).
+      at = mark.slice(MOVED_MARK.length + 1).split('\n', 1)[0]!;
       ids.add(at);
     }
     return ids;
   };
 
   /** Drops the entries of the user's index that expired before `pruneBefore`, in one command. */
-  const prune = (userId: string, pruneBefore: number) => run((redis) => redis.zremrangebyscore(userKey(userId), '-inf', `(${pruneBefore}`));
+  const prune = (userId: string, pruneBefore: number) => run((redis) => redis.zremrangebyscore(userKey(userId), '-inf', `(${pruneBefore}`), 'change');
 
   /**
    * See SessionStore.revokeSessions. The index is read a page at a time (ZSCAN, which returns every entry
@@ -310,7 +369,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
         const current = at;
         visited.push(current);
-        const reply = await run((redis) => redis.trpcSessionRevokeSession(key(current), userId, keep ?? '', hop === 0 ? '0' : '1', MOVED_MARK_MS));
+        const reply = await run((redis) => redis.trpcSessionRevokeSession(key(current), userId, keep ?? '', hop === 0 ? '0' : '1', MOVED_MARK_MS), 'change once');
         if (reply[0] !== 2) return reply[0] === 1 ? current : null;
         at = reply[1];
       }
@@ -330,7 +389,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       const visited: string[] = [];
       ended.push(...endedOnce(selected, await inBatches(selected, (id) => revoke(id, visited)), endedAt));
       // Only the entries read and followed: a session bound meanwhile keeps its entry, so a later revoke still finds it.
-      if (visited.length > 0) await run((redis) => redis.zrem(userKey(userId), ...visited));
+      if (visited.length > 0) await run((redis) => redis.zrem(userKey(userId), ...visited), 'change');
     } while (cursor !== '0');
     return ended;
   };
@@ -360,7 +419,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
     async touch(id: string, touch: RecordTouch): Promise<'ok' | 'gone'> {
       const expiresAt = touch.now + touch.ttlMs;
-      const touched = await run((redis) => orGone(redis.trpcSessionTouch(key(id), touch.now, touch.ttlMs, expiresAt), 0));
+      const touched = await run((redis) => orGone(redis.trpcSessionTouch(key(id), touch.now, touch.ttlMs, expiresAt), 0), 'change');
       if (touched === 0) return 'gone';
       // The user's index must not forget a session before the session itself expires.
       if (touch.userId !== null) await index(id, touch.userId, expiresAt);
@@ -376,6 +435,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         for (const [field, bytes] of expect.fields) args.push(DATA_PREFIX + field, asBuffer(bytes));
       }
       for (const [field, bytes] of change.set) args.push(DATA_PREFIX + field, asBuffer(bytes));
+      // An update's last pair: the script compares the record's version with it.
       args.push(LAST_USED_AT, change.now, SCHEMA_VERSION, change.schemaVersion);
       if (change.create) args.push(CREATED_AT, change.createdAt, EXPIRES_AT, change.now + change.ttlMs);
       if (change.create && change.lifespan !== null) args.push(LIFESPAN, change.lifespan);
@@ -384,9 +444,10 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
         if (change.device !== undefined) args.push(DEVICE, change.device);
         await index(id, change.userId, change.now + change.ttlMs);
       }
-      const reply = await run((redis) => orGone(redis.trpcSessionWrite(key(id), ...args), 0));
+      args.push(change.token);
+      const reply = await run((redis) => orGone(redis.trpcSessionWrite(key(id), ...args), 0), 'change');
       if (Array.isArray(reply)) return { status: 'too large', size: Number(reply[1]) };
-      return reply === 1 ? 'ok' : reply === 2 ? 'exists' : reply === 4 ? 'stale' : 'gone';
+      return reply === 1 ? 'ok' : reply === 2 ? 'exists' : reply === 4 ? 'stale' : reply === 5 ? 'newer' : 'gone';
     },
 
     async compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult> {
@@ -401,11 +462,15 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
             swap.now,
             swap.maxSize,
             swap.next === null ? '1' : '0',
+            swap.token,
+            swap.schemaVersion ?? '',
           ),
           [0],
         ),
+        'change',
       );
       if (reply[0] === 1) return { status: 'ok' };
+      if (reply[0] === 5) return { status: 'newer' };
       if (reply[0] === 0) return { status: 'gone' };
       if (reply[0] === 3) return { status: 'too large', size: Number(reply[1]) };
       return { status: 'conflict', current: (reply[1] as Buffer | null | undefined) ?? null };
@@ -413,7 +478,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
     async moveOut(id: string, now: number, to?: string): Promise<MoveOutResult> {
       const mark = to === undefined ? MOVED_MARK : `${MOVED_MARK}:${to}`;
-      const reply = await run((redis) => redis.trpcSessionMoveOutBuffer(key(id), mark, MOVED_MARK_MS));
+      const reply = await run((redis) => redis.trpcSessionMoveOutBuffer(key(id), mark, MOVED_MARK_MS, to === undefined ? '0' : '1'), to === undefined ? 'change once' : 'change');
       if (reply === null) return { status: 'gone' };
       const hash: SessionHash = {};
       for (let at = 0; at < reply.length; at += 2) hash[reply[at]!.toString()] = reply[at + 1]!;
@@ -427,7 +492,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       let at = id;
       for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
         const current = at;
-        const reply = await run((redis) => redis.trpcSessionDestroy(key(current), hop === 0 ? '0' : '1', MOVED_MARK_MS));
+        const reply = await run((redis) => redis.trpcSessionDestroy(key(current), hop === 0 ? '0' : '1', MOVED_MARK_MS), 'change once');
         if (reply[0] !== 2) return reply[0] === 1;
         at = reply[1];
       }
@@ -436,11 +501,11 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
     async bindUser(id: string, userId: string, expiresAt: number, device?: string): Promise<'ok' | 'gone'> {
       await index(id, userId, expiresAt);
-      return (await run((redis) => orGone(redis.trpcSessionBindUser(key(id), userId, device ?? ''), 0))) === 1 ? 'ok' : 'gone';
+      return (await run((redis) => orGone(redis.trpcSessionBindUser(key(id), userId, device ?? ''), 0), 'change')) === 1 ? 'ok' : 'gone';
     },
 
     async unbindUser(id: string, userId: string): Promise<void> {
-      await run((redis) => redis.zrem(userKey(userId), id));
+      await run((redis) => redis.zrem(userKey(userId), id), 'change');
     },
 
     async userSessions(userId: string, now: number, limit: number): Promise<UserRecordSummary[]> {
@@ -466,7 +531,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
           offset++;
           live.push({ id, createdAt: Number(createdAt), lastUsedAt: Number(lastUsedAt), ...(device === null || device === undefined ? {} : { device }) });
         });
-        if (dead.length > 0) await run((redis) => redis.zrem(userKey(userId), ...dead));
+        if (dead.length > 0) await run((redis) => redis.zrem(userKey(userId), ...dead), 'change');
         if (ids.length < wanted) break;
       }
       return live;
@@ -479,10 +544,10 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       // The entries that expire first, but keep's.
       const oldest = await run((redis) => redis.zrangebyscore(userKey(userId), now, '+inf', 'LIMIT', 0, over + 1));
       const candidates = oldest.filter((id) => id !== keep).slice(0, over);
-      const replies = await inBatches(candidates, (id) => run((redis) => redis.trpcSessionTrimSession(key(id), userId)));
+      const replies = await inBatches(candidates, (id) => run((redis) => redis.trpcSessionTrimSession(key(id), userId), 'change once'));
       // A mark's entry stays while the mark lasts, for the revokes to follow.
       const removed = candidates.filter((_, position) => replies[position] !== 2);
-      if (removed.length > 0) await run((redis) => redis.zrem(userKey(userId), ...removed));
+      if (removed.length > 0) await run((redis) => redis.zrem(userKey(userId), ...removed), 'change');
       return candidates.filter((_, position) => replies[position] === 1);
     },
 

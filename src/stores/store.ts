@@ -28,17 +28,24 @@ export interface SessionStore {
    * longer expiry, so extending it is left to `touch`. Refused (`'too large'`, nothing written) when the
    * record's data would exceed `maxSize` and grow: see `exceedsMaxSize`. With `expect` (an update only), applied
    * only if the record is still exactly as expected, in the same atomic step; otherwise `'stale'`, nothing written.
+   * Refused (`'newer'`, nothing written) when the record was written by a higher `schemaVersion` than the write's.
+   * Idempotent under a resend: a write whose `token` the record already holds changed it already, and answers
+   * `'ok'` again without changing anything (see {@link RecordWrite.token}).
    */
   write(id: string, change: RecordWrite): Promise<WriteResult>;
   /**
    * Sets one field only if it still holds `expected` (`null`: absent), leaving the expiry alone, under the same
    * size rule as `write`; with `next: null`, removes it. Used by `data.update`, and to take a flash value.
+   * Idempotent under a resend, as `write` is: a swap whose `token` the record holds answers `'ok'` again.
+   * Refused (`'newer'`) when `schemaVersion` is given and the record was written by a higher one.
    */
   compareAndSet(id: string, swap: FieldSwap): Promise<CompareAndSetResult>;
   /**
    * Takes the record out for its move to a new ID (`regenerate()`), in one atomic step on the record: returns
    * it as it is now and leaves in its place, for `MOVED_MARK_MS` (10 seconds), a mark that refuses every later write,
-   * compare-and-set, touch and bind on the ID (`'gone'`), and that `load` reads as `'moved'`. So a write acknowledged
+   * compare-and-set, touch and bind on the ID (`'gone'`), and that `load` reads as `'moved'`. A move is idempotent
+   * under a resend: `to` is unique to one move, and a second `moveOut` to the same `to` while the mark lasts
+   * answers the record the first took out, changing nothing. So a write acknowledged
    * on the ID before the move is in the record returned, and one after it is refused: none is acknowledged and
    * then lost. `'gone'` when there is no record (removed, expired, or already moved). The mark names `to`,
    * the ID the record is being moved to, so that `revokeSessions` can follow it there. A create over the
@@ -182,6 +189,14 @@ export interface RecordWrite {
   /** The most bytes of data (the sum of the fields' encoded values) the record may hold; see `exceedsMaxSize`. */
   maxSize: number;
   /**
+   * Unique to this call (the core draws a new one for each): the store records it in the record in the same
+   * atomic step as the change, and keeps the last few. A backend client may send a command again after a
+   * connection was cut before its reply arrived (ioredis's `autoResendUnfulfilledCommands`); the token lets the
+   * second run answer what the first did instead of applying the change twice (or, for a create, answering
+   * `'exists'`).
+   */
+  token: string;
+  /**
    * Optional, on an update: the record as the writer read it. The write applies only if the record still has
    * this schema version and exactly these data fields (no more, no fewer, the same bytes); else `'stale'`. A
    * request that migrated a record written by an older schema version writes the migration's result with it,
@@ -211,8 +226,11 @@ export interface TooLarge {
   size: number;
 }
 
-/** `'stale'`: only for a write with `expect`, when the record is no longer as expected (nothing written). */
-export type WriteResult = 'ok' | 'gone' | 'exists' | 'stale' | TooLarge;
+/**
+ * `'stale'`: only for a write with `expect`, when the record is no longer as expected (nothing written).
+ * `'newer'`: the record was written by a higher schema version than the writer's (nothing written).
+ */
+export type WriteResult = 'ok' | 'gone' | 'exists' | 'stale' | 'newer' | TooLarge;
 
 /**
  * The size rule, the same in every store and checked in the same atomic step as the write: a write is refused
@@ -263,6 +281,13 @@ export async function inBatches<T, R>(items: readonly T[], task: (item: T) => Pr
   return results;
 }
 
+/**
+ * How many of a record's last changes a store remembers the tokens of (`RecordWrite.token`). A resend follows its
+ * first run by the time a reconnection takes; the record would have to change this many times meanwhile for the
+ * resend to be applied again.
+ */
+export const RECENT_TOKEN_COUNT = 8;
+
 /** How many moves in a row `revokeSessions` follows from one index entry (a session regenerated again and again). */
 export const MAX_REVOKE_HOPS = 16;
 
@@ -273,10 +298,18 @@ export interface FieldSwap {
   next: Uint8Array | null;
   now: number;
   maxSize: number;
+  /** Unique to this call, as {@link RecordWrite.token}. */
+  token: string;
+  /**
+   * The writer's schema version, for a data field: refused (`'newer'`) on a record written by a higher one,
+   * whose fields an older schema no longer describes. Absent for a flash value, which no migration changes.
+   */
+  schemaVersion?: number;
 }
 
 export type CompareAndSetResult =
   | { status: 'ok' }
+  | { status: 'newer' }
   | { status: 'conflict'; current: Uint8Array | null }
   | { status: 'gone' }
   | TooLarge;

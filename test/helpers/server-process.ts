@@ -13,10 +13,13 @@ export interface ServerProcess {
 
 const ENTRY = fileURLToPath(new URL('./session-server-process.ts', import.meta.url));
 
-/** Starts `session-server-process.ts` (through tsx) over the redis-server on `redisPort`; resolves once it listens. */
-export async function startServerProcess(redisPort: number): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY], {
-    env: { ...process.env, REDIS_PORT: String(redisPort) },
+/**
+ * Starts `entry` (through tsx; `session-server-process.ts` unless given) over the redis-server on `redisPort`,
+ * with `env` added to its environment; resolves once it listens.
+ */
+export async function startServerProcess(redisPort: number, entry = ENTRY, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    env: { ...process.env, ...env, REDIS_PORT: String(redisPort) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const errors: string[] = [];

@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as z from 'zod';
 import { createSessionManager, memoryStore, redisStore, type RecordWrite, type SessionError, type SessionEvent, type SessionStore } from '../../src/index.js';
-import { createSessionId, sessionRef } from '../../src/id.js';
+import { createSessionId, createWriteToken, sessionRef } from '../../src/id.js';
 import { USER_BATCH } from '../../src/stores/store.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -98,6 +98,7 @@ const asLoggedIn = (userId: string): RecordWrite => {
     set: new Map([['counter', new Uint8Array([1])]]),
     remove: [],
     maxSize: 65_536,
+    token: createWriteToken(),
   };
 };
 

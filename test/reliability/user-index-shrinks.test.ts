@@ -12,7 +12,7 @@ const LIVE = 5;
 
 const create = (userId: string, ttlMs: number): RecordWrite => {
   const now = Date.now();
-  return { create: true, now, ttlMs, createdAt: now, userId, lifespan: null, schemaVersion: 1, set: new Map(), remove: [], maxSize: 65_536 };
+  return { create: true, now, ttlMs, createdAt: now, userId, lifespan: null, schemaVersion: 1, set: new Map(), remove: [], maxSize: 65_536, token: createSessionId() };
 };
 
 const stores: Record<string, { make: () => SessionStore; indexSize: (store: SessionStore, userId: string) => Promise<number> }> = {
