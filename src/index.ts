@@ -32,6 +32,7 @@ export type {
   RedisClusterConnectionOptions,
   RedisConnectionConfig,
   RedisConnections,
+  RedisServerOptions,
   SharedRedisConnection,
 } from './redis-connections.js';
 export { memoryStore } from './stores/memory.js';

@@ -3,6 +3,8 @@ import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import { createHTTPServer, type CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
 import type { CreateWSSContextFnOptions } from '@trpc/server/adapters/ws';
+import type { Cluster, Redis } from 'ioredis';
+import type { Cluster as Cluster6, Redis as Redis6 } from 'ioredis6';
 import { expectTypeOf, test } from 'vitest';
 import * as z from 'zod';
 import { createFastifyContext } from '../src/adapters/fastify.js';
@@ -10,9 +12,12 @@ import { fetchSessionHandler } from '../src/adapters/fetch.js';
 import { createWSContext } from '../src/adapters/ws.js';
 import {
   createCallerContext,
+  createRedisConnections,
   createSessionManager,
   memoryStore,
+  redisStore,
   type DeviceInfo,
+  type RedisClient,
   type Session,
   type SessionContext,
   type SessionData,
@@ -381,4 +386,23 @@ test('onEvent receives events of five types, by ref (checked by tsc)', () => {
   });
   // An async hook is fine: its rejection goes to onError.
   createSessionManager({ schema, store: memoryStore(), onEvent: async () => {} });
+});
+
+test('redisStore and createRedisConnections take the clients of ioredis 5 and 6, typed without ioredis (checked by tsc)', () => {
+  // The package's types describe a client structurally (see RedisClient), so they never load ioredis's own.
+  expectTypeOf<Redis>().toExtend<RedisClient>();
+  expectTypeOf<Cluster>().toExtend<RedisClient>();
+  expectTypeOf<Redis6>().toExtend<RedisClient>();
+  expectTypeOf<Cluster6>().toExtend<RedisClient>();
+  const connections = createRedisConnections({
+    sessions: { host: '127.0.0.1', port: 6379, enableAutoPipelining: false },
+    sentinel: { sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'mymaster', failoverDetector: true },
+    cluster: { cluster: [{ host: '127.0.0.1', port: 7000 }, '127.0.0.1:7001'], scaleReads: 'slave' },
+    own: () => ({}) as Redis6,
+  });
+  redisStore({ redis: connections.use('sessions') });
+  redisStore({ redis: () => ({}) as Cluster });
+  // @ts-expect-error not a Redis client
+  redisStore({ redis: { get: () => null } });
+  expectTypeOf(connections.get('own')).resolves.toEqualTypeOf<RedisClient>();
 });

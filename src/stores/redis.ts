@@ -1,5 +1,5 @@
 import { redactedCause, SessionStoreUnavailableError } from '../errors.js';
-import type { RedisClient } from '../redis-client.js';
+import { ioredisClient, type IORedisClient, type RedisClient } from '../redis-client.js';
 import type { SharedRedisConnection } from '../redis-connections.js';
 import { StoreHealth, takeCharge, TIMED_OUT, type Destination } from './redis-health.js';
 import {
@@ -88,7 +88,7 @@ const withCommands = new WeakSet<object>();
 const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-function defineCommands(client: RedisClient): RedisClient & SessionCommands {
+function defineCommands(client: IORedisClient): IORedisClient & SessionCommands {
   if (!withCommands.has(client)) {
     client.defineCommand('trpcSessionTouch', { numberOfKeys: 1, lua: TOUCH_SCRIPT });
     client.defineCommand('trpcSessionWrite', { numberOfKeys: 1, lua: WRITE_SCRIPT });
@@ -100,7 +100,7 @@ function defineCommands(client: RedisClient): RedisClient & SessionCommands {
     client.defineCommand('trpcSessionListUserSessions', { numberOfKeys: 1, lua: LIST_USER_SESSIONS_SCRIPT });
     withCommands.add(client);
   }
-  return client as RedisClient & SessionCommands;
+  return client as IORedisClient & SessionCommands;
 }
 
 /** A session's hash as HGETALL returns it, field names to bytes; empty when there is no such key. */
@@ -180,21 +180,22 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     throw new TypeError('trpc-session: redisStore `commandTimeout` must be a positive number of milliseconds, at most 2147483647');
   }
   const owned = typeof options.redis === 'function';
-  let client: (RedisClient & SessionCommands) | undefined;
-  let sharing: Promise<RedisClient & SessionCommands> | undefined;
+  let client: (IORedisClient & SessionCommands) | undefined;
+  let sharing: Promise<IORedisClient & SessionCommands> | undefined;
   const health = new StoreHealth();
-  const following = (opened: RedisClient): RedisClient & SessionCommands => {
+  const following = (given: RedisClient): IORedisClient & SessionCommands => {
+    const opened = ioredisClient(given);
     health.follow(opened);
     return defineCommands(opened);
   };
 
   /** The client, or while a named connection is still being opened, the promise of it. */
-  const connection = (): (RedisClient & SessionCommands) | Promise<RedisClient & SessionCommands> => {
+  const connection = (): (IORedisClient & SessionCommands) | Promise<IORedisClient & SessionCommands> => {
     if (client !== undefined) return client;
     const given = options.redis;
     if (typeof given === 'function') {
       const made = given();
-      takeCharge(made);
+      takeCharge(ioredisClient(made));
       return (client = following(made));
     }
     if ('defineCommand' in given) return (client = following(given));
@@ -212,11 +213,11 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
    * Sends a command now (before any `await`, so it is queued in call order; only the first commands over a
    * named connection wait for it to open, in call order too) and bounds its wait, the opening included.
    */
-  const run = <T>(send: (redis: RedisClient & SessionCommands) => Promise<T>): Promise<T> => {
+  const run = <T>(send: (redis: IORedisClient & SessionCommands) => Promise<T>): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
     let pending: Promise<T>;
     let destination: Destination | undefined;
-    const sendNoting = (redis: RedisClient & SessionCommands) => {
+    const sendNoting = (redis: IORedisClient & SessionCommands) => {
       const sent = send(health.sender(redis));
       destination = health.destination(redis);
       return sent;
