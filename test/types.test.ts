@@ -141,6 +141,14 @@ export const dbRouter = withDb.router({
     expectTypeOf(ctx.db).toEqualTypeOf<{ name: string }>();
     return ctx.db.name;
   }),
+  // A concat'ed procedure takes any input parser, on every @trpc/server 11.x (11.0 to 11.19 refused one when
+  // the package's declarations named tRPC's builder type, whose type parameters changed in 11.20).
+  greet: dbProcedure.input(z.string()).query(({ input, ctx }) => {
+    expectTypeOf(input).toEqualTypeOf<string>();
+    expectTypeOf(ctx.session).toEqualTypeOf<SessionHandle<typeof schema>>();
+    return input;
+  }),
+  rename: dbProcedure.input(z.object({ name: z.string() })).mutation(({ input }) => input.name),
 });
 const sessionOnly = initTRPC.context<SessionContext<typeof schema>>().create();
 export const sessionOnlyRouter = sessionOnly.router({ read: sessionOnly.procedure.concat(sessions.procedure).query(() => 1) });
