@@ -4,7 +4,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * Files that build (tsup, `next build`, tsc over packed consumers, typedoc) and start other runtimes: CPU-heavy for a minute or two. They run
  * after the rest of the suite, so they never slow its timing-sensitive tests (outages, load) on a small host.
  */
-const BUILDS = ['test/next.e2e.test.ts', 'test/runtimes.e2e.test.ts', 'test/package.test.ts', 'test/docs.test.ts'];
+const BUILDS = ['test/next.e2e.test.ts', 'test/runtimes.e2e.test.ts', 'test/package.test.ts', 'test/type-versions.test.ts', 'test/docs.test.ts'];
 
 /**
  * `TRPC_SESSION_IOREDIS=6` runs the suite against ioredis 6 (the `ioredis6` alias dev dependency) in place of
