@@ -9,7 +9,8 @@ import { freePort, startRedis, type RedisServer } from './helpers/redis-server.j
 import { readmeInstallPackages } from './helpers/readme.js';
 
 const root = resolve(import.meta.dirname, '..');
-const FIXTURE = join(root, 'test', 'fixtures', 'consumer');
+/** The consumer project: test/fixtures/consumer, or the copy with every version at npm's latest that `npm run test:latest` makes. */
+const FIXTURE = process.env['TRPC_SESSION_CONSUMER'] ?? join(root, 'test', 'fixtures', 'consumer');
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
 let consumer: string;
 let tarball: string;
