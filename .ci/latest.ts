@@ -40,7 +40,10 @@ for (const group of ['dependencies', 'devDependencies']) {
 
 const copy = mkdtempSync(join(tmpdir(), 'trpc-session-latest-'));
 writeFileSync(join(copy, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-execFileSync('npm', ['install', '--package-lock-only', '--no-audit', '--no-fund'], { cwd: copy, stdio: 'inherit' });
+// A full install, asking the registry afresh: it also puts every tarball in npm's cache, where the test's
+// `npm ci --prefer-offline` looks first (a cached package list older than the lockfile would miss new versions).
+execFileSync('npm', ['install', '--prefer-online', '--no-audit', '--no-fund'], { cwd: copy, stdio: 'inherit' });
+rmSync(join(copy, 'node_modules'), { recursive: true, force: true });
 
 const report = join(copy, 'vitest.json');
 const vitest = spawnSync('npx', ['vitest', 'run', 'test/package.test.ts', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`], {
