@@ -10,9 +10,11 @@ import { join, resolve } from 'node:path';
 const root = resolve(import.meta.dirname, '..');
 const fixture = join(root, 'test', 'fixtures', 'consumer');
 const manifest = JSON.parse(readFileSync(join(fixture, 'package.json'), 'utf8')) as Record<string, Record<string, string>>;
-const peers = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> }).peerDependencies;
+const own = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<'peerDependencies' | 'dependencies', Record<string, string>>;
+/** The package's ranges: its peers' and its own dependencies' (installed beside it in the consumer project). */
+const ranges = { ...own.dependencies, ...own.peerDependencies };
 
-/** Whether a version is in a peer range of caret parts (`^5.4.0 || ^6.0.0`, the only form the package uses): its major. */
+/** Whether a version is in a range of caret parts (`^5.4.0 || ^6.0.0`, the only form the package uses): its major. */
 const inRange = (version: string, range: string) => range.split('||').some((part) => part.trim().replace('^', '').split('.')[0] === version.split('.')[0]);
 
 /** `npm:typescript@7.0.2` (an alias) or `7.0.2`: the registry name and the locked version. */
@@ -32,8 +34,8 @@ for (const group of ['dependencies', 'devDependencies']) {
     }
     const latest = execFileSync('npm', ['view', `${pkg}@latest`, 'version'], { encoding: 'utf8' }).trim();
     manifest[group]![name] = pkg === name ? latest : `npm:${pkg}@${latest}`;
-    const peer = peers[pkg];
-    const note = peer && !inRange(latest, peer) ? `outside the peer range ${peer}` : '';
+    const range = ranges[pkg];
+    const note = range && !inRange(latest, range) ? `outside the package's range ${range}` : '';
     rows.push({ name, locked, latest, note });
   }
 }
