@@ -11,6 +11,7 @@ const BUILDS = [
   'test/next-dev.e2e.test.ts',
   'test/runtimes.e2e.test.ts',
   'test/package.test.ts',
+  'test/type-versions.test.ts',
   'test/docs.test.ts',
   'test/site.e2e.test.ts',
   'test/exact-optional-types.test.ts',

@@ -33,6 +33,7 @@ export type {
   RedisClusterConnectionOptions,
   RedisConnectionConfig,
   RedisConnections,
+  RedisServerOptions,
   SharedRedisConnection,
 } from './redis-connections.js';
 export { memoryStore } from './stores/memory.js';

@@ -21,10 +21,16 @@ export interface NodeHTTPContextOptions {
  * A partial procedure that carries the session's middleware, for `t.procedure.concat(sessions.procedure)`.
  * @see SessionManager.procedure
  */
-export type SessionProcedure<S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash> = ReturnType<typeof sessionProcedure<S, K, F>>;
+export type SessionProcedure<S extends SessionSchema, K extends string = 'session', F extends SessionSchema = NoFlash> = SessionTRPC<S, K, F>['procedure'];
+
+/**
+ * tRPC for a session's context, named through `initTRPC` rather than by tRPC's builder types, whose type
+ * parameters changed within 11.x (11.20 added one): the declaration then fits whichever 11.x the app has.
+ */
+type SessionTRPC<S extends SessionSchema, K extends string, F extends SessionSchema> = ReturnType<ReturnType<typeof initTRPC.context<SessionContext<S, K, F>>>['create']>;
 
 /** `key` and `context`: the manager's context key, and how its contexts are built (`contextKey`). */
-function sessionProcedure<S extends SessionSchema, K extends string, F extends SessionSchema>(key: string, context: (handle: SessionHandle<SessionSchema>) => object) {
+function sessionProcedure<S extends SessionSchema, K extends string, F extends SessionSchema>(key: string, context: (handle: SessionHandle<SessionSchema>) => object): SessionProcedure<S, K, F> {
   const t = initTRPC.context<SessionContext<S, K, F>>().create();
   return t.procedure.use(async (opts) => {
     const handle = (opts.ctx as Record<string, unknown> | undefined)?.[key];

@@ -1,22 +1,47 @@
 import type { ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
-import type { RedisClient } from './redis-client.js';
+import { ioredisClient, type IORedisClient, type RedisClient } from './redis-client.js';
 import { takeCharge } from './stores/redis-health.js';
 
-/** A Redis Cluster: the startup nodes ioredis discovers the cluster from, plus ioredis `ClusterOptions`. */
-export interface RedisClusterConnectionOptions extends ClusterOptions {
-  /** Startup nodes (`{ host, port }` or `'host:port'`); one reachable node is enough. */
-  cluster: ClusterNode[];
+/**
+ * One Redis server or a Sentinel deployment: ioredis `RedisOptions`, passed to `new Redis()` as they are. The
+ * usual ones are typed here; the package's types do not load ioredis's, so other ioredis options are accepted
+ * unchecked.
+ */
+export interface RedisServerOptions {
+  host?: string;
+  port?: number;
+  /** A Unix socket path, in place of `host` and `port`. */
+  path?: string;
+  username?: string;
+  password?: string;
+  db?: number;
+  /** Sentinels to ask for the master named `name`. */
+  sentinels?: { host?: string; port?: number }[];
+  name?: string;
+  /** Any other ioredis `RedisOptions`. */
+  [option: string]: unknown;
 }
 
 /**
- * How to open one named connection: ioredis `RedisOptions` (one server, or Sentinel with `sentinels` and
+ * A Redis Cluster: the startup nodes ioredis discovers the cluster from, plus ioredis `ClusterOptions` (passed
+ * to `new Cluster()` as they are, unchecked, like {@link RedisServerOptions}'s other options).
+ */
+export interface RedisClusterConnectionOptions {
+  /** Startup nodes (`{ host, port }`, `'host:port'` or a port); one reachable node is enough. */
+  cluster: (string | number | { host?: string; port?: number })[];
+  /** Any ioredis `ClusterOptions`. */
+  [option: string]: unknown;
+}
+
+/**
+ * How to open one named connection: {@link RedisServerOptions} (one server, or Sentinel with `sentinels` and
  * `name`), {@link RedisClusterConnectionOptions}, or a function that returns a client you built yourself.
  * Either way the registry opens it on first use and closes it in `close()`, and the library takes charge of
  * its connection errors: ioredis never prints them as unhandled, and a store using it reports each outage to
  * `onError` once (add your own `error` listener to see every one). Built from options, it has ioredis's
  * `enableAutoPipelining` on unless the options set it.
  */
-export type RedisConnectionConfig = RedisOptions | RedisClusterConnectionOptions | (() => RedisClient);
+export type RedisConnectionConfig = RedisServerOptions | RedisClusterConnectionOptions | (() => RedisClient);
 
 /**
  * A named connection of a registry, not opened yet: what `redisStore({ redis })` takes to share a
@@ -49,7 +74,7 @@ export interface RedisConnections<Name extends string = string> {
 const CLUSTER_SLOTS_REFRESH_MS = 5000;
 
 /** Opens a connection the registry owns, so the library takes charge of its connection errors. */
-async function open(config: RedisConnectionConfig): Promise<RedisClient> {
+async function open(config: RedisConnectionConfig): Promise<IORedisClient> {
   const client = await build(config);
   takeCharge(client);
   return client;
@@ -60,14 +85,14 @@ async function open(config: RedisConnectionConfig): Promise<RedisClient> {
  * `enableAutoPipelining` on unless the options say otherwise: the commands of concurrent requests then share
  * socket writes, which `npm run bench` measured at +6 to +11% req/s for sessions that read or write.
  */
-async function build(config: RedisConnectionConfig): Promise<RedisClient> {
-  if (typeof config === 'function') return config();
+async function build(config: RedisConnectionConfig): Promise<IORedisClient> {
+  if (typeof config === 'function') return ioredisClient(config());
   const { Cluster, Redis } = await import('ioredis');
   if ('cluster' in config) {
-    const { cluster, ...options } = config;
-    return new Cluster(cluster, { enableAutoPipelining: true, slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS, ...options });
+    const { cluster, ...options } = config as RedisClusterConnectionOptions;
+    return new Cluster(cluster as ClusterNode[], { enableAutoPipelining: true, slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS, ...(options as ClusterOptions) });
   }
-  return new Redis({ enableAutoPipelining: true, ...config });
+  return new Redis({ enableAutoPipelining: true, ...(config as RedisOptions) });
 }
 
 /**
@@ -75,7 +100,7 @@ async function build(config: RedisConnectionConfig): Promise<RedisClient> {
  * after QUIT closes what QUIT leaves open: a Sentinel client's `failoverDetector` subscriptions, which would
  * otherwise keep the process alive.
  */
-async function shutDown(client: RedisClient): Promise<void> {
+async function shutDown(client: IORedisClient): Promise<void> {
   if (client.status === 'ready') await client.quit().catch(() => undefined);
   client.disconnect();
 }
@@ -93,7 +118,7 @@ async function shutDown(client: RedisClient): Promise<void> {
  * // on shutdown: await sessions.close(); await connections.close();
  */
 export function createRedisConnections<Name extends string>(configs: Record<Name, RedisConnectionConfig>): RedisConnections<Name> {
-  const opened = new Map<string, Promise<RedisClient>>();
+  const opened = new Map<string, Promise<IORedisClient>>();
   let closed = false;
 
   const assertKnown = (name: string): void => {

@@ -87,6 +87,10 @@ export class FieldSchemas {
     if (!schema || typeof schema !== 'object' || !('shape' in schema)) {
       throw new TypeError(`trpc-session: \`${option}\` must be a zod object schema, such as z.object({ ... })`);
     }
+    // A zod 3 schema (installed past npm's peer check) has no `_zod`: its transforms could not be told apart.
+    if (!('_zod' in schema)) {
+      throw new TypeError(`trpc-session: \`${option}\` is a zod 3 schema; trpc-session needs zod 4: install zod@4, or with zod 3.25 import z from 'zod/v4'`);
+    }
     this.#fields = new Map(Object.entries(schema.shape as Record<string, z.ZodType>));
     this.keys = [...this.#fields.keys()];
     for (const [key, field] of this.#fields) {

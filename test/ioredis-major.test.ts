@@ -16,6 +16,6 @@ test('the suite runs against the ioredis major TRPC_SESSION_IOREDIS names (5 unl
   const connections = createRedisConnections({ default: { port: inject('redisPort'), host: '127.0.0.1' } });
   const client = await connections.use('default').client();
   expect(client).toBeInstanceOf(direct.Redis);
-  expect(await client.ping()).toBe('PONG');
+  expect(await (client as ioredis.Redis).ping()).toBe('PONG');
   await connections.close();
 });

@@ -122,7 +122,7 @@ test("closing a manager leaves the registry's connection open; closing the regis
     await shared.client.increment.mutate();
     await separate.client.increment.mutate();
     await shared.close();
-    expect(await (await connections.get('default')).ping()).toBe('PONG');
+    expect(await ((await connections.get('default')) as Redis).ping()).toBe('PONG');
 
     await connections.close();
     expect(await connectionsNamed('registry-default')).toBe(0);

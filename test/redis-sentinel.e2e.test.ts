@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createRedisConnections, type RedisConnections } from '../src/index.js';
 import type { TestRouter } from './helpers/app.js';
@@ -20,7 +21,7 @@ beforeAll(async () => {
   });
   app = await serveRedisStore(connections.use('default'));
   // Reconnection attempts while the master is down are expected; the session calls report them.
-  (await connections.get('default')).on('error', () => {});
+  ((await connections.get('default')) as Redis).on('error', () => {});
 }, 60_000);
 afterAll(async () => {
   await app?.close();

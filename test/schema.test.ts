@@ -1,7 +1,8 @@
+import { initTRPC } from '@trpc/server';
 import { expect, test } from 'vitest';
 import * as z from 'zod';
 import { FieldSchemas } from '../src/schema.js';
-import { createSessionManager, memoryStore } from '../src/index.js';
+import { createCallerContext, createSessionManager, memoryStore, type SessionContext } from '../src/index.js';
 
 test('a field a new session would lack is refused at start-up, naming it', () => {
   expect(() => new FieldSchemas(z.object({ ok: z.string().optional(), cart: z.array(z.string()) }), 65_536)).toThrow(
@@ -71,4 +72,42 @@ test('manager options are checked at start-up', () => {
   expect(() => createSessionManager({ schema, store, absoluteLifetime: -1 })).toThrow(/absoluteLifetime/);
   expect(() => createSessionManager({ schema, store, touchAfter: -1 })).toThrow(/touchAfter/);
   expect(() => createSessionManager({ schema, store, persist: 'sometimes' as never })).toThrow(/persist/);
+});
+
+// zod 3 is outside the peer range, but npm's `--legacy-peer-deps` installs it anyway. Its schemas would
+// type-check and run while the transform check saw nothing: they are refused, naming the fix. zod 3.25's
+// `zod/v4` is zod 4, and works fully (the `zod3` alias dev dependency is zod 3.25.76).
+test('a zod 3 schema is refused at start-up, naming zod@4 and zod/v4; zod/v4 from zod 3.25 works', async () => {
+  const { z: z3 } = await import('zod3');
+  const fix = /`schema` is a zod 3 schema; trpc-session needs zod 4: install zod@4, or with zod 3\.25 import z from 'zod\/v4'/;
+  expect(() => createSessionManager({ schema: z3.object({ n: z3.number().default(0) }) as never, store: memoryStore() })).toThrow(TypeError);
+  expect(() => createSessionManager({ schema: z3.object({ n: z3.number().default(0) }) as never, store: memoryStore() })).toThrow(fix);
+  expect(() => createSessionManager({ schema: z.object({}), flash: z3.object({ notice: z3.string() }) as never, store: memoryStore() })).toThrow(
+    /`flash` is a zod 3 schema/,
+  );
+
+  const { z: v4 } = await import('zod3/v4');
+  // Typed here as this project's zod 4 (an app on zod 3.25 has only zod/v4's types): comparing the two
+  // packages' declarations exhausts tsc.
+  type Schema = z.ZodObject<{ cart: z.ZodDefault<z.ZodArray<z.ZodString>>; visits: z.ZodDefault<z.ZodNumber> }>;
+  const schema = v4.object({ cart: v4.array(v4.string()).default([]), visits: v4.number().int().default(0) }) as unknown as Schema;
+  const sessions = createSessionManager({ schema, store: memoryStore() });
+  const t = initTRPC.context<SessionContext<Schema>>().create();
+  const router = t.router({
+    add: t.procedure.concat(sessions.procedure).mutation(async ({ ctx }) => {
+      const session = await ctx.session.start();
+      session.data.put('cart', [...session.data.get('cart'), 'beans']);
+      expect(() => session.data.put('visits', 1.5)).toThrow();
+      return session.data.all();
+    }),
+  });
+  let cookie: string | undefined;
+  const add = () => router.createCaller(createCallerContext(sessions, { cookie, setCookie: (header) => (cookie = header.split(';')[0]!.split('=')[1]) })).add();
+  expect(await add()).toEqual({ cart: ['beans'], visits: 0 });
+  expect(await add()).toEqual({ cart: ['beans', 'beans'], visits: 0 });
+  // The transform check sees zod/v4's transforms, which a zod 3 schema hid.
+  expect(() => createSessionManager({ schema: v4.object({ n: v4.string().transform((s) => s.length).optional() }) as never, store: memoryStore() })).toThrow(
+    /transform/,
+  );
+  await sessions.close();
 });

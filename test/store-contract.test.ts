@@ -43,7 +43,7 @@ describe.each(Object.keys(stores))('%s store', (name) => {
 test("the README's store example runs the suite with node:test, and every case passes", () => {
   // tsx resolves `trpc-session/testing` to the sources through tsconfig.json's paths, as tsc does.
   const printed = execFileSync(resolve(root, 'node_modules/.bin/tsx'), ['examples/writing-a-store.ts'], { cwd: root, encoding: 'utf8' });
-  expect(printed).toMatch(new RegExp(`# pass ${storeContractCases(() => memoryStore()).length}\\n# fail 0\\n`));
+  expect(printed).toMatch(new RegExp(`[#ℹ] pass ${storeContractCases(() => memoryStore()).length}\\n[#ℹ] fail 0\\n`));
 }, 60_000);
 
 describe('the Redis store reads a plain HGETALL', () => {

@@ -3,6 +3,8 @@ import type { FetchCreateContextFnOptions } from '@trpc/server/adapters/fetch';
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import { createHTTPServer, type CreateHTTPContextOptions } from '@trpc/server/adapters/standalone';
 import type { CreateWSSContextFnOptions } from '@trpc/server/adapters/ws';
+import type { Cluster, Redis } from 'ioredis';
+import type { Cluster as Cluster6, Redis as Redis6 } from 'ioredis6';
 import { expect, expectTypeOf, test } from 'vitest';
 import * as z from 'zod';
 import { createFastifyContext } from '../src/adapters/fastify.js';
@@ -10,9 +12,12 @@ import { fetchSessionHandler } from '../src/adapters/fetch.js';
 import { createWSContext } from '../src/adapters/ws.js';
 import {
   createCallerContext,
+  createRedisConnections,
   createSessionManager,
   memoryStore,
+  redisStore,
   type DeviceInfo,
+  type RedisClient,
   type Session,
   type SessionContext,
   type SessionData,
@@ -137,6 +142,14 @@ export const dbRouter = withDb.router({
     expectTypeOf(ctx.db).toEqualTypeOf<{ name: string }>();
     return ctx.db.name;
   }),
+  // A concat'ed procedure takes any input parser, on every @trpc/server 11.x (11.0 to 11.19 refused one when
+  // the package's declarations named tRPC's builder type, whose type parameters changed in 11.20).
+  greet: dbProcedure.input(z.string()).query(({ input, ctx }) => {
+    expectTypeOf(input).toEqualTypeOf<string>();
+    expectTypeOf(ctx.session).toEqualTypeOf<SessionHandle<typeof schema>>();
+    return input;
+  }),
+  rename: dbProcedure.input(z.object({ name: z.string() })).mutation(({ input }) => input.name),
 });
 const sessionOnly = initTRPC.context<SessionContext<typeof schema>>().create();
 export const sessionOnlyRouter = sessionOnly.router({ read: sessionOnly.procedure.concat(sessions.procedure).query(() => 1) });
@@ -398,4 +411,23 @@ test('health() resolves to ok with a latency, or not ok with a reason; trustedOr
     // @ts-expect-error trustedOrigins is a list of origins
     createSessionManager({ schema, store: memoryStore(), trustedOrigins: 'https://app.example.com' }),
   ).toThrow(TypeError);
+});
+
+test('redisStore and createRedisConnections take the clients of ioredis 5 and 6, typed without ioredis (checked by tsc)', () => {
+  // The package's types describe a client structurally (see RedisClient), so they never load ioredis's own.
+  expectTypeOf<Redis>().toExtend<RedisClient>();
+  expectTypeOf<Cluster>().toExtend<RedisClient>();
+  expectTypeOf<Redis6>().toExtend<RedisClient>();
+  expectTypeOf<Cluster6>().toExtend<RedisClient>();
+  const connections = createRedisConnections({
+    sessions: { host: '127.0.0.1', port: 6379, enableAutoPipelining: false },
+    sentinel: { sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'mymaster', failoverDetector: true },
+    cluster: { cluster: [{ host: '127.0.0.1', port: 7000 }, '127.0.0.1:7001'], scaleReads: 'slave' },
+    own: () => ({}) as Redis6,
+  });
+  redisStore({ redis: connections.use('sessions') });
+  redisStore({ redis: () => ({}) as Cluster });
+  // @ts-expect-error not a Redis client
+  redisStore({ redis: { get: () => null } });
+  expectTypeOf(connections.get('own')).resolves.toEqualTypeOf<RedisClient>();
 });

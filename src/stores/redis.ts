@@ -1,6 +1,6 @@
 import { redactedCause, SessionStoreUnavailableError } from '../errors.js';
 import type { Cluster } from 'ioredis';
-import type { RedisClient } from '../redis-client.js';
+import { ioredisClient, type IORedisClient, type RedisClient } from '../redis-client.js';
 import type { SharedRedisConnection } from '../redis-connections.js';
 import { connectionFailure, StoreHealth, takeCharge, TIMED_OUT, type Destination } from './redis-health.js';
 import {
@@ -94,7 +94,7 @@ const withCommands = new WeakSet<object>();
 const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-function defineCommands(client: RedisClient): RedisClient & SessionCommands {
+function defineCommands(client: IORedisClient): IORedisClient & SessionCommands {
   if (!withCommands.has(client)) {
     client.defineCommand('trpcSessionTouch', { numberOfKeys: 1, lua: TOUCH_SCRIPT });
     client.defineCommand('trpcSessionWrite', { numberOfKeys: 1, lua: WRITE_SCRIPT });
@@ -107,20 +107,20 @@ function defineCommands(client: RedisClient): RedisClient & SessionCommands {
     client.defineCommand('trpcSessionTrimSession', { numberOfKeys: 1, lua: TRIM_SESSION_SCRIPT });
     withCommands.add(client);
   }
-  return client as RedisClient & SessionCommands;
+  return client as IORedisClient & SessionCommands;
 }
 
 /** A client's statuses while it opens a connection, which a command waits for whatever its offline queue. */
 const FIRST_CONNECTION = new Set(['wait', 'connecting', 'connect']);
 
 /** Whether the client keeps a command sent while it has no connection, to send it once it has one. */
-const queuesOffline = (client: RedisClient) => client.options.enableOfflineQueue !== false;
+const queuesOffline = (client: IORedisClient) => client.options.enableOfflineQueue !== false;
 
 /**
  * Resolves to whether the client is connected by `deadline`, opening a client made with `lazyConnect`; a command
  * sent now would otherwise wait in the client's offline queue, and could be carried out after its call failed.
  */
-function connectedBy(client: RedisClient, deadline: number): Promise<boolean> {
+function connectedBy(client: IORedisClient, deadline: number): Promise<boolean> {
   if (client.status === 'ready') return Promise.resolve(true);
   const left = deadline - Date.now();
   if (left <= 0 || client.status === 'end') return Promise.resolve(false);
@@ -223,21 +223,22 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
     throw new TypeError('trpc-session: redisStore `commandTimeout` must be a positive number of milliseconds, at most 2147483647');
   }
   const owned = typeof options.redis === 'function';
-  let client: (RedisClient & SessionCommands) | undefined;
-  let sharing: Promise<RedisClient & SessionCommands> | undefined;
+  let client: (IORedisClient & SessionCommands) | undefined;
+  let sharing: Promise<IORedisClient & SessionCommands> | undefined;
   const health = new StoreHealth();
-  const following = (opened: RedisClient): RedisClient & SessionCommands => {
+  const following = (given: RedisClient): IORedisClient & SessionCommands => {
+    const opened = ioredisClient(given);
     health.follow(opened);
     return defineCommands(opened);
   };
 
   /** The client, or while a named connection is still being opened, the promise of it. */
-  const connection = (): (RedisClient & SessionCommands) | Promise<RedisClient & SessionCommands> => {
+  const connection = (): (IORedisClient & SessionCommands) | Promise<IORedisClient & SessionCommands> => {
     if (client !== undefined) return client;
     const given = options.redis;
     if (typeof given === 'function') {
       const made = given();
-      takeCharge(made);
+      takeCharge(ioredisClient(made));
       return (client = following(made));
     }
     if ('defineCommand' in given) return (client = following(given));
@@ -262,14 +263,14 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
    * is off): its token makes the second run answer as the first did. A change with no answer by then is reported
    * with its outcome unknown. `'change once'`: a change whose second run would answer otherwise, never sent again here.
    */
-  const run = <T>(send: (redis: RedisClient & SessionCommands) => Promise<T>, kind: 'read' | 'change' | 'change once' = 'read'): Promise<T> => {
+  const run = <T>(send: (redis: IORedisClient & SessionCommands) => Promise<T>, kind: 'read' | 'change' | 'change once' = 'read'): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
     let pending: Promise<T>;
     let destination: Destination | undefined;
     /** Whether the command may have reached Redis: sent over a live connection, or lost with one. */
     let reached = false;
     const deadline = Date.now() + commandTimeout;
-    const sendNoting = (redis: RedisClient & SessionCommands): Promise<T> => {
+    const sendNoting = (redis: IORedisClient & SessionCommands): Promise<T> => {
       if (redis.status !== 'ready' && (queuesOffline(redis) || FIRST_CONNECTION.has(redis.status))) {
         destination ??= health.destination(redis);
         return connectedBy(redis, deadline).then((connected) => (connected ? sendNoting(redis) : Promise.reject(TIMED_OUT)));
