@@ -5,6 +5,8 @@
  *   npm run bench -- --quick           a smoke run of a few seconds; prints, writes nothing
  *   npm run bench -- --soak [--requests N]   1,000,000 (or N) mixed requests, heap sampled every tenth
  *   npm run bench -- --micro           the micro-benchmarks alone (under a minute), written to bench/RESULTS.md
+ *   npm run bench -- --instructions [--base REV]   the request cycle's instructions under callgrind (needs
+ *                                      valgrind), beside those of commit REV, and Redis's CPU per call; prints
  *   --duration S --rounds N --connections N --only TEXT[,TEXT] --cpu-prof   for investigations
  */
 import { mkdirSync } from 'node:fs';
@@ -19,6 +21,8 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     soak: { type: 'boolean', default: false },
     micro: { type: 'boolean', default: false },
+    instructions: { type: 'boolean', default: false },
+    base: { type: 'string' },
     requests: { type: 'string' },
     duration: { type: 'string' },
     rounds: { type: 'string' },
@@ -38,7 +42,7 @@ const record = !values.quick && values.duration === undefined && values.rounds =
 // The micro-benchmarks run first, before the comparison's modules (the peers' libraries among them) are
 // loaded: once they were, the library's own code measured about twice as slow in this process.
 let microResults: MicroResult[] | undefined;
-if (values.micro || !values.soak) {
+if (values.micro || (!values.soak && !values.instructions)) {
   log('micro-benchmarks');
   const scale = values.quick ? 0.1 : 1;
   microResults = [...codecBenchmarks(scale), ...contextBenchmarks(scale), ...(await requestCycleBenchmarks(scale))];
@@ -54,7 +58,10 @@ if (values.micro) {
 
 const redis = await startRedis();
 try {
-  if (values.soak) {
+  if (values.instructions) {
+    const { instructions } = await import('./instructions.js');
+    console.log(await instructions(values.base, redis.port, log));
+  } else if (values.soak) {
     const { soak, soakMarkdown } = await import('./soak.js');
     const result = await soak(redis, number(values.requests, 1_000_000), connections, log);
     const markdown = soakMarkdown(result, runContext(command));
