@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { table } from './results-file.js';
@@ -34,8 +34,11 @@ export function collectedInstructions(stderr: string): number {
 /** Instructions per cycle: the long run less the short run, over the cycles between them. */
 export const perCycle = (short: number, long: number) => (long - short) / (LONG_RUN - SHORT_RUN);
 
+export const INSTRUCTION_STORES = ['memory', 'redis'] as const;
+export type InstructionStore = (typeof INSTRUCTION_STORES)[number];
+
 /** One version's instructions per cycle, by store and row (the harness's own row included). */
-export type VersionCounts = Record<'memory' | 'redis', Record<InstructionRow, number>>;
+export type VersionCounts = Partial<Record<InstructionStore, Record<InstructionRow, number>>>;
 
 export interface MeasuredVersion {
   /** What the column is headed with: a short commit and, for the working tree, a note. */
@@ -53,9 +56,10 @@ export function instructionsMarkdown(versions: readonly MeasuredVersion[]): stri
   const head = ['library\'s own instructions per cycle (harness subtracted)', ...versions.map((version) => version.label)];
   for (const version of versions.slice(1)) head.push(`${version.label} ÷ ${versions[0]!.label}`);
   const rows: string[][] = [];
-  for (const store of ['memory', 'redis'] as const) {
+  for (const store of INSTRUCTION_STORES) {
+    if (versions.some((version) => version.counts[store] === undefined)) continue;
     for (const row of INSTRUCTION_ROWS) {
-      const own = (version: MeasuredVersion) => version.counts[store][row] - (row === 'harness' ? 0 : version.counts[store].harness);
+      const own = (version: MeasuredVersion) => version.counts[store]![row] - (row === 'harness' ? 0 : version.counts[store]!.harness);
       const label = row === 'harness' ? `${ROW_LABELS[row]}, not subtracted` : ROW_LABELS[row];
       const cells = [`${store} store: ${label}`, ...versions.map((version) => formatted(own(version)))];
       for (const version of versions.slice(1)) cells.push(row === 'harness' ? '' : (own(version) / own(versions[0]!)).toFixed(2));
@@ -86,13 +90,12 @@ async function bundle(sourceRoot: string, name: string): Promise<string> {
   return outfile;
 }
 
-/** The sources of commit `rev`, checked out into a temporary worktree. Returns its directory and short commit. */
-function checkout(rev: string): { dir: string; commit: string } {
-  const commit = execFileSync('git', ['rev-parse', '--short', `${rev}^{commit}`], { cwd: ROOT }).toString().trim();
+/** The sources of `commit`, checked out into a temporary worktree. Returns its directory. */
+function checkout(commit: string): string {
   const dir = `${WORK_DIR}worktree-${commit}`;
   rmSync(dir, { recursive: true, force: true });
   execFileSync('git', ['worktree', 'add', '--detach', '--quiet', dir, commit], { cwd: ROOT });
-  return { dir, commit };
+  return dir;
 }
 
 function removeCheckout(dir: string): void {
@@ -116,42 +119,70 @@ async function count(bundlePath: string, row: InstructionRow, iterations: number
   return collectedInstructions(stderr);
 }
 
-/** Every row of one version, on the memory store and on Redis at `redisPort`. */
-async function measureVersion(bundlePath: string, redisPort: number, log: (line: string) => void): Promise<VersionCounts> {
-  const counts = { memory: {}, redis: {} } as VersionCounts;
-  for (const store of ['memory', 'redis'] as const) {
+/**
+ * Every row of one version, on the memory store and on Redis at `redisPort`. A committed version's counts are
+ * kept in `cacheFile` (by Node version: the count is of Node's instructions too), and measured once.
+ */
+async function measureVersion(
+  bundlePath: () => Promise<string>,
+  stores: readonly InstructionStore[],
+  redisPort: number,
+  cacheFile: string | null,
+  log: (line: string) => void,
+): Promise<VersionCounts> {
+  const cache: Record<string, VersionCounts> = cacheFile !== null && existsSync(cacheFile) ? JSON.parse(readFileSync(cacheFile, 'utf8')) : {};
+  const counts: VersionCounts = cache[process.version] ?? {};
+  let bundled: string | undefined;
+  for (const store of stores) {
+    if (counts[store] !== undefined) {
+      log(`${store} store: measured before, in ${cacheFile}`);
+      continue;
+    }
+    const rows = {} as Record<InstructionRow, number>;
     for (const row of INSTRUCTION_ROWS) {
       const port = store === 'redis' ? redisPort : undefined;
+      bundled ??= await bundlePath();
       // Two processes at a time: this host has two cores, and callgrind's count does not depend on the load.
-      const [short, long] = await Promise.all([count(bundlePath, row, SHORT_RUN, port), count(bundlePath, row, LONG_RUN, port)]);
-      counts[store][row] = perCycle(short, long);
-      log(`${store} store, ${row}: ${formatted(counts[store][row])} instructions per cycle`);
+      const [short, long] = await Promise.all([count(bundled, row, SHORT_RUN, port), count(bundled, row, LONG_RUN, port)]);
+      rows[row] = perCycle(short, long);
+      log(`${store} store, ${row}: ${formatted(rows[row])} instructions per cycle`);
     }
+    counts[store] = rows;
+    if (cacheFile !== null) writeFileSync(cacheFile, JSON.stringify({ ...cache, [process.version]: counts }, null, 2));
   }
   return counts;
 }
 
 /**
- * `npm run bench -- --instructions [--base REV]`: the instruction counts of the working tree, and of `base`
- * when given (built from a temporary worktree of that commit), as a Markdown table.
+ * `npm run bench -- --instructions [--base REV[,REV]]`: the instruction counts of the working tree, and of each
+ * base commit (built from a temporary worktree of it), as a Markdown table.
  */
-export async function instructions(base: string | undefined, redisPort: number, log: (line: string) => void): Promise<string> {
+export async function instructions(
+  bases: readonly string[],
+  stores: readonly InstructionStore[],
+  redisPort: number,
+  log: (line: string) => void,
+): Promise<string> {
   mkdirSync(WORK_DIR, { recursive: true });
   const versions: MeasuredVersion[] = [];
-  if (base !== undefined) {
-    const { dir, commit } = checkout(base);
+  for (const base of bases) {
+    const commit = execFileSync('git', ['rev-parse', '--short', `${base}^{commit}`], { cwd: ROOT }).toString().trim();
+    log(`base ${commit}`);
+    let checkedOut: string | undefined;
+    const bundlePath = async () => {
+      checkedOut = checkout(commit);
+      return bundle(checkedOut, `base-${commit}`);
+    };
     try {
-      const bundlePath = await bundle(dir, `base-${commit}`);
-      log(`base ${commit}`);
-      versions.push({ label: commit, counts: await measureVersion(bundlePath, redisPort, log) });
+      versions.push({ label: commit, counts: await measureVersion(bundlePath, stores, redisPort, `${WORK_DIR}counts-${commit}.json`, log) });
     } finally {
-      removeCheckout(dir);
+      if (checkedOut !== undefined) removeCheckout(checkedOut);
     }
   }
   const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).toString().trim();
   const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT }).toString().trim() !== '';
   const label = dirty ? `${head} + uncommitted changes` : head;
   log(label);
-  versions.push({ label, counts: await measureVersion(await bundle(ROOT, 'current'), redisPort, log) });
+  versions.push({ label, counts: await measureVersion(() => bundle(ROOT, 'current'), stores, redisPort, null, log) });
   return instructionsMarkdown(versions);
 }
