@@ -4,9 +4,10 @@ import type { TRPCRequestInfo } from '@trpc/server/http';
 import { nodeHTTPTransport } from './adapters/node-http.js';
 import { httpSession, runSessionCall } from './commit.js';
 import { closeStore, revokeOtherSessions, revokeSession, revokeUser, userSessions } from './lifecycle.js';
-import { attachRuntime, resolveOptions, type ReservedContextKey, type SessionManagerOptions } from './options.js';
+import { attachRuntime, resolveOptions, type ReservedContextKey, type SessionManagerOptions, type SessionRuntime } from './options.js';
 import type { NoFlash, RequireOptionalFields, SessionSchema } from './schema.js';
 import type { Session, SessionContext, SessionHandle, UserSessionInfo, UserSessionsOptions } from './session-api.js';
+import { ATTRIBUTE } from './telemetry.js';
 
 /** The options tRPC's node-http adapters (standalone, Express, Next.js pages) pass to `createContext`. */
 export interface NodeHTTPContextOptions {
@@ -82,6 +83,17 @@ export interface SessionManager<S extends SessionSchema, K extends string = 'ses
   close(): Promise<void>;
 }
 
+/** A user-level operation in a span when telemetry is on; `ended` tells how many sessions it ended (a count, or whether one). */
+function traced<T>(runtime: SessionRuntime, name: string, operation: () => Promise<T>, ended?: (result: T) => number): Promise<T> {
+  const telemetry = runtime.telemetry;
+  if (telemetry === null) return operation();
+  return telemetry.span(name, {}, async (span) => {
+    const result = await operation();
+    if (ended !== undefined) span?.setAttribute(ATTRIBUTE.sessionsEnded, ended(result));
+    return result;
+  });
+}
+
 /**
  * Creates the session manager. Options are checked here, once, so a misconfiguration fails at start-up.
  *
@@ -105,10 +117,10 @@ export function createSessionManager<S extends SessionSchema, K extends string =
         ? (opts) => ({ session: httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null) }) as SessionContext<S, K, F>
         : (opts) => runtime.context(httpSession<S>(runtime, opts?.req && opts.res ? nodeHTTPTransport(runtime, opts.req, opts.res, opts.info) : null)) as SessionContext<S, K, F>,
     procedure: sessionProcedure<S, K, F>(runtime.contextKey, runtime.context),
-    userSessions: (userId, options) => userSessions(runtime, userId, options?.current?.ref ?? null),
-    revokeUser: (userId) => revokeUser(runtime, userId),
-    revokeSession: (userId, ref) => revokeSession(runtime, userId, ref),
-    revokeOtherSessions: (session) => revokeOtherSessions(runtime, session),
+    userSessions: (userId, options) => traced(runtime, 'userSessions', () => userSessions(runtime, userId, options?.current?.ref ?? null)),
+    revokeUser: (userId) => traced(runtime, 'revokeUser', () => revokeUser(runtime, userId), Number),
+    revokeSession: (userId, ref) => traced(runtime, 'revokeSession', () => revokeSession(runtime, userId, ref), Number),
+    revokeOtherSessions: (session) => traced(runtime, 'revokeOtherSessions', () => revokeOtherSessions(runtime, session), Number),
     cookieName: runtime.cookie.name,
     close: () => closeStore(runtime),
   };
