@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { context, metrics, trace } from '@opentelemetry/api';
@@ -14,7 +15,7 @@ import { createSessionManager, redisStore, type SessionContext, type SessionErro
 import { eventually } from './helpers/fixture.js';
 import { handleFor, requestFor } from './helpers/request.js';
 import { CookieJar, listen, trpcClient, type Served } from './helpers/http.js';
-import { startRedis, type RedisServer } from './helpers/redis-server.js';
+import { freePort, startRedis, type RedisServer } from './helpers/redis-server.js';
 
 /*
  * `telemetry: true` over real HTTP and a real Redis, seen through OpenTelemetry's own SDK with its in-memory
@@ -211,3 +212,38 @@ test('without the option nothing of OpenTelemetry is imported: only src/telemetr
   const manifest = JSON.parse(readFileSync(resolve(src, '../package.json'), 'utf8'));
   expect(manifest.peerDependenciesMeta['@opentelemetry/api']).toEqual({ optional: true });
 });
+
+test("the README's example prints a request's spans, the session's under the request's own", async () => {
+  const port = await freePort();
+  const example = spawn(process.execPath, ['--import', 'tsx', 'examples/telemetry.ts'], {
+    cwd: resolve(import.meta.dirname, '..'),
+    env: { ...process.env, REDIS_URL: redis.url, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  example.stdout!.on('data', (chunk) => (output += chunk));
+  example.stderr!.on('data', (chunk) => (output += chunk));
+  try {
+    const visit = (cookie?: string) =>
+      fetch(`http://127.0.0.1:${port}/visit`, { method: 'POST', headers: { 'content-type': 'application/json', ...(cookie === undefined ? {} : { cookie }) } });
+    let first: Response | undefined;
+    await eventually(async () => {
+      first = await visit();
+      expect(first.status).toBe(200);
+    }, 20_000);
+    const cookie = first!.headers.get('set-cookie')!.split(';')[0]!;
+    expect(await (await visit(cookie)).json()).toMatchObject({ result: { data: 2 } });
+    // ConsoleSpanExporter prints each span with its traceId before its name.
+    const printed = () => [...output.matchAll(/traceId: '(\w+)',[\s\S]*?name: '([^']+)'/g)].map(([, traceId, name]) => ({ traceId, name }));
+    // Both visits' request spans end 100 ms after their responses.
+    await eventually(() => expect(printed().filter((span) => span.name === 'POST /visit')).toHaveLength(2));
+    const load = printed().find((span) => span.name === 'trpc-session.load')!;
+    const commits = printed().filter((span) => span.name === 'trpc-session.commit');
+    // The second visit's load and commit share the trace of its request span.
+    expect(commits.map((commit) => commit.traceId)).toContain(load.traceId);
+    expect(printed().filter((span) => span.name === 'POST /visit').map((span) => span.traceId)).toContain(load.traceId);
+    expect(output).toContain("'trpc_session.outcome': 'written'");
+  } finally {
+    example.kill('SIGKILL');
+  }
+}, 60_000);
