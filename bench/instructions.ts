@@ -183,6 +183,7 @@ export async function instructions(
   const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT }).toString().trim() !== '';
   const label = dirty ? `${head} + uncommitted changes` : head;
   log(label);
-  versions.push({ label, counts: await measureVersion(() => bundle(ROOT, 'current'), stores, redisPort, null, log) });
+  // Named by process: two runs at once must not rewrite each other's bundle.
+  versions.push({ label, counts: await measureVersion(() => bundle(ROOT, `current-${process.pid}`), stores, redisPort, null, log) });
   return instructionsMarkdown(versions);
 }
