@@ -102,14 +102,31 @@ function removeCheckout(dir: string): void {
   execFileSync('git', ['worktree', 'remove', '--force', dir], { cwd: ROOT });
 }
 
+/**
+ * Node's flags under callgrind. `--predictable`: compilation and garbage collection on the main thread, in a
+ * fixed order, so the same code counts the same. The rest take out what is decided by the clock rather than by
+ * the code, which under callgrind (50 times slower, on a shared machine) varies from run to run: the memory
+ * reducer's collections (started by a timer), incremental marking (steps sized in milliseconds), and the old
+ * generation's limit (grown by measured GC speed). Without them one harness measured 191,284 and 301,227
+ * instructions per cycle in two runs; with them the old generation is never collected in these short runs, so
+ * the counts leave out mark-compact collections and keep every scavenge (the young generation's size is fixed).
+ */
+export const NODE_FLAGS = [
+  '--predictable',
+  '--no-memory-reducer',
+  '--no-incremental-marking',
+  '--initial-old-space-size=512',
+  '--min-semi-space-size=16',
+  '--max-semi-space-size=16',
+];
+
 /** The instructions of one process of the harness under callgrind. */
 async function count(bundlePath: string, row: InstructionRow, iterations: number, redisPort: number | undefined): Promise<number> {
   const args = [
     '--tool=callgrind',
     '--callgrind-out-file=/dev/null',
     'node',
-    // Compilation and garbage collection on the main thread, in a fixed order: the same code counts the same.
-    '--predictable',
+    ...NODE_FLAGS,
     bundlePath,
     row,
     String(iterations),
