@@ -5,6 +5,9 @@
  *   npm run bench -- --quick           a smoke run of a few seconds; prints, writes nothing
  *   npm run bench -- --soak [--requests N]   1,000,000 (or N) mixed requests, heap sampled every tenth
  *   npm run bench -- --micro           the micro-benchmarks alone (under a minute), written to bench/RESULTS.md
+ *   npm run bench -- --instructions [--base REV[,REV]] [--store memory|redis]   the request cycle's instructions
+ *                                      under callgrind (needs valgrind), beside those of each commit REV (kept in
+ *                                      bench/.tmp), and Redis's CPU per call; prints
  *   --duration S --rounds N --connections N --only TEXT[,TEXT] --cpu-prof   for investigations
  */
 import { mkdirSync } from 'node:fs';
@@ -12,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { startRedis } from '../test/helpers/redis-server.js';
 import type { CompareOptions } from './compare.js';
 import { codecBenchmarks, contextBenchmarks, requestCycleBenchmarks, type MicroResult } from './micro.js';
+import type { InstructionStore } from './instructions.js';
 import { runContext, writeSection } from './results-file.js';
 
 const { values } = parseArgs({
@@ -19,6 +23,9 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     soak: { type: 'boolean', default: false },
     micro: { type: 'boolean', default: false },
+    instructions: { type: 'boolean', default: false },
+    base: { type: 'string' },
+    store: { type: 'string' },
     requests: { type: 'string' },
     duration: { type: 'string' },
     rounds: { type: 'string' },
@@ -38,7 +45,7 @@ const record = !values.quick && values.duration === undefined && values.rounds =
 // The micro-benchmarks run first, before the comparison's modules (the peers' libraries among them) are
 // loaded: once they were, the library's own code measured about twice as slow in this process.
 let microResults: MicroResult[] | undefined;
-if (values.micro || !values.soak) {
+if (values.micro || (!values.soak && !values.instructions)) {
   log('micro-benchmarks');
   const scale = values.quick ? 0.1 : 1;
   microResults = [...codecBenchmarks(scale), ...contextBenchmarks(scale), ...(await requestCycleBenchmarks(scale))];
@@ -54,7 +61,13 @@ if (values.micro) {
 
 const redis = await startRedis();
 try {
-  if (values.soak) {
+  if (values.instructions) {
+    const { instructions, INSTRUCTION_STORES } = await import('./instructions.js');
+    const stores = values.store === undefined ? INSTRUCTION_STORES : (values.store.split(',') as InstructionStore[]);
+    console.log(await instructions(values.base?.split(',') ?? [], stores, redis.port, log));
+    const { redisCpu, redisCpuMarkdown } = await import('./redis-cpu.js');
+    console.log(`\n${redisCpuMarkdown(await redisCpu(redis.port, () => redis.client()))}`);
+  } else if (values.soak) {
     const { soak, soakMarkdown } = await import('./soak.js');
     const result = await soak(redis, number(values.requests, 1_000_000), connections, log);
     const markdown = soakMarkdown(result, runContext(command));

@@ -16,7 +16,7 @@ export function decodeValue(bytes: Uint8Array): unknown {
   return packr.unpack(bytes);
 }
 
-/** What `copyPlain` returns for a value it leaves to the codec. */
+/** What `copyPlain` returns for a value it leaves to the codec, or to `findUnstorable`. */
 const NOT_PLAIN = Symbol('not plain');
 
 /**
@@ -27,40 +27,76 @@ const NOT_PLAIN = Symbol('not plain');
  */
 export function storedCopy(value: unknown): unknown {
   if (typeof value !== 'object' || value === null) return copyPrimitive(value);
-  const copy = copyPlain(value, new Map());
+  const copy = copyPlain(value, new Map(), 0);
   return copy === NOT_PLAIN ? decodeValue(encodeValue(value)) : copy;
+}
+
+/**
+ * `storedCopy` of a value checked storable on the way, as `findUnstorable` checks it: one walk for the value
+ * a put or a validation hands on, which is both checked and copied. Returns what `findUnstorable` finds when
+ * the value cannot be stored.
+ */
+export function storableCopy(value: unknown, path: string): { copy: unknown } | { unstorable: UnstorablePart } {
+  if (typeof value === 'object' && value !== null) {
+    const copy = copyPlain(value, new Map(), 0);
+    if (copy !== NOT_PLAIN) return { copy };
+  } else if (typeof value !== 'function' && typeof value !== 'symbol') {
+    return { copy: copyPrimitive(value) };
+  }
+  // Not plain data, or not storable: the walk that names the part, then the codec's round trip.
+  const unstorable = findUnstorable(value, path);
+  return unstorable === null ? { copy: decodeValue(encodeValue(value)) } : { unstorable };
 }
 
 /** msgpack has no negative zero: it is stored, and read back, as 0. */
 const copyPrimitive = (value: unknown) => (value === 0 ? 0 : value);
 
-/** The copy of a tree of plain objects and arrays, or NOT_PLAIN. `copies` maps what was copied to its copy. */
-function copyPlain(value: object, copies: Map<object, unknown>): unknown {
+/**
+ * The copy of a tree of plain objects, arrays and storable primitives, or NOT_PLAIN (for anything else, and for
+ * a function, a symbol, a cycle or nesting past {@link MAX_DEPTH}, which `findUnstorable` then names).
+ * `copies` maps each container copied whole to its copy; a container is entered there only once copied, so a
+ * cycle recurses until the depth cap rather than being copied.
+ */
+function copyPlain(value: object, copies: Map<object, unknown>, depth: number): unknown {
   const known = copies.get(value);
   if (known !== undefined) return known;
+  if (depth >= MAX_DEPTH) return NOT_PLAIN;
+  let copy: unknown[] | Record<string, unknown>;
   if (Array.isArray(value)) {
-    const copy: unknown[] = new Array(value.length);
-    copies.set(value, copy);
+    const items: unknown[] = new Array(value.length);
     for (let index = 0; index < value.length; index++) {
-      const item: unknown = value[index];
-      const itemCopy = typeof item === 'object' && item !== null ? copyPlain(item, copies) : copyPrimitive(item);
-      if (itemCopy === NOT_PLAIN) return NOT_PLAIN;
-      copy[index] = itemCopy;
+      const item = copiedPart(value[index], copies, depth);
+      if (item === NOT_PLAIN) return NOT_PLAIN;
+      items[index] = item;
     }
-    return copy;
+    copy = items;
+  } else {
+    const prototype = Object.getPrototypeOf(value);
+    // msgpackr renames a "__proto__" key rather than set a prototype: left to it, to be read back the same.
+    if ((prototype !== Object.prototype && prototype !== null) || Object.hasOwn(value, '__proto__')) return NOT_PLAIN;
+    if (Object.getOwnPropertySymbols(value).length > 0) return NOT_PLAIN;
+    const entries: Record<string, unknown> = {};
+    for (const key of Object.keys(value)) {
+      const entry = copiedPart((value as Record<string, unknown>)[key], copies, depth);
+      if (entry === NOT_PLAIN) return NOT_PLAIN;
+      entries[key] = entry;
+    }
+    copy = entries;
   }
-  const prototype = Object.getPrototypeOf(value);
-  // msgpackr renames a "__proto__" key rather than set a prototype: left to it, to be read back the same.
-  if ((prototype !== Object.prototype && prototype !== null) || Object.hasOwn(value, '__proto__')) return NOT_PLAIN;
-  const copy: Record<string, unknown> = {};
   copies.set(value, copy);
-  for (const key of Object.keys(value)) {
-    const entry: unknown = (value as Record<string, unknown>)[key];
-    const entryCopy = typeof entry === 'object' && entry !== null ? copyPlain(entry, copies) : copyPrimitive(entry);
-    if (entryCopy === NOT_PLAIN) return NOT_PLAIN;
-    copy[key] = entryCopy;
-  }
   return copy;
+}
+
+function copiedPart(part: unknown, copies: Map<object, unknown>, depth: number): unknown {
+  switch (typeof part) {
+    case 'object':
+      return part === null ? null : copyPlain(part, copies, depth + 1);
+    case 'function':
+    case 'symbol':
+      return NOT_PLAIN;
+    default:
+      return copyPrimitive(part);
+  }
 }
 
 /**
@@ -204,17 +240,41 @@ const MEASURING: Shape = { parts: Number.POSITIVE_INFINITY, height: Number.POSIT
  * once and its shape remembered.
  */
 export function findUnwalkable(value: unknown, path: string, maxParts: number): UnstorablePart | null {
-  if (typeof value !== 'object' || value === null) return null;
-  const shapes = new Map<object, Shape>();
-  const found = shapeOf(value, shapes, 0, maxParts);
-  if ('reason' in found) return { path: path + found.steps.reverse().join(''), reason: found.reason };
-  if (found.parts > maxParts) {
+  return measured(value, path, maxParts, false);
+}
+
+/**
+ * `findUnwalkable` and `findUnstorable` in one walk, for a value that needs both (one just decoded, one changed
+ * in place): the first part found that is too costly to walk or that could not be stored. `unstorable` tells
+ * which: true for what `findUnstorable` refuses (a cycle and nesting too deep among them).
+ */
+export function findUnusable(value: unknown, path: string, maxParts: number): (UnstorablePart & { unstorable: boolean }) | null {
+  const found = measured(value, path, maxParts, true);
+  return found && { ...found, unstorable: !found.reason.startsWith('more than') };
+}
+
+function measured(value: unknown, path: string, maxParts: number, storable: boolean): UnstorablePart | null {
+  if ((typeof value !== 'object' || value === null) && !storable) return null;
+  // The value as the one part of a container above it: a Date or bytes at the top are parts like any other.
+  const root: Shape = { parts: 0, height: 0 };
+  const found = addPart({ shapes: new Map(), maxParts, storable }, root, value, -1);
+  if (typeof found === 'object') return { path: path + found.steps.reverse().join(''), reason: found.reason };
+  if (root.parts > maxParts) {
     return { path, reason: `more than ${maxParts} parts, counting a shared object at every place it appears (it could not be stored or read in reasonable time)` };
   }
   return null;
 }
 
-function shapeOf(value: object, shapes: Map<object, Shape>, depth: number, maxParts: number): Shape | Unstorable {
+/** One measure's state, shared by every container it walks. */
+interface ShapeWalk {
+  shapes: Map<object, Shape>;
+  maxParts: number;
+  /** Refuse, as `findUnstorable` does, what msgpackr would not read back as itself. */
+  storable: boolean;
+}
+
+function shapeOf(value: object, walk: ShapeWalk, depth: number): Shape | Unstorable {
+  const { shapes } = walk;
   const known = shapes.get(value);
   if (known === MEASURING) return { steps: [], reason: 'a circular reference' };
   if (known !== undefined) {
@@ -223,46 +283,60 @@ function shapeOf(value: object, shapes: Map<object, Shape>, depth: number, maxPa
   if (depth >= MAX_DEPTH) return { steps: [], reason: `nesting deeper than ${MAX_DEPTH} levels` };
   shapes.set(value, MEASURING);
   const shape: Shape = { parts: 1, height: 1 };
-  const measure: ShapeWalk = { shape, shapes, depth, maxParts };
   let result: Unstorable | boolean = true;
   if (Array.isArray(value)) {
-    for (let index = 0; index < value.length && result === true; index++) result = addPart(measure, value[index], { index });
+    for (let index = 0; index < value.length; index++) {
+      if ((result = addPart(walk, shape, value[index], depth)) === true) continue;
+      if (result !== false) via(result, { index });
+      break;
+    }
   } else if (value instanceof Map) {
     for (const [key, entry] of value) {
-      result = addPart(measure, key, '<key>');
-      if (result === true) result = addPart(measure, entry, { mapKey: key });
+      result = addPart(walk, shape, key, depth);
+      if (typeof result === 'object') via(result, '<key>');
+      else if (result === true && typeof (result = addPart(walk, shape, entry, depth)) === 'object') via(result, { mapKey: key });
       if (result !== true) break;
     }
   } else if (value instanceof Set) {
-    for (const entry of value) if ((result = addPart(measure, entry, '<entry>')) !== true) break;
+    for (const entry of value) {
+      if ((result = addPart(walk, shape, entry, depth)) === true) continue;
+      if (result !== false) via(result, '<entry>');
+      break;
+    }
   } else {
-    for (const key of Object.keys(value)) if ((result = addPart(measure, (value as Record<string, unknown>)[key], { property: key })) !== true) break;
+    if (walk.storable) {
+      const prototype = Object.getPrototypeOf(value);
+      if (prototype !== Object.prototype && prototype !== null) return { steps: [], reason: `an instance of ${prototype?.constructor?.name ?? 'a class'}` };
+      if (Object.getOwnPropertySymbols(value).length > 0) return { steps: [], reason: 'a symbol-keyed property' };
+    }
+    for (const key of Object.keys(value)) {
+      if ((result = addPart(walk, shape, (value as Record<string, unknown>)[key], depth)) === true) continue;
+      if (result !== false) via(result, { property: key });
+      break;
+    }
   }
   if (typeof result === 'object') return result;
   shapes.set(value, shape);
   return shape;
 }
 
-/** One container's measure in progress, for `addPart`. */
-interface ShapeWalk {
-  shape: Shape;
-  shapes: Map<object, Shape>;
-  depth: number;
-  maxParts: number;
-}
-
 /**
- * Adds a child's shape to its container's; false once the parts are over budget, so the walk stops early. A
- * function of its own rather than a closure per container: this walk runs on every read and write of an object.
+ * Adds a child's shape to its container's `shape`; false once the parts are over budget, so the walk stops
+ * early. The caller adds its step to a refusal's path: no step is built for a part that passes.
  */
-function addPart(walk: ShapeWalk, child: unknown, step: Step): Unstorable | boolean {
-  const { shape } = walk;
-  if (typeof child !== 'object' || child === null || child instanceof Date || ArrayBuffer.isView(child)) {
+function addPart(walk: ShapeWalk, shape: Shape, child: unknown, depth: number): Unstorable | boolean {
+  if (typeof child !== 'object' || child === null || child instanceof Date || child instanceof Uint8Array) {
+    if (walk.storable && (typeof child === 'function' || typeof child === 'symbol')) return { steps: [], reason: `a ${typeof child}` };
     shape.parts++;
     return shape.parts <= walk.maxParts;
   }
-  const inner = shapeOf(child, walk.shapes, walk.depth + 1, walk.maxParts);
-  if ('reason' in inner) return via(inner, step);
+  if (ArrayBuffer.isView(child)) {
+    if (walk.storable) return { steps: [], reason: `an instance of ${Object.getPrototypeOf(child)?.constructor?.name ?? 'a class'}` };
+    shape.parts++;
+    return shape.parts <= walk.maxParts;
+  }
+  const inner = shapeOf(child, walk, depth + 1);
+  if ('reason' in inner) return inner;
   shape.parts += inner.parts;
   shape.height = Math.max(shape.height, inner.height + 1);
   return shape.parts <= walk.maxParts;

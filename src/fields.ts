@@ -1,4 +1,4 @@
-import { decodeValue, encodeValue, findUnstorable, findUnwalkable, storedCopy } from './codec.js';
+import { decodeValue, encodeValue, findUnusable, storableCopy, storedCopy } from './codec.js';
 import { SessionFieldDroppedError, SessionSerializationError, SessionTooLargeError, SessionValidationError } from './errors.js';
 import type { SessionRuntime } from './options.js';
 import type { FieldSchemas } from './schema.js';
@@ -15,7 +15,7 @@ interface FieldState {
   snapshot: Uint8Array | undefined;
   /** An object handed out by `get`, which may be changed in place. */
   observed: boolean;
-  /** The encoding of a `put` value, measured at `put`, until the field is read or changed again. */
+  /** The encoding of a changed value: measured at `put`, or when a change in place is noticed; until it is read or changed again. */
   encoded: Uint8Array | undefined;
   /** Bumped by every put or delete, so a write only marks clean what it actually wrote. */
   version: number;
@@ -36,13 +36,6 @@ export const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined) 
   a === b || (a !== undefined && b !== undefined && Buffer.compare(a, b) === 0);
 
 const isObject = (value: unknown) => typeof value === 'object' && value !== null;
-
-/**
- * A deep copy, as the store would give it back, for values that zod may share between parses: a `.catch()`
- * value is the same object every time, and a `.default()` value is copied only shallowly. Changed in place, a
- * shared value would show in every other session.
- */
-const unshared = (value: unknown) => (isObject(value) ? storedCopy(value) : value);
 
 /**
  * One session's fields in one request, synchronous and free of I/O: each stored field is decoded and
@@ -152,12 +145,12 @@ export class FieldTable {
 
   /** Marks as changed the objects changed in place; throws as `put` would for a change that cannot be stored. */
   noteInPlaceChanges(): void {
-    for (const [key, state] of this.#fields) if (this.#changedInPlace(key, state)) this.#changed(state, true);
+    for (const [key, state] of this.#fields) this.#noteInPlace(key, state);
   }
 
-  /** Validates a value for the field: throws `SessionValidationError` or `SessionSerializationError`. */
+  /** Validates a value for the field: throws `SessionValidationError` or `SessionSerializationError`. A copy of it, as stored. */
   validate(key: string, value: unknown): unknown {
-    return unshared(validatedValue(this.#runtime.fields, key, value));
+    return validatedValue(this.#runtime.fields, key, value);
   }
 
   /** The encoded size of the session with the field's bytes replaced by `bytes`. */
@@ -198,7 +191,7 @@ export class FieldTable {
     const changes: ChangeSet = { set: new Map(), remove: [...this.#stale], size: 0, versions: new Map() };
     for (const unread of this.#unread.values()) changes.size += unread.length;
     for (const [key, state] of this.#fields) {
-      if (this.#changedInPlace(key, state)) this.#changed(state, true);
+      this.#noteInPlace(key, state);
       if (state.changed) {
         changes.versions.set(key, state.version);
         if (!state.present) {
@@ -232,18 +225,24 @@ export class FieldTable {
   }
 
   /**
-   * Whether an object read from the session was changed in place (after a put, delete or persist too); such a
-   * change is validated as a put would have been, keeping the object the procedure holds so that its later
-   * changes are seen too.
+   * Notices whether an object read from the session was changed in place (after a put, delete or persist too);
+   * such a change is validated as a put would have been, keeping the object the procedure holds so that its
+   * later changes are seen too. The encoding that noticed it is the one written.
    */
-  #changedInPlace(key: string, state: FieldState): boolean {
-    if (!state.observed) return false;
-    // Measured before it is encoded: an object nested thousands deep in place would overflow msgpackr's stack.
-    const unwalkable = findUnwalkable(state.value, key, this.#runtime.maxSize);
-    if (unwalkable !== null) throw new SessionSerializationError(key, unwalkable.path, unwalkable.reason);
-    if (sameBytes(encodeValue(state.value), state.snapshot)) return false;
-    this.validate(key, state.value);
-    return true;
+  #noteInPlace(key: string, state: FieldState): void {
+    if (!state.observed) return;
+    // Checked before it is encoded, in one walk: an object nested thousands deep in place would overflow
+    // msgpackr's stack, and what is encoded is this object itself, so it is what must be storable.
+    const unusable = findUnusable(state.value, key, this.#runtime.fields.maxParts);
+    if (unusable !== null) throw new SessionSerializationError(key, unusable.path, unusable.reason);
+    const encoded = encodeValue(state.value);
+    if (!sameBytes(encoded, state.snapshot)) {
+      const parsed = this.#runtime.fields.parse(key, state.value, true);
+      if (!parsed.ok) throw new SessionValidationError(key, parsed.issues);
+      this.#changed(state, true);
+    }
+    // Whatever changed it (a put, then a change in place), the value is now this.
+    if (state.changed) state.encoded = encoded;
   }
 
   /** Records a put or delete for the next write; the version lets that write mark clean only what it carried. */
@@ -293,7 +292,11 @@ export class FieldTable {
       this.#drop(key, read.unusable);
       return undefined;
     }
-    return { parsed: unshared(read.value) };
+    // zod may hand out objects it shares between parses (a `.catch()` value is the same object every time), or
+    // frozen ones: changed in place, a shared value would show in every other session. Else the value is the
+    // decoded bytes' own.
+    const { value } = read;
+    return { parsed: isObject(value) && this.#runtime.fields.mayShareOutput(key) ? storedCopy(value) : value };
   }
 
   #drop(key: string, reason: string) {
@@ -304,7 +307,9 @@ export class FieldTable {
 
 /**
  * A value for field `key` of `schemas` (the data schema's or the flash schema's), validated and checked
- * storable: throws `SessionValidationError` or `SessionSerializationError`.
+ * storable: throws `SessionValidationError` or `SessionSerializationError`. Returned as a copy, as the store
+ * would give it back: neither the caller's objects nor those zod shares between parses (a `.catch()` value is
+ * the same object every time, a `.default()` value is copied only shallowly) are kept.
  */
 export function validatedValue(schemas: FieldSchemas, key: string, value: unknown): unknown {
   const parsed = schemas.parse(key, value);
@@ -312,9 +317,9 @@ export function validatedValue(schemas: FieldSchemas, key: string, value: unknow
     const { unstorable } = parsed;
     throw unstorable ? new SessionSerializationError(key, unstorable.path, unstorable.reason) : new SessionValidationError(key, parsed.issues);
   }
-  const unstorable = findUnstorable(parsed.value, key);
-  if (unstorable !== null) throw new SessionSerializationError(key, unstorable.path, unstorable.reason);
-  return parsed.value;
+  const stored = storableCopy(parsed.value, key);
+  if ('unstorable' in stored) throw new SessionSerializationError(key, stored.unstorable.path, stored.unstorable.reason);
+  return stored.copy;
 }
 
 /**
@@ -330,9 +335,11 @@ export function storedValue(schemas: FieldSchemas, key: string, bytes: Uint8Arra
     return { unusable: 'its bytes are not valid msgpack' };
   }
   // msgpackr reads some invalid bytes (0xc1) as placeholder objects rather than failing; a value can also nest
-  // too deep or hold a cycle (msgpackr's record extension). The reason, never the path: it names stored keys.
-  const unstorable = findUnstorable(decoded, key);
-  if (unstorable !== null) return { unusable: `its value is not one a session can hold (${unstorable.reason})` };
-  const parsed = schemas.parse(key, decoded);
+  // too deep or hold a cycle (msgpackr's record extension), or share objects (too many parts for zod to walk).
+  // Checked and measured in one walk. The reason, never the path: it names stored keys.
+  const unusable = findUnusable(decoded, key, schemas.maxParts);
+  if (unusable?.unstorable) return { unusable: `its value is not one a session can hold (${unusable.reason})` };
+  if (unusable) return { unusable: `it no longer matches the ${schemaName}: ${unusable.reason} at ${unusable.path}` };
+  const parsed = schemas.parse(key, decoded, true);
   return parsed.ok ? { value: parsed.value } : { unusable: `it no longer matches the ${schemaName}: ${parsed.issues}` };
 }

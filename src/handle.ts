@@ -7,6 +7,7 @@ import { crossOriginRefusal } from './origin-check.js';
 import type { SessionSchema } from './schema.js';
 import type { RegenerateOptions, Session, SessionHandle } from './session-api.js';
 import type { RecordLifespan } from './stores/store.js';
+import { ATTRIBUTE } from './telemetry.js';
 import type { SessionTransport } from './transport.js';
 
 const NO_REQUEST_REASON =
@@ -62,7 +63,17 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     await session?.flush();
   }
 
-  async regenerate(options?: RegenerateOptions): Promise<Session<S>> {
+  regenerate(options?: RegenerateOptions): Promise<Session<S>> {
+    const telemetry = this.#runtime.telemetry;
+    if (telemetry === null) return this.#regenerate(options);
+    return telemetry.span('regenerate', {}, async (span) => {
+      const session = await this.#regenerate(options);
+      span?.setAttribute(ATTRIBUTE.ref, session.ref);
+      return session;
+    });
+  }
+
+  async #regenerate(options: RegenerateOptions | undefined): Promise<SessionLifecycle<S>> {
     const lifespan = chosenLifespan(options);
     this.#assertMayChange();
     let session = await (this.#starting ?? this.#loadLifecycle());
@@ -84,7 +95,12 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     return session;
   }
 
-  async destroy(): Promise<void> {
+  destroy(): Promise<void> {
+    const telemetry = this.#runtime.telemetry;
+    return telemetry === null ? this.#destroy() : telemetry.span('destroy', {}, () => this.#destroy());
+  }
+
+  async #destroy(): Promise<void> {
     const session = await (this.#starting ?? this.#loadLifecycle());
     if (session === null && !this.#cookieSent) return;
     this.#assertMayChange();

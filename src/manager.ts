@@ -6,9 +6,10 @@ import { httpSession, runSessionCall, type CallResult } from './commit.js';
 import { SessionError, SessionUnavailableError } from './errors.js';
 import { storeHealth } from './health.js';
 import { closeStore, revokeOtherSessions, revokeSession, revokeUser, userSessions } from './lifecycle.js';
-import { attachRuntime, isUserSessionCount, MAX_USER_SESSIONS, resolveOptions, type ReservedContextKey, type SessionManagerOptions } from './options.js';
+import { attachRuntime, isUserSessionCount, MAX_USER_SESSIONS, resolveOptions, type ReservedContextKey, type SessionManagerOptions, type SessionRuntime } from './options.js';
 import type { NoFlash, RequireOptionalFields, SessionSchema } from './schema.js';
 import type { Session, SessionContext, SessionHandle, SessionStoreHealth, UserSessionInfo, UserSessionsOptions } from './session-api.js';
+import { ATTRIBUTE } from './telemetry.js';
 
 /** The options tRPC's node-http adapters (standalone, Express, Next.js pages) pass to `createContext`. */
 export interface NodeHTTPContextOptions {
@@ -136,6 +137,17 @@ export interface SessionManager<S extends SessionSchema, K extends string = 'ses
   close(): Promise<void>;
 }
 
+/** A user-level operation in a span when telemetry is on; `ended` tells how many sessions it ended (a count, or whether one). */
+function traced<T>(runtime: SessionRuntime, name: string, operation: () => Promise<T>, ended?: (result: T) => number): Promise<T> {
+  const telemetry = runtime.telemetry;
+  if (telemetry === null) return operation();
+  return telemetry.span(name, {}, async (span) => {
+    const result = await operation();
+    if (ended !== undefined) span?.setAttribute(ATTRIBUTE.sessionsEnded, ended(result));
+    return result;
+  });
+}
+
 /**
  * Creates the session manager. Options are checked here, once, so a misconfiguration fails at start-up.
  *
@@ -162,11 +174,11 @@ export function createSessionManager<S extends SessionSchema, K extends string =
     userSessions: (userId, options) => {
       const limit = options?.limit ?? runtime.maxSessionsPerUser;
       if (!isUserSessionCount(limit)) return Promise.reject(new TypeError(`trpc-session: userSessions \`limit\` must be a whole number from 1 to ${MAX_USER_SESSIONS}`));
-      return userSessions(runtime, userId, options?.current?.ref ?? null, limit);
+      return traced(runtime, 'userSessions', () => userSessions(runtime, userId, options?.current?.ref ?? null, limit));
     },
-    revokeUser: (userId) => revokeUser(runtime, userId),
-    revokeSession: (userId, ref) => revokeSession(runtime, userId, ref),
-    revokeOtherSessions: (session) => revokeOtherSessions(runtime, session),
+    revokeUser: (userId) => traced(runtime, 'revokeUser', () => revokeUser(runtime, userId), Number),
+    revokeSession: (userId, ref) => traced(runtime, 'revokeSession', () => revokeSession(runtime, userId, ref), Number),
+    revokeOtherSessions: (session) => traced(runtime, 'revokeOtherSessions', () => revokeOtherSessions(runtime, session), Number),
     health: () => storeHealth(runtime),
     cookieName: runtime.cookie.name,
     close: () => closeStore(runtime),

@@ -10,6 +10,7 @@ import type { ExpiryPolicy } from './expiry.js';
 import type { SessionStore } from './stores/store.js';
 import { assertManagerOptions } from './option-checks.js';
 import { resolveTrustedOrigins } from './origin-check.js';
+import { SessionTelemetry } from './telemetry.js';
 
 /** When the changes of a request are written. */
 export type PersistMode = 'after-response' | 'before-response';
@@ -127,6 +128,16 @@ export interface SessionManagerOptions<S extends SessionSchema, K extends string
    */
   onEvent?: (event: SessionEvent) => void | Promise<void>;
   /**
+   * OpenTelemetry through `@opentelemetry/api` (install it; it is an optional peer dependency): spans for
+   * loading and writing a session, `update`, `regenerate()`, `destroy()` and the user-level operations, each
+   * with its outcome and, for a write, the number of fields written, named by the session's `ref`, never its ID
+   * or data; and metrics (`trpc_session.load.duration`, `trpc_session.commit.duration`, `trpc_session.conflicts`,
+   * `trpc_session.retries`, `trpc_session.store.outages`, `trpc_session.sessions.created`). They go to the
+   * tracer and meter providers your OpenTelemetry SDK registers. Off, nothing of OpenTelemetry is loaded.
+   * @default false
+   */
+  telemetry?: boolean;
+  /**
    * The context key the session handle lives under, in every adapter's context and in `sessions.procedure`:
    * `contextKey: 'basket'` gives `ctx.basket.start()`, leaving `ctx.session` to the app (create-t3-app's
    * NextAuth session). Its literal type flows into `SessionContext`, `sessions.procedure` and the adapters.
@@ -159,6 +170,8 @@ export interface SessionRuntime {
   /** The flash schema's validation; `null` without the `flash` option. */
   readonly flash: FieldSchemas | null;
   readonly store: SessionStore;
+  /** OpenTelemetry's spans and metrics; `null` without the `telemetry` option. */
+  readonly telemetry: SessionTelemetry | null;
   readonly cookie: CookieConfig;
   readonly cookieValues: CookieValueCodec;
   readonly policy: ExpiryPolicy;
@@ -257,10 +270,15 @@ export function resolveOptions<S extends SessionSchema, K extends string, F exte
     }
   };
 
+  const telemetry = options.telemetry ?? false;
+  if (typeof telemetry !== 'boolean') throw new TypeError(`trpc-session: \`telemetry\` must be true or false (got ${JSON.stringify(telemetry) ?? String(telemetry)})`);
+  const traces = telemetry ? new SessionTelemetry(report) : null;
+  const emit = eventEmitter(options.onEvent, report);
   return {
     fields: new FieldSchemas(options.schema, maxSize),
     flash: options.flash === undefined ? null : new FieldSchemas(options.flash, maxSize, 'flash'),
-    store: options.store,
+    store: traces === null ? options.store : traces.traced(options.store),
+    telemetry: traces,
     cookie,
     cookieValues: new CookieValueCodec(options.secrets),
     policy: {
@@ -280,7 +298,13 @@ export function resolveOptions<S extends SessionSchema, K extends string, F exte
     trustedOrigins: resolveTrustedOrigins(options.trustedOrigins, cookie.sameSite),
     context: contextFactory(contextKey),
     report,
-    emit: eventEmitter(options.onEvent, report),
+    emit:
+      traces === null
+        ? emit
+        : (type, id, userId, details) => {
+            if (type === 'created') traces.created();
+            emit(type, id, userId, details);
+          },
   };
 }
 

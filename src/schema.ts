@@ -44,12 +44,14 @@ function describeIssues(error: z.ZodError): string {
     .join('; ');
 }
 
-/** Whether a zod schema runs a transform anywhere inside it. Walks zod's own definitions, whatever their kind. */
-function containsTransform(schema: unknown, seen = new Set<unknown>()): boolean {
+type ZodDef = Record<string, unknown> & { type: string };
+
+/** Whether `test` holds for the definition of a zod schema or of any inside it. Walks zod's own definitions, whatever their kind. */
+function containsDef(schema: unknown, test: (def: ZodDef) => boolean, seen = new Set<unknown>()): boolean {
   const def = (schema as { _zod?: { def?: Record<string, unknown> } } | null)?._zod?.def;
   if (def === undefined || typeof def.type !== 'string' || seen.has(schema)) return false;
   seen.add(schema);
-  if (def.type === 'transform' || (def.type === 'pipe' && typeof def.transform === 'function')) return true;
+  if (test(def as ZodDef)) return true;
   const children: unknown[] = def.type === 'lazy' ? [(def.getter as () => unknown)()] : [];
   for (const [key, value] of Object.entries(def)) {
     // Checks (.refine(), .trim(), .toLowerCase()) leave their own output as it is when run again; defaults are data.
@@ -58,8 +60,17 @@ function containsTransform(schema: unknown, seen = new Set<unknown>()): boolean 
     else if ('_zod' in value) children.push(value);
     else children.push(...Object.values(value)); // an object's shape
   }
-  return children.some((child) => containsTransform(child, seen));
+  return children.some((child) => containsDef(child, test, seen));
 }
+
+/** Whether a zod schema runs a transform anywhere inside it. */
+const containsTransform = (schema: unknown) => containsDef(schema, (def) => def.type === 'transform' || (def.type === 'pipe' && typeof def.transform === 'function'));
+
+/**
+ * Whether a parse by a zod schema can return objects that are not the input's own: the value of a `.default()`,
+ * `.prefault()` or `.catch()` (the same object every time, or a shallow copy), or a `.readonly()` output (frozen).
+ */
+const mayShareOutput = (schema: unknown) => containsDef(schema, (def) => def.type === 'default' || def.type === 'prefault' || def.type === 'catch' || def.type === 'readonly');
 
 /**
  * The start of the names under which flash values are kept in a session's record, beside its data fields: no
@@ -75,7 +86,9 @@ export class FieldSchemas {
   readonly keys: readonly string[];
   readonly #fields: ReadonlyMap<string, z.ZodType>;
   /** The most parts a value may have, counted as zod walks it (a shared object at every place it appears). */
-  readonly #maxParts: number;
+  readonly maxParts: number;
+  /** The fields whose parse may return objects that are not the input's own (see `mayShareOutput`). */
+  readonly #sharingOutput = new Set<string>();
 
   /**
    * `maxParts`: the session's `maxSize`, as a value of more parts could not be written in fewer bytes without
@@ -83,7 +96,7 @@ export class FieldSchemas {
    * before they are read, so they need not accept absence).
    */
   constructor(schema: SessionSchema, maxParts: number, option: 'schema' | 'flash' = 'schema') {
-    this.#maxParts = maxParts;
+    this.maxParts = maxParts;
     if (!schema || typeof schema !== 'object' || !('shape' in schema)) {
       throw new TypeError(`trpc-session: \`${option}\` must be a zod object schema, such as z.object({ ... })`);
     }
@@ -94,6 +107,7 @@ export class FieldSchemas {
     this.#fields = new Map(Object.entries(schema.shape as Record<string, z.ZodType>));
     this.keys = [...this.#fields.keys()];
     for (const [key, field] of this.#fields) {
+      if (mayShareOutput(field)) this.#sharingOutput.add(key);
       if (option === 'schema' && key.startsWith(FLASH_FIELD_PREFIX)) {
         throw new TypeError(`trpc-session: session field "${key}" starts with "${FLASH_FIELD_PREFIX}", which names flash values in the store: rename it`);
       }
@@ -124,9 +138,10 @@ export class FieldSchemas {
   /** Validates a field's value. A schema that throws (an async refinement, a check that throws) is a bug in
    * the schema, not in the data: it throws a TypeError rather than reporting the value invalid, so stored
    * data is never dropped for it. */
-  parse(key: string, value: unknown): FieldParseResult {
-    // zod walks a value as a tree: one with shared references, nested deep, could take it minutes. Measured first, linearly.
-    const unwalkable = findUnwalkable(value, key, this.#maxParts);
+  parse(key: string, value: unknown, measured = false): FieldParseResult {
+    // zod walks a value as a tree: one with shared references, nested deep, could take it minutes. Measured first,
+    // linearly, unless the caller just did (`measured`, with `findUnwalkable` or `findUnusable`).
+    const unwalkable = measured ? null : findUnwalkable(value, key, this.maxParts);
     if (unwalkable !== null) return { ok: false, issues: `${unwalkable.reason} at ${unwalkable.path}`, unstorable: unwalkable };
     let result: z.ZodSafeParseResult<unknown>;
     try {
@@ -140,6 +155,14 @@ export class FieldSchemas {
       );
     }
     return result.success ? { ok: true, value: result.data } : { ok: false, issues: describeIssues(result.error) };
+  }
+
+  /**
+   * Whether the field's parse of a value of its own (one just decoded) may still return objects that other
+   * parses return too, or frozen ones: those must be copied before a request may change them in place.
+   */
+  mayShareOutput(key: string): boolean {
+    return this.#sharingOutput.has(key);
   }
 
   /** The field's value in a session that never set it: its default, or undefined. zod may hand out the same

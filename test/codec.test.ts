@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { decodeValue, encodeValue, findUnstorable, storedCopy } from '../src/codec.js';
+import { decodeValue, encodeValue, findUnstorable, findUnusable, findUnwalkable, storableCopy, storedCopy } from '../src/codec.js';
 
 test('values round-trip as themselves, plain objects and Maps kept apart', () => {
   const value = {
@@ -68,6 +68,49 @@ test('storedCopy gives what a round trip through the codec gives, and shares not
       expect(Buffer.compare(encodeValue(copy), encodeValue(roundTrip))).toBe(0);
       const original = objectsIn(value);
       for (const object of objectsIn(copy)) expect(original.has(object)).toBe(false);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+/** Values of every kind, storable or not: functions, symbols, class instances, cycles, deep chains. */
+const anyValues = fc.oneof(
+  storableValues,
+  fc.anything({ maxDepth: 3, withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true, withBoxedValues: true }),
+  fc.tuple(fc.object(), fc.constantFrom(() => 1, Symbol('s'), new (class Point {})(), new Float64Array(2), 'cycle', 'deep')).map(([value, odd]) => {
+    if (odd === 'cycle') return Object.assign(value, { self: value });
+    if (odd === 'deep') {
+      let chain: unknown = value;
+      for (let level = 0; level < 70; level++) chain = [chain];
+      return chain;
+    }
+    return { ...value, odd: [odd] };
+  }),
+);
+
+test('storableCopy refuses what findUnstorable refuses, by the same path and reason, and copies as storedCopy does', () => {
+  fc.assert(
+    fc.property(anyValues, (value) => {
+      const unstorable = findUnstorable(value, 'v');
+      const result = storableCopy(value, 'v');
+      expect(result).toEqual(unstorable === null ? { copy: storedCopy(value) } : { unstorable });
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('findUnusable finds what findUnstorable or findUnwalkable finds, in one walk', () => {
+  fc.assert(
+    fc.property(anyValues, fc.constantFrom(3, 20, 65_536), (value, maxParts) => {
+      const unstorable = findUnstorable(value, 'v');
+      const unwalkable = findUnwalkable(value, 'v', maxParts);
+      const found = findUnusable(value, 'v', maxParts);
+      if (unstorable === null && unwalkable === null) {
+        expect(found).toBeNull();
+        return;
+      }
+      // Either one, the first its walk reached; told apart by `unstorable`.
+      expect([unstorable && { ...unstorable, unstorable: true }, unwalkable && { ...unwalkable, unstorable: !unwalkable.reason.startsWith('more than') }]).toContainEqual(found);
     }),
     { numRuns: 2000 },
   );

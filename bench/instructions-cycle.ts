@@ -1,0 +1,88 @@
+/**
+ * One row of `npm run bench -- --instructions`, run by `bench/instructions.ts` under callgrind: the request
+ * cycle of `bench/micro.ts` (real IncomingMessage/ServerResponse, createContext, start(), the procedure's work,
+ * the write after the response), `iterations` times. Bundled once per library version, the library imported
+ * as `trpc-session-under-test`, so the same harness measures a base commit and this one.
+ *
+ *   node --predictable <bundle> <row> <iterations> [redis port]
+ */
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import * as z from 'zod';
+// @ts-expect-error resolved by the bundler to the src/index.ts of the version measured
+import { createSessionManager, memoryStore, redisStore } from 'trpc-session-under-test';
+import { realisticBasket } from './basket.js';
+
+type Work = (session: any) => void;
+const WORK: Record<string, Work | null> = {
+  harness: null,
+  untouched: null,
+  read: (session) => session.data.get('counter'),
+  'read and write': (session) => session.data.put('counter', session.data.get('counter') + 1),
+  'new session': (session) => session.data.put('visits', 1),
+  'read the basket': (session) => session.data.get('basket')?.items.length,
+  'change the basket': (session) => void session.data.get('basket')!.items[0]!.quantity++,
+};
+
+const [row, iterationsText, port] = process.argv.slice(2);
+const work = WORK[row!];
+if (work === undefined) throw new Error(`unknown row ${row}`);
+const iterations = Number(iterationsText);
+
+const line = z.object({ productId: z.string(), name: z.string(), quantity: z.number().int().positive(), unitPrice: z.number(), addedAt: z.number() });
+const basket = z.object({ userId: z.string(), currency: z.string(), coupon: z.string().optional(), items: z.array(line) });
+const schema = z.object({ counter: z.number().int().default(0), visits: z.number().int().default(0), basket: basket.optional() });
+
+/** Store calls not settled yet: on Redis, the write after the response is awaited through them. */
+const pending = new Set<Promise<unknown>>();
+/** The store with each call's promise kept in `pending`, whatever the store contract of the version measured. */
+function tracked<T extends object>(store: T): T {
+  return new Proxy(store, {
+    get(target, name, receiver) {
+      const member = Reflect.get(target, name, receiver);
+      if (typeof member !== 'function') return member;
+      return (...args: unknown[]) => {
+        const result = member.apply(target, args);
+        if (result instanceof Promise) {
+          pending.add(result);
+          const settled = () => pending.delete(result);
+          result.then(settled, settled);
+        }
+        return result;
+      };
+    },
+  });
+}
+
+const redis = port === undefined ? null : new Redis({ port: Number(port), host: '127.0.0.1' });
+const store = redis === null ? memoryStore({ maxSessions: 1_000_000 }) : tracked(redisStore({ redis }));
+const sessions = createSessionManager({ schema, store, onError: (error: unknown) => console.error(error) });
+
+async function cycle(cookie: string | undefined, work: Work | null, context: boolean) {
+  const req = new IncomingMessage(new Socket());
+  req.headers = cookie === undefined ? {} : { cookie };
+  const res = new ServerResponse(req);
+  if (context) {
+    const { session } = sessions.createContext({ req, res });
+    if (work !== null) work(await session.start());
+  }
+  res.emit('finish');
+  // The memory store answers within microtasks: the write after the response has landed by the next turn.
+  await new Promise((resolve) => setImmediate(resolve));
+  while (pending.size > 0) await Promise.allSettled([...pending]);
+  return res;
+}
+
+const first = await cycle(
+  undefined,
+  (session) => {
+    session.data.put('visits', 1);
+    session.data.put('basket', realisticBasket());
+  },
+  true,
+);
+const cookie = String(first.getHeader('set-cookie')).split(';')[0]!;
+const sent = row === 'new session' ? undefined : cookie;
+for (let index = 0; index < iterations; index++) await cycle(sent, work, row !== 'harness');
+redis?.disconnect();
