@@ -1,4 +1,5 @@
 import { expect, test } from 'vitest';
+import { SessionGoneError } from '../../src/index.js';
 import { testManager } from '../helpers/app.js';
 import { handleFor, requestFor, useStores } from '../helpers/request.js';
 import { logFigures } from './support/figures.js';
@@ -26,7 +27,12 @@ test.each(Object.keys(stores))('%s: regenerating a session never extends its abs
       const handle = handleFor(sessions, request.transport);
       const loaded = await handle.load();
       if (loaded === null) break;
-      const moved = await handle.regenerate();
+      // The lifetime may run out between the read and the move: the move then finds the session gone.
+      const moved = await handle.regenerate().catch((error: unknown) => {
+        if (error instanceof SessionGoneError) return null;
+        throw error;
+      });
+      if (moved === null) break;
       expect(moved.meta.createdAt.getTime()).toBe(createdAt);
       // The new cookie never outlives what is left of the absolute lifetime (rounded up to a whole second).
       const maxAge = Number(/Max-Age=(\d+)/.exec(request.cookies.at(-1)!)![1]);
