@@ -66,7 +66,8 @@ test('connections.close() also closes the failoverDetector\'s connections to the
     await served.close();
     await own.close();
   }
-  await eventually(async () => expect(await sentinelClients()).toBe(before), 5000);
+  // At most as many as before: another client of the file's may have been between two connections then.
+  await eventually(async () => expect(await sentinelClients()).toBeLessThanOrEqual(before), 5000);
 });
 
 test('a switchover (SENTINEL FAILOVER) keeps every session, and the app follows the new master without a restart', async () => {
