@@ -67,7 +67,7 @@ test('connections.close() also closes the failoverDetector\'s connections to the
     await own.close();
   }
   // At most as many as before: another client of the file's may have been between two connections then.
-  await eventually(async () => expect(await sentinelClients()).toBeLessThanOrEqual(before), 5000);
+  await eventually(async () => expect(await sentinelClients()).toBeLessThanOrEqual(before), 15_000);
 });
 
 test('a switchover (SENTINEL FAILOVER) keeps every session, and the app follows the new master without a restart', async () => {
