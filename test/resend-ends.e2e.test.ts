@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as z from 'zod';
 import { createSessionManager, redisStore, type SessionEvent, type SessionStore } from '../src/index.js';
 import { createSessionId, createWriteToken, sessionRef } from '../src/id.js';
+import { DESTROY_SESSION_SCRIPT, HASH, MOVED_MARK, REVOKE_SESSION_SCRIPT, REVOKED_MARK } from '../src/stores/redis-scripts.js';
 import { MOVED_MARK_MS } from '../src/stores/store.js';
 import { startCuttingProxy, type CuttingProxy } from './helpers/cutting-proxy.js';
 import { browser, serveStandalone, type Served } from './helpers/http.js';
@@ -254,4 +255,55 @@ describe.each(topologies)('ending a moved session with the first hop\'s reply lo
     console.log('[resend-ends] revokeUser during a move, first hop cut', counts);
     expect(counts).toEqual({ ok: ROUNDS });
   }, 600_000);
+});
+
+describe('each hop of an end, sent twice, answers the same (the scripts, on one Redis)', () => {
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+  let client: Redis;
+  beforeAll(async () => {
+    redis = await startRedis();
+    client = redis.client();
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await redis?.stop();
+  });
+
+  const destroyHop = (id: string, followed: '0' | '1', token: string) => client.eval(DESTROY_SESSION_SCRIPT, 1, `session:${id}`, followed, MOVED_MARK_MS, token);
+  const revokeHop = (id: string, user: string, followed: '0' | '1', token: string) =>
+    client.eval(REVOKE_SESSION_SCRIPT, 1, `session:${id}`, user, '', followed, MOVED_MARK_MS, token);
+
+  test('destroy: the moved mark, the new record and a create not written yet; another call ends nothing', async () => {
+    const [old, to, inFlight, inFlightTo] = Array.from({ length: 4 }, () => createSessionId()) as [string, string, string, string];
+    const token = createWriteToken();
+    await client.set(`session:${old}`, `${MOVED_MARK}:${to}\ncopy`, 'PX', MOVED_MARK_MS);
+    await client.hset(`session:${to}`, HASH.createdAt, 1);
+    await client.set(`session:${inFlight}`, `${MOVED_MARK}:${inFlightTo}`, 'PX', MOVED_MARK_MS);
+    for (let run = 0; run < 2; run++) {
+      expect(await destroyHop(old, '0', token)).toEqual([2, to]);
+      expect(await destroyHop(to, '1', token)).toEqual([1]);
+      expect(await destroyHop(inFlight, '0', token)).toEqual([2, inFlightTo]);
+      expect(await destroyHop(inFlightTo, '1', token)).toEqual([1]);
+    }
+    const another = createWriteToken();
+    for (const id of [old, inFlight]) expect(await destroyHop(id, '0', another)).toEqual([0]);
+    for (const id of [to, inFlightTo]) expect(await destroyHop(id, '1', another)).toEqual([0]);
+    expect(await client.get(`session:${old}`)).toBe(`${REVOKED_MARK}:${to}\n${token}`);
+    expect(await client.get(`session:${inFlightTo}`)).toBe(`${REVOKED_MARK}\n${token}`);
+  });
+
+  test('revoke: the same, and a revoked mark of an older server (no call named) ends nothing', async () => {
+    const [old, to, legacy] = Array.from({ length: 3 }, () => createSessionId()) as [string, string, string];
+    const token = createWriteToken();
+    await client.set(`session:${old}`, `${MOVED_MARK}:${to}\ncopy`, 'PX', MOVED_MARK_MS);
+    await client.hset(`session:${to}`, HASH.createdAt, 1, HASH.user, 'ada');
+    await client.set(`session:${legacy}`, REVOKED_MARK, 'PX', MOVED_MARK_MS);
+    for (let run = 0; run < 2; run++) {
+      expect(await revokeHop(old, 'ada', '0', token)).toEqual([2, to]);
+      expect(await revokeHop(to, 'ada', '1', token)).toEqual([1]);
+    }
+    expect(await revokeHop(old, 'ada', '0', createWriteToken())).toEqual([0]);
+    expect(await revokeHop(legacy, 'ada', '0', token)).toEqual([0]);
+    expect(await destroyHop(legacy, '0', token)).toEqual([0]);
+  });
 });
