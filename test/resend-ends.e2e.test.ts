@@ -98,6 +98,9 @@ async function redisCluster(): Promise<Topology> {
   };
 }
 
+/** What a failed call said, for the counts. */
+const failure = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+
 /** Runs `call` with one cut armed on `marker`; resolves to its result, or the error it threw, once the cut happened. */
 async function withCut<T>(proxy: CuttingProxy, marker: string, call: () => Promise<T>): Promise<{ value?: T; error?: unknown }> {
   const cut = proxy.cutAfter(marker);
@@ -184,7 +187,7 @@ describe.each(topologies)('ending a moved session with the first hop\'s reply lo
       holds.delete(marker);
       const live = (await Promise.all([oldSid, newSid].map(peekWith))).some((found) => found === marker);
       const destroyed = told('destroyed', oldSid);
-      if (ended.error !== undefined) count('logout failed');
+      if (ended.error !== undefined) count(`logout failed (${failure(ended.error)})${live ? ', a derived session lives' : ''}`);
       else if (live) count('a derived session lives');
       else if (destroyed !== 1) count(`destroyed told ${destroyed} times`);
       else count('ok');
@@ -208,7 +211,7 @@ describe.each(topologies)('ending a moved session with the first hop\'s reply lo
       const revoked = await withCut(topology.proxy, listedSid, () => sessions.revokeSession(user, sessionRef(listedSid)));
       const live = (await Promise.all([listedSid, newSid].map(peekWith))).some((found) => found === marker);
       const tells = told('revoked', listedSid);
-      if (revoked.error !== undefined) count('revoke failed');
+      if (revoked.error !== undefined) count(`revoke failed (${failure(revoked.error)})${live ? ', a derived session lives' : ''}`);
       else if (live) count('a derived session lives');
       else if (revoked.value !== true || tells !== 1) count(`answered ${String(revoked.value)}, revoked told ${tells} times`);
       else count('ok');
@@ -247,7 +250,7 @@ describe.each(topologies)('ending a moved session with the first hop\'s reply lo
       });
       const live = created !== 'gone' || (await Promise.all([oldSid, newSid].map(peekWith))).some((found) => found === marker);
       const tells = told('revoked', oldSid);
-      if (revoked.error !== undefined) count('revoke failed');
+      if (revoked.error !== undefined) count(`revoke failed (${failure(revoked.error)})${live ? ', a derived session lives' : ''}`);
       else if (live) count('a derived session lives');
       else if (revoked.value !== 1 || tells !== 1) count(`answered ${String(revoked.value)}, revoked told ${tells} times`);
       else count('ok');
