@@ -472,6 +472,38 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
     },
   ],
   [
+    'destroy and revokeSessions asked again after following a move end nothing more and revive nothing; a call never reports an end another made',
+    async (store) => {
+      // A backend client may send a step of the call again (a resend after a lost reply): that step must answer as
+      // its first run did, so the end still reaches the new ID. Asked again by another call, the session is ended.
+      const user = `user-${createSessionId()}`;
+      const now = Date.now();
+      const [created, createdNew, inFlight, inFlightNew, bound, boundNew] = Array.from({ length: 6 }, () => createSessionId()) as [string, string, string, string, string, string];
+      await store.write(created, create(now, { a: '1' }));
+      await store.write(inFlight, create(now, { a: '1' }));
+      await store.write(bound, { ...create(now, { a: '1' }), userId: user });
+      assert.equal((await store.moveOut(created, now, createdNew)).status, 'found');
+      assert.equal(await store.write(createdNew, create(now, { a: '1' })), 'ok');
+      assert.equal((await store.moveOut(inFlight, now, inFlightNew)).status, 'found');
+      assert.equal((await store.moveOut(bound, now, boundNew)).status, 'found');
+
+      assert.equal(await store.destroy(created), true);
+      assert.equal(await store.destroy(created), false, 'destroyed again, by its old ID');
+      assert.equal(await store.destroy(createdNew), false, 'destroyed again, by its new ID');
+      assert.equal(await store.destroy(inFlight), true);
+      assert.equal(await store.destroy(inFlight), false, 'a session moved and not yet created, destroyed again');
+      assert.deepEqual(await store.revokeSessions(user, () => true, null), [bound]);
+      assert.deepEqual(await store.revokeSessions(user, () => true, null), [], 'revoked again');
+      assert.equal(await store.destroy(bound), false, 'destroyed after a revoke ended it: the revoke told it');
+
+      for (const [id, what] of [[inFlightNew, 'the move\'s create'], [boundNew, 'the move\'s create'], [created, 'a put-back'], [inFlight, 'a put-back'], [bound, 'a put-back']] as const) {
+        assert.equal(await store.write(id, { ...create(now, { a: '1' }), ...(id === boundNew || id === bound ? { userId: user } : {}) }), 'gone', what);
+      }
+      for (const id of [created, createdNew, inFlight, inFlightNew, bound, boundNew]) assert.deepEqual(await store.load(id, now), { status: 'missing' });
+      assert.deepEqual(await store.userSessions(user, now, LIMIT), []);
+    },
+  ],
+  [
     'a failed move puts its record back over its own moved mark',
     async (store) => {
       const id = createSessionId();

@@ -34,7 +34,11 @@ export const HASH = {
  * (see MOVE_OUT_SCRIPT).
  */
 export const MOVED_MARK = 'trpc-session:moved';
-/** What a revoked or destroyed session's key holds for `MOVED_MARK_MS` when it cannot simply be removed (REVOKE_SESSION_SCRIPT, DESTROY_SESSION_SCRIPT). */
+/**
+ * What a revoked or destroyed session's key holds for `MOVED_MARK_MS` when it cannot simply be removed
+ * (REVOKE_SESSION_SCRIPT, DESTROY_SESSION_SCRIPT): this, then ':' and the ID the end went on to (a moved mark's
+ * new ID) or nothing, then a newline and the token of the call that left it (see REVOKED_BY). Read by its prefix.
+ */
 export const REVOKED_MARK = 'trpc-session:revoked';
 
 /** A Lua string literal of a name above (they hold no quote or backslash). */
@@ -137,7 +141,7 @@ if not update then
       return 2
     end
     local mark = redis.call('GET', key)
-    if mark == ${lua(REVOKED_MARK)} then return 0 end
+    if string.sub(mark, 1, ${REVOKED_MARK.length}) == ${lua(REVOKED_MARK)} then return 0 end
     if string.sub(mark, 1, ${MOVED_MARK.length}) ~= ${lua(MOVED_MARK)} then return 2 end
     redis.call('DEL', key)
   end
@@ -230,14 +234,35 @@ if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ${lua(HASH.device)}) else redi
 return 1
 `;
 
+/*
+ * Idempotence of the hops that end a session (destroy, revoke) under a resend: each call draws a token, and
+ * every revoked mark a hop leaves names it, with where the hop led. A hop that finds a revoked mark of its own
+ * call answers as its first run did: {2, id} to go on to the same ID, or {1} where the session ended. A mark left
+ * by another call answers {0}: that call ended the session, and told it. `revokedBy` returns the ID the mark led
+ * to ('' for none) when the mark is the call's own, nil otherwise; `revokedMark` makes one.
+ */
+const REVOKED_BY = `
+local function revokedBy(mark, token)
+  if string.sub(mark, 1, ${REVOKED_MARK.length}) ~= ${lua(REVOKED_MARK)} then return nil end
+  local body = string.sub(mark, ${REVOKED_MARK.length + 1})
+  local stop = string.find(body, '\\n', 1, true)
+  if not stop or string.sub(body, stop + 1) ~= token then return nil end
+  return string.sub(body, 2, stop - 1)
+end
+local function revokedMark(to, token)
+  return ${lua(REVOKED_MARK)} .. (to == '' and '' or ':' .. to) .. '\\n' .. token
+end
+`;
+
 /**
  * KEYS: session. ARGV: userId, keep (an ID not to follow a move to, or ''), '1' when the key is where a move
- * led, markMs. Ends one session of the user: a record bound to the user is removed ({1}); a moved mark that
- * names a new ID other than keep becomes the revoked mark (its expiry kept) and the new ID is returned ({2, id})
- * for the caller to end there in turn. Where a move led and nothing is there yet, the revoked mark is set for
- * markMs, so the move's create (WRITE_SCRIPT) is refused ({1}). Anything else: {0}.
+ * led, markMs, token (see REVOKED_BY). Ends one session of the user: a record bound to the user is removed ({1});
+ * a moved mark that names a new ID other than keep becomes the revoked mark (its expiry kept) and the new ID is
+ * returned ({2, id}) for the caller to end there in turn. Where a move led and nothing is there yet (or the
+ * record this call removed), the revoked mark is set for markMs, so the move's create (WRITE_SCRIPT) is refused
+ * ({1}). The call's own revoked mark: what its first run answered. Anything else: {0}.
  */
-export const REVOKE_SESSION_SCRIPT = `
+export const REVOKE_SESSION_SCRIPT = `${REVOKED_BY}
 local key = KEYS[1]
 local kind = redis.call('TYPE', key).ok
 if kind == 'hash' then
@@ -247,30 +272,33 @@ if kind == 'hash' then
 end
 if kind == 'string' then
   local mark = redis.call('GET', key)
+  local own = revokedBy(mark, ARGV[5])
+  if own == '' then return {1} elseif own then return {2, own} end
   local prefix = ${lua(MOVED_MARK + ':')}
   if string.sub(mark, 1, #prefix) ~= prefix then return {0} end
   -- The new ID ends where the copy of the record taken starts (MOVE_OUT_SCRIPT).
   local stop = string.find(mark, '\\n', #prefix + 1, true)
   local to = string.sub(mark, #prefix + 1, stop and stop - 1 or -1)
   if to == ARGV[2] then return {0} end
-  redis.call('SET', key, ${lua(REVOKED_MARK)}, 'KEEPTTL')
+  redis.call('SET', key, revokedMark(to, ARGV[5]), 'KEEPTTL')
   return {2, to}
 end
 if kind == 'none' and ARGV[3] == '1' then
-  redis.call('SET', key, ${lua(REVOKED_MARK)}, 'PX', ARGV[4])
+  redis.call('SET', key, revokedMark('', ARGV[5]), 'PX', ARGV[4])
   return {1}
 end
 return {0}
 `;
 
 /**
- * KEYS: session. ARGV: '1' when the key is where a move led, markMs. Ends a session for destroy(): a record is
- * removed ({1}); a moved mark becomes the revoked mark (its expiry kept) and the ID it names, if any, is returned
- * ({2, id}) for the caller to end there in turn. Where a move led and nothing is there yet, the revoked mark is
- * set for markMs, so the move's create (WRITE_SCRIPT) is refused ({1}). Anything else (a revoked mark, a key not
- * of this store's): {0}, left alone.
+ * KEYS: session. ARGV: '1' when the key is where a move led, markMs, token (see REVOKED_BY). Ends a session for
+ * destroy(): a record is removed ({1}); a moved mark becomes the revoked mark (its expiry kept) and the ID it
+ * names, if any, is returned ({2, id}) for the caller to end there in turn. Where a move led and nothing is there
+ * yet (or the record this call removed), the revoked mark is set for markMs, so the move's create (WRITE_SCRIPT)
+ * is refused ({1}). The call's own revoked mark: what its first run answered. Anything else (another call's
+ * revoked mark, a key not of this store's): {0}, left alone.
  */
-export const DESTROY_SESSION_SCRIPT = `
+export const DESTROY_SESSION_SCRIPT = `${REVOKED_BY}
 local key = KEYS[1]
 local kind = redis.call('TYPE', key).ok
 if kind == 'hash' then
@@ -279,16 +307,19 @@ if kind == 'hash' then
 end
 if kind == 'string' then
   local mark = redis.call('GET', key)
+  local own = revokedBy(mark, ARGV[3])
+  if own == '' then return {1} elseif own then return {2, own} end
   local moved = ${lua(MOVED_MARK)}
   if string.sub(mark, 1, #moved) ~= moved then return {0} end
-  redis.call('SET', key, ${lua(REVOKED_MARK)}, 'KEEPTTL')
-  if #mark == #moved then return {1} end
   -- The new ID ends where the copy of the record taken starts (MOVE_OUT_SCRIPT).
   local stop = string.find(mark, '\\n', #moved + 2, true)
-  return {2, string.sub(mark, #moved + 2, stop and stop - 1 or -1)}
+  local to = #mark == #moved and '' or string.sub(mark, #moved + 2, stop and stop - 1 or -1)
+  redis.call('SET', key, revokedMark(to, ARGV[3]), 'KEEPTTL')
+  if to == '' then return {1} end
+  return {2, to}
 end
 if kind == 'none' and ARGV[1] == '1' then
-  redis.call('SET', key, ${lua(REVOKED_MARK)}, 'PX', ARGV[2])
+  redis.call('SET', key, revokedMark('', ARGV[3]), 'PX', ARGV[2])
   return {1}
 end
 return {0}

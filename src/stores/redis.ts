@@ -1,4 +1,5 @@
 import { redactedCause, SessionStoreUnavailableError } from '../errors.js';
+import { createWriteToken } from '../id.js';
 import type { Cluster } from 'ioredis';
 import { ioredisClient, type IORedisClient, type RedisClient } from '../redis-client.js';
 import type { SharedRedisConnection } from '../redis-connections.js';
@@ -73,8 +74,8 @@ interface SessionCommands {
   trpcSessionSwapBuffer(key: string, ...args: (string | number | Uint8Array)[]): Promise<unknown[]>;
   trpcSessionBindUser(key: string, userId: string, device: string): Promise<number>;
   trpcSessionMoveOutBuffer(key: string, mark: string, markMs: number, resendable: '0' | '1'): Promise<Buffer[] | null>;
-  trpcSessionRevokeSession(key: string, userId: string, keep: string, followed: '0' | '1', markMs: number): Promise<[0 | 1] | [2, string]>;
-  trpcSessionDestroy(key: string, followed: '0' | '1', markMs: number): Promise<[0 | 1] | [2, string]>;
+  trpcSessionRevokeSession(key: string, userId: string, keep: string, followed: '0' | '1', markMs: number, token: string): Promise<[0 | 1] | [2, string]>;
+  trpcSessionDestroy(key: string, followed: '0' | '1', markMs: number, token: string): Promise<[0 | 1] | [2, string]>;
   trpcSessionIndexUserSession(key: string, id: string, expiresAt: number, pruneBefore: number, graceMs: number): Promise<null>;
   trpcSessionTrimSession(key: string, userId: string): Promise<0 | 1 | 2>;
 }
@@ -366,11 +367,13 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
      * to the ID where it was ended, or null. Adds each ID it went through to `visited`.
      */
     const revoke = async (id: string, visited: string[]): Promise<string | null> => {
+      // The revoked marks this call leaves name it, so a hop sent again answers as its first run (REVOKED_BY).
+      const token = createWriteToken();
       let at = id;
       for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
         const current = at;
         visited.push(current);
-        const reply = await run((redis) => redis.trpcSessionRevokeSession(key(current), userId, keep ?? '', hop === 0 ? '0' : '1', MOVED_MARK_MS), 'change once');
+        const reply = await run((redis) => redis.trpcSessionRevokeSession(key(current), userId, keep ?? '', hop === 0 ? '0' : '1', MOVED_MARK_MS, token), 'change');
         if (reply[0] !== 2) return reply[0] === 1 ? current : null;
         at = reply[1];
       }
@@ -406,7 +409,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       if (hash === NOT_A_HASH) {
         // One more command only for a key that is not a hash: the moved mark, or a key that is not a record.
         const value = await run((redis) => redis.get(key(id)).catch((error: unknown) => (isWrongType(error) ? null : Promise.reject(error))));
-        if (value === REVOKED_MARK) return { status: 'missing' };
+        if (value?.startsWith(REVOKED_MARK)) return { status: 'missing' };
         return value?.startsWith(MOVED_MARK) ? { status: 'moved' } : foreign;
       }
       const record = parseRecord(hash);
@@ -490,10 +493,12 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
     async destroy(id: string): Promise<boolean> {
       // Follows the moves another request made since this one read the record, one script per hop (see SessionStore.destroy).
+      // The revoked marks this call leaves name it, so a hop sent again answers as its first run (REVOKED_BY).
+      const token = createWriteToken();
       let at = id;
       for (let hop = 0; hop < MAX_REVOKE_HOPS; hop++) {
         const current = at;
-        const reply = await run((redis) => redis.trpcSessionDestroy(key(current), hop === 0 ? '0' : '1', MOVED_MARK_MS), 'change once');
+        const reply = await run((redis) => redis.trpcSessionDestroy(key(current), hop === 0 ? '0' : '1', MOVED_MARK_MS, token), 'change');
         if (reply[0] !== 2) return reply[0] === 1;
         at = reply[1];
       }

@@ -59,7 +59,9 @@ export interface SessionStore {
    * the move's create is refused (`'gone'`): no record derived from a destroyed session lives on. A revoked mark
    * is left as it is. Resolves to whether this call ended the session: removing a missing record is not an error,
    * and `false` tells the core that something else (a revoke, an expiry, a concurrent request) ended it first, so
-   * its end is told once.
+   * its end is told once. Idempotent under a resend: a step of the call that the backend's client sends again
+   * (one hop of a move followed) answers as its first run, so the call still goes on to the new ID, and answers
+   * `true` where it ended the session; a later call finds the session ended and answers `false`.
    */
   destroy(id: string): Promise<boolean>;
   /**
@@ -94,7 +96,7 @@ export interface SessionStore {
    * old ID's moved mark and the new ID then hold the revoked mark, which no create or move gets past and
    * `load` reads as `'missing'`. `keep` is the caller's session wherever it is now: the IDs its moved marks lead
    * to, read after the index (a move of it that another request made meanwhile), are kept too, and a move to
-   * `keep` is not followed. Resolves to the selected IDs (as the index had them) whose session was ended. The
+   * `keep` is not followed; each hop is idempotent under a resend, as `destroy`'s are. Resolves to the selected IDs (as the index had them) whose session was ended. The
    * index is read and revoked in batches.
    */
   revokeSessions(userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]>;
