@@ -6,7 +6,7 @@ import { createSessionManager, redisStore, type SessionEvent, type SessionStore 
 import { createSessionId, createWriteToken, sessionRef } from '../src/id.js';
 import { DESTROY_SESSION_SCRIPT, HASH, MOVED_MARK, REVOKE_SESSION_SCRIPT, REVOKED_MARK } from '../src/stores/redis-scripts.js';
 import { MOVED_MARK_MS } from '../src/stores/store.js';
-import { startCuttingProxy, type CuttingProxy } from './helpers/cutting-proxy.js';
+import { startCuttingProxy, withCut, type CuttingProxy } from './helpers/cutting-proxy.js';
 import { browser, serveStandalone, type Served } from './helpers/http.js';
 import { startRedisCluster } from './helpers/redis-cluster.js';
 import { startRedis } from './helpers/redis-server.js';
@@ -100,21 +100,6 @@ async function redisCluster(): Promise<Topology> {
 
 /** What a failed call said, for the counts. */
 const failure = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
-
-/** Runs `call` with one cut armed on `marker`; resolves to its result, or the error it threw, once the cut happened. */
-async function withCut<T>(proxy: CuttingProxy, marker: string, call: () => Promise<T>): Promise<{ value?: T; error?: unknown }> {
-  const cut = proxy.cutAfter(marker);
-  let settled: { value?: T; error?: unknown };
-  try {
-    settled = { value: await call() };
-  } catch (error) {
-    settled = { error };
-  }
-  const happened = await Promise.race([cut.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 1000))]);
-  proxy.disarm();
-  if (!happened) throw new Error(`no command carrying "${marker}" was cut`);
-  return settled;
-}
 
 const topologies: [string, () => Promise<Topology>][] = [
   ['single Redis', singleRedis],

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as z from 'zod';
 import { createRedisConnections, createSessionManager, redisStore, type SessionContext, type SessionStore } from '../src/index.js';
 import type { RedisClient } from '../src/redis-client.js';
-import { startCuttingProxy, type CuttingProxy } from './helpers/cutting-proxy.js';
+import { startCuttingProxy, withCut, type CuttingProxy } from './helpers/cutting-proxy.js';
 import { browser, serveStandalone, type Served } from './helpers/http.js';
 import { startRedisCluster, type RedisCluster } from './helpers/redis-cluster.js';
 import { startRedis, type RedisServer } from './helpers/redis-server.js';
@@ -143,21 +143,6 @@ interface Outcomes {
 }
 
 const outcomes = (): Outcomes => ({ ok: 0, doubleApplied: 0, lost: 0, failedButApplied: 0, failed: 0 });
-
-/** Runs `call` with one cut armed on `marker`; resolves to its result, or the error it threw, once the cut happened. */
-async function withCut<T>(proxy: CuttingProxy, marker: string, call: () => Promise<T>): Promise<{ value?: T; error?: unknown }> {
-  const cut = proxy.cutAfter(marker);
-  let settled: { value?: T; error?: unknown };
-  try {
-    settled = { value: await call() };
-  } catch (error) {
-    settled = { error };
-  }
-  const happened = await Promise.race([cut.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 1000))]);
-  proxy.disarm();
-  if (!happened) throw new Error(`no command carrying "${marker}" was cut`);
-  return settled;
-}
 
 const topologies: [string, () => Promise<Topology>][] = [
   ['single Redis', singleRedis],

@@ -85,3 +85,21 @@ export async function startCuttingProxy(targetPorts: readonly number[]): Promise
     },
   };
 }
+
+/**
+ * Runs `call` with one cut armed on `marker`; resolves to its result, or the error it threw, once the cut
+ * happened. Throws if no command carrying the marker was cut: a round that cut nothing proves nothing.
+ */
+export async function withCut<T>(proxy: CuttingProxy, marker: string, call: () => Promise<T>): Promise<{ value?: T; error?: unknown }> {
+  const cut = proxy.cutAfter(marker);
+  let settled: { value?: T; error?: unknown };
+  try {
+    settled = { value: await call() };
+  } catch (error) {
+    settled = { error };
+  }
+  const happened = await Promise.race([cut.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 1000))]);
+  proxy.disarm();
+  if (!happened) throw new Error(`no command carrying "${marker}" was cut`);
+  return settled;
+}
