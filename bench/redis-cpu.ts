@@ -1,9 +1,14 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { IncomingMessage, ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
 import * as z from 'zod';
 import { createSessionManager, redisStore, type Session } from '../src/index.js';
 import type { SessionHandle } from '../src/session-api.js';
+import { freePort, waitForPing } from '../test/helpers/redis-server.js';
 import { observeCommands } from './redis-commands.js';
 import { table } from './results-file.js';
 
@@ -21,6 +26,8 @@ export interface RedisCpuRow {
   usecPerCall: number;
   /** The server's whole CPU (`INFO cpu`, user and system) per call: with parsing, replies and the event loop. */
   cpuUsecPerCall: number;
+  /** The instructions redis-server ran per call, counted by callgrind (`--callgrind`): repeatable, unlike the times. */
+  instructionsPerCall?: number;
   /** Commands sent per call, by name. */
   sent: Record<string, number>;
   /** The commands scripts ran, per call (already inside their EVALSHA's µs). */
@@ -103,6 +110,8 @@ export interface RedisCpuOptions {
   calls: number;
   /** Rounds; in each, every operation runs once, in an order turning each round. */
   rounds: number;
+  /** Also count redis-server's instructions per call, on a second redis-server run under callgrind. */
+  callgrind?: boolean;
 }
 
 /**
@@ -110,9 +119,10 @@ export interface RedisCpuOptions {
  * one counter field), beside the floor: a raw GET, a GET then a SET, and a SET, over the same client. Each row is
  * the median over rounds.
  */
-export async function redisCpu(port: number, connect: (port: number) => Redis, options: RedisCpuOptions): Promise<RedisCpuRow[]> {
-  const client = connect(port);
-  const admin = connect(port);
+type Operation = [name: string, run: () => Promise<void>];
+
+/** The rows' operations over `client`: request cycles of a manager on the Redis store, and the floor's commands. */
+async function operations(client: Redis): Promise<Operation[]> {
   const schema = z.object({ counter: z.number().int().default(0) });
   const sessions = createSessionManager({ schema, store: redisStore({ redis: client }), onError: (error) => console.error(error) });
   let cookie: string | undefined;
@@ -131,7 +141,8 @@ export async function redisCpu(port: number, connect: (port: number) => Redis, o
   // A value of about the size of the session's record, so the floor reads and writes as many bytes.
   const floorValue = (value: number) => String(value).padEnd(96, ' ');
   await client.set('floor', floorValue(1));
-  const operations: [string, () => Promise<void>][] = [
+  // A new session's cycle leaves the cookie of the session it made: the next rows read and write that one.
+  return [
     ['read a counter', () => cycle(cookie, (session) => void session.data.get('counter'))],
     ['read and write it', () => cycle(cookie, (session) => session.data.put('counter', session.data.get('counter') + 1))],
     ['new session', () => cycle(undefined, (session) => session.data.put('counter', 1))],
@@ -146,20 +157,76 @@ export async function redisCpu(port: number, connect: (port: number) => Redis, o
     ],
     ['floor: SET', async () => void (await client.set('floor', floorValue(1)))],
   ];
-  const samples = new Map<string, Sample[]>(operations.map(([name]) => [name, []]));
+}
+
+/**
+ * redis-server's instructions per call of each operation, on a redis-server of its own run under callgrind:
+ * counters dumped (and zeroed) before and after each row's calls, after a few calls unmeasured.
+ */
+async function redisInstructions(connect: (port: number) => Redis, calls: number): Promise<Map<string, number>> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'trpc-session-redis-callgrind-'));
+  const server = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${dir}/out`, 'redis-server', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const counts = new Map<string, number>();
+  try {
+    await waitForPing(port, server);
+    const client = connect(port);
+    try {
+      let dumps = 0;
+      /** Instructions since the last dump: callgrind_control writes the counters to `out.N` and zeroes them. */
+      const dump = () => {
+        execFileSync('callgrind_control', ['--dump', String(server.pid)], { stdio: 'ignore' });
+        dumps++;
+        const file = readdirSync(dir).find((name) => name === `out.${dumps}`);
+        if (file === undefined) throw new Error(`callgrind wrote no dump ${dumps} in ${dir}`);
+        return Number(/^totals: (\d+)/m.exec(readFileSync(join(dir, file), 'utf8'))?.[1] ?? Number.NaN);
+      };
+      for (const [name, operation] of await operations(client)) {
+        for (let index = 0; index < 20; index++) await operation();
+        dump();
+        for (let index = 0; index < calls; index++) await operation();
+        counts.set(name, dump() / calls);
+      }
+    } finally {
+      client.disconnect();
+    }
+  } finally {
+    server.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return counts;
+}
+
+/**
+ * Read, write, new session and regenerate on the Redis store (each a request cycle as in the micro-benchmarks,
+ * one counter field), beside the floor: a raw GET, a GET then a SET, and a SET, over the same client. Each row is
+ * the median over rounds.
+ */
+export async function redisCpu(port: number, connect: (port: number) => Redis, options: RedisCpuOptions): Promise<RedisCpuRow[]> {
+  const client = connect(port);
+  const admin = connect(port);
+  const rows = await operations(client);
+  const samples = new Map<string, Sample[]>(rows.map(([name]) => [name, []]));
   for (let round = 0; round < options.rounds; round++) {
-    for (let at = 0; at < operations.length; at++) {
-      const [name, operation] = operations[(at + round) % operations.length]!;
-      // A new session's cycle leaves the cookie of the session it made: the next rows read and write that one.
+    for (let at = 0; at < rows.length; at++) {
+      const [name, operation] = rows[(at + round) % rows.length]!;
       samples.get(name)!.push(await sample(admin, port, options.calls, operation));
     }
   }
   client.disconnect();
   admin.disconnect();
-  return operations.map(([name]) => {
+  const instructions = options.callgrind ? await redisInstructions(connect, Math.min(options.calls, 1_000)) : undefined;
+  return rows.map(([name]) => {
     const taken = samples.get(name)!;
     const last = taken.at(-1)!;
-    return { name, usecPerCall: median(taken.map((one) => one.usec)), cpuUsecPerCall: median(taken.map((one) => one.cpu)), sent: last.sent, inner: last.inner };
+    return {
+      name,
+      usecPerCall: median(taken.map((one) => one.usec)),
+      cpuUsecPerCall: median(taken.map((one) => one.cpu)),
+      ...(instructions === undefined ? {} : { instructionsPerCall: instructions.get(name)! }),
+      sent: last.sent,
+      inner: last.inner,
+    };
   });
 }
 
@@ -173,7 +240,8 @@ const listed = (counts: Record<string, number>) =>
 /** The table of `npm run bench -- --redis-cpu`. */
 export function redisCpuMarkdown(rows: readonly RedisCpuRow[]): string {
   const floor = (row: RedisCpuRow) => rows.find((other) => other.name === REDIS_CPU_FLOORS[row.name]);
-  const ratio = (value: number, of: number | undefined) => (of === undefined ? '' : (value / of).toFixed(2));
+  const ratio = (value: number | undefined, of: number | undefined) => (value === undefined || of === undefined ? '' : (value / of).toFixed(2));
+  const counted = rows.every((row) => row.instructionsPerCall !== undefined);
   return table(
     [
       'operation (Redis store, one counter field)',
@@ -182,6 +250,7 @@ export function redisCpuMarkdown(rows: readonly RedisCpuRow[]): string {
       '÷ floor',
       'server CPU µs per call (INFO cpu)',
       '÷ floor',
+      ...(counted ? ['redis-server instructions per call (callgrind)', '÷ floor'] : []),
       'floor',
       'inside the scripts, per call (commandstats µs)',
     ],
@@ -192,6 +261,7 @@ export function redisCpuMarkdown(rows: readonly RedisCpuRow[]): string {
       ratio(row.usecPerCall, floor(row)?.usecPerCall),
       row.cpuUsecPerCall.toFixed(1),
       ratio(row.cpuUsecPerCall, floor(row)?.cpuUsecPerCall),
+      ...(counted ? [Math.round(row.instructionsPerCall!).toLocaleString('en-US'), ratio(row.instructionsPerCall, floor(row)?.instructionsPerCall)] : []),
       REDIS_CPU_FLOORS[row.name]?.slice('floor: '.length) ?? '',
       row.inner.length === 0
         ? ''

@@ -8,13 +8,15 @@
  *   npm run bench -- --instructions [--base REV[,REV]] [--store memory|redis]   the request cycle's instructions
  *                                      under callgrind (needs valgrind), beside those of each commit REV (kept in
  *                                      bench/.tmp); prints
- *   npm run bench -- --redis-cpu [--calls N] [--rounds N]   Redis's CPU per call of read, write, new session and
- *                                      regenerate beside the floor (INFO commandstats and INFO cpu), its own
- *                                      redis-server; 2,000 calls (or N) per row and round, 5 rounds (or N); prints
+ *   npm run bench -- --redis-cpu [--calls N] [--rounds N] [--callgrind]   Redis's CPU per call of read, write, new
+ *                                      session and regenerate beside the floor (INFO commandstats and INFO cpu), on
+ *                                      a redis-server of its own; 2,000 calls (or N) per row and round, 5 rounds (or
+ *                                      N); --callgrind adds redis-server's instructions per call (needs valgrind); prints
  *   --duration S --rounds N --connections N --only TEXT[,TEXT] --cpu-prof   for investigations
  */
 import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import { startRedis } from '../test/helpers/redis-server.js';
 import type { CompareOptions } from './compare.js';
 import { codecBenchmarks, contextBenchmarks, requestCycleBenchmarks, type MicroResult } from './micro.js';
@@ -29,6 +31,7 @@ const { values } = parseArgs({
     instructions: { type: 'boolean', default: false },
     'redis-cpu': { type: 'boolean', default: false },
     calls: { type: 'string' },
+    callgrind: { type: 'boolean', default: false },
     base: { type: 'string' },
     store: { type: 'string' },
     requests: { type: 'string' },
@@ -72,7 +75,11 @@ try {
     console.log(await instructions(values.base?.split(',') ?? [], stores, redis.port, log));
   } else if (values['redis-cpu']) {
     const { redisCpu, redisCpuMarkdown } = await import('./redis-cpu.js');
-    const rows = await redisCpu(redis.port, () => redis.client(), { calls: number(values.calls, 2_000), rounds: number(values.rounds, 5) });
+    const rows = await redisCpu(redis.port, (port) => new Redis(port, '127.0.0.1'), {
+      calls: number(values.calls, 2_000),
+      rounds: number(values.rounds, 5),
+      callgrind: values.callgrind,
+    });
     console.log(`${runContext(command)}\n\n${redisCpuMarkdown(rows)}`);
   } else if (values.soak) {
     const { soak, soakMarkdown } = await import('./soak.js');
