@@ -37,18 +37,19 @@ export interface CommandSources {
 const MONITOR_LINE = /^\+\d+\.\d+ \[\d+ (\S+)\] "([^"]+)"/;
 
 /**
- * Which command names a client sent and which ran inside a Lua script, learned with `MONITOR` (which tags a
- * script's commands as coming from `lua`) while `traffic` runs. `INFO commandstats` counts both alike, so the
- * measured runs, which cannot afford MONITOR, are split with what this sees. Read from a plain socket:
- * ioredis enters its monitor mode only a promise turn after `+OK`, so a line in the same packet as that
+ * How many times a client sent each command and how many times a Lua script ran it, learned with `MONITOR`
+ * (which tags a script's commands as coming from `lua`) while `traffic` runs. `INFO commandstats` counts both
+ * alike, so the measured runs, which cannot afford MONITOR, are split with what this sees. Read from a plain
+ * socket: ioredis enters its monitor mode only a promise turn after `+OK`, so a line in the same packet as that
  * `+OK` (any traffic already under way) was taken for a reply to nothing and crashed the run.
  */
-export async function observeSources(port: number, traffic: () => Promise<void>): Promise<CommandSources> {
-  const sources: CommandSources = { client: new Set(), script: new Set() };
+export async function observeCommands(port: number, traffic: () => Promise<void>): Promise<{ client: CommandCounts; script: CommandCounts }> {
+  const seen = { client: {} as CommandCounts, script: {} as CommandCounts };
   const socket = connect(port, '127.0.0.1');
   socket.setEncoding('utf8');
   let pending = '';
   let started: () => void;
+  let pinged = () => {};
   const monitoring = new Promise<void>((resolve, reject) => {
     started = resolve;
     socket.on('error', reject);
@@ -62,17 +63,36 @@ export async function observeSources(port: number, traffic: () => Promise<void>)
       const match = MONITOR_LINE.exec(line);
       if (match === null) continue;
       const name = match[2]!.toLowerCase();
-      if (!OWN_COMMANDS.has(name)) (match[1] === 'lua' ? sources.script : sources.client).add(name);
+      if (name === 'ping') pinged();
+      const counts = match[1] === 'lua' ? seen.script : seen.client;
+      if (!OWN_COMMANDS.has(name)) counts[name] = (counts[name] ?? 0) + 1;
     }
   });
   socket.write('MONITOR\r\n');
   try {
     await monitoring;
     await traffic();
+    // The traffic's last lines may still be on their way: a PING sent now is shown after them.
+    const pinger = connect(port, '127.0.0.1');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        pinged = resolve;
+        pinger.on('error', reject);
+        pinger.write('PING\r\n');
+      });
+    } finally {
+      pinger.destroy();
+    }
   } finally {
     socket.destroy();
   }
-  return sources;
+  return seen;
+}
+
+/** The command names a client sent and those a script ran while `traffic` runs (see observeCommands). */
+export async function observeSources(port: number, traffic: () => Promise<void>): Promise<CommandSources> {
+  const { client, script } = await observeCommands(port, traffic);
+  return { client: new Set(Object.keys(client)), script: new Set(Object.keys(script)) };
 }
 
 /**

@@ -7,11 +7,16 @@
  *   npm run bench -- --micro           the micro-benchmarks alone (under a minute), written to bench/RESULTS.md
  *   npm run bench -- --instructions [--base REV[,REV]] [--store memory|redis]   the request cycle's instructions
  *                                      under callgrind (needs valgrind), beside those of each commit REV (kept in
- *                                      bench/.tmp), and Redis's CPU per call; prints
+ *                                      bench/.tmp); prints
+ *   npm run bench -- --redis-cpu [--calls N] [--rounds N] [--callgrind]   Redis's CPU per call of read, write, new
+ *                                      session and regenerate beside the floor (INFO commandstats and INFO cpu), on
+ *                                      a redis-server of its own; 2,000 calls (or N) per row and round, 5 rounds (or
+ *                                      N); --callgrind adds redis-server's instructions per call (needs valgrind); prints
  *   --duration S --rounds N --connections N --only TEXT[,TEXT] --cpu-prof   for investigations
  */
 import { mkdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import { startRedis } from '../test/helpers/redis-server.js';
 import type { CompareOptions } from './compare.js';
 import { codecBenchmarks, contextBenchmarks, requestCycleBenchmarks, type MicroResult } from './micro.js';
@@ -24,6 +29,9 @@ const { values } = parseArgs({
     soak: { type: 'boolean', default: false },
     micro: { type: 'boolean', default: false },
     instructions: { type: 'boolean', default: false },
+    'redis-cpu': { type: 'boolean', default: false },
+    calls: { type: 'string' },
+    callgrind: { type: 'boolean', default: false },
     base: { type: 'string' },
     store: { type: 'string' },
     requests: { type: 'string' },
@@ -45,7 +53,7 @@ const record = !values.quick && values.duration === undefined && values.rounds =
 // The micro-benchmarks run first, before the comparison's modules (the peers' libraries among them) are
 // loaded: once they were, the library's own code measured about twice as slow in this process.
 let microResults: MicroResult[] | undefined;
-if (values.micro || (!values.soak && !values.instructions)) {
+if (values.micro || (!values.soak && !values.instructions && !values['redis-cpu'])) {
   log('micro-benchmarks');
   const scale = values.quick ? 0.1 : 1;
   microResults = [...codecBenchmarks(scale), ...contextBenchmarks(scale), ...(await requestCycleBenchmarks(scale))];
@@ -65,8 +73,14 @@ try {
     const { instructions, INSTRUCTION_STORES } = await import('./instructions.js');
     const stores = values.store === undefined ? INSTRUCTION_STORES : (values.store.split(',') as InstructionStore[]);
     console.log(await instructions(values.base?.split(',') ?? [], stores, redis.port, log));
+  } else if (values['redis-cpu']) {
     const { redisCpu, redisCpuMarkdown } = await import('./redis-cpu.js');
-    console.log(`\n${redisCpuMarkdown(await redisCpu(redis.port, () => redis.client()))}`);
+    const rows = await redisCpu(redis.port, (port) => new Redis(port, '127.0.0.1'), {
+      calls: number(values.calls, 2_000),
+      rounds: number(values.rounds, 5),
+      callgrind: values.callgrind,
+    });
+    console.log(`${runContext(command)}\n\n${redisCpuMarkdown(rows)}`);
   } else if (values.soak) {
     const { soak, soakMarkdown } = await import('./soak.js');
     const result = await soak(redis, number(values.requests, 1_000_000), connections, log);

@@ -52,12 +52,29 @@ const lua = (name: string) => `'${name}'`;
  * value, written by the change's own HSET.
  */
 const RECENT_TOKENS = `
+local function hasToken(recent, token)
+  -- Every token in the list follows a ','; a match elsewhere (inside a longer token) is not the token. No string is made.
+  local from = 1
+  while true do
+    local at = string.find(recent, token, from, true)
+    if not at then return false end
+    local after = at + #token
+    if string.byte(recent, at - 1) == 44 and (after > #recent or string.byte(recent, after) == 44) then return true end
+    from = at + 1
+  end
+end
 local function seen(key, token)
   local stored = redis.call('HMGET', key, ${lua(HASH.tokens)}, ${lua(HASH.schemaVersion)})
   local recent = stored[1] or ''
-  return string.find(recent .. ',', ',' .. token .. ',', 1, true) ~= nil, recent, tonumber(stored[2]) or 0
+  return hasToken(recent, token), recent, tonumber(stored[2]) or 0
 end
 local function remembered(recent, token)
+  -- Every writer's token has one length (createWriteToken): a full list is ${RECENT_TOKEN_COUNT} entries of it, cut after the one
+  -- before last without searching for it. Any other list is searched, entry by entry.
+  local entry = #token + 1
+  if #recent == ${RECENT_TOKEN_COUNT} * entry and string.byte(recent, ${RECENT_TOKEN_COUNT - 1} * entry + 1) == 44 then
+    return ',' .. token .. string.sub(recent, 1, ${RECENT_TOKEN_COUNT - 1} * entry)
+  end
   local at = 0
   for _ = 1, ${RECENT_TOKEN_COUNT} do
     at = string.find(recent, ',', at + 1, true)
@@ -89,15 +106,23 @@ return 1
  * a newline (MessagePack): the same move sent again (the new ID is unique to it) answers it again. */
 export const MOVE_OUT_SCRIPT = `
 local key = KEYS[1]
-local kind = redis.call('TYPE', key).ok
-if kind == 'string' and ARGV[3] == '1' then
-  local mark = redis.call('GET', key)
-  if string.sub(mark, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n' then return cmsgpack.unpack(string.sub(mark, #ARGV[1] + 2)) end
+-- HGETALL first: a record's move reads nothing else; only a key that is not a hash (the error) is looked at again.
+local record = redis.pcall('HGETALL', key)
+if record.err then
+  if ARGV[3] ~= '1' then return false end
+  local mark = redis.pcall('GET', key)
+  if type(mark) == 'string' and string.sub(mark, 1, #ARGV[1] + 1) == ARGV[1] .. '\\n' then return cmsgpack.unpack(string.sub(mark, #ARGV[1] + 2)) end
   return false
 end
-if kind ~= 'hash' or redis.call('HEXISTS', key, ${lua(HASH.createdAt)}) == 0 then return false end
-local record = redis.call('HGETALL', key)
-redis.call('DEL', key)
+local created = false
+for i = 1, #record, 2 do
+  if record[i] == ${lua(HASH.createdAt)} then
+    created = true
+    break
+  end
+end
+if not created then return false end
+-- SET replaces the hash, whatever the key held.
 redis.call('SET', key, ARGV[3] == '1' and ARGV[1] .. '\\n' .. cmsgpack.pack(record) or ARGV[1], 'PX', ARGV[2])
 return record
 `;
@@ -119,22 +144,24 @@ end
 `;
 
 /** KEYS: session. ARGV: 'c' (create), 'u' (update) or 'e' (update expecting the record as read), ttlMs, maxSize,
- * removeCount, fields to remove…, with 'e' the expected schema version, expected field count and field/value
- * pairs…, then the field/value pairs to set… Returns 1 written, 0 gone (update of a missing record, create over
- * a revoked mark), 2 exists
- * (create of an existing one), {3, size} refused by the size rule, 4 stale ('e': the record is not as expected,
- * nothing written), 5 newer (an update of a record written by a higher schema version than the write's, which is
- * an update's last pair, nothing written). After the pairs, the token (see RECENT_TOKENS: 1 again for a token the
- * record holds). Only a create sets the expiry: an update leaves it to the loads, which refresh it together with
- * the cookie. */
+ * removeCount, dataCount, fields to remove…, with 'e' the expected schema version, expected field count and
+ * field/value pairs…, then the dataCount data field/value pairs to set, the metadata pairs to set… Returns 1 written,
+ * 0 gone (update of a missing record, or of a key that is not a session record; create over a revoked mark), 2
+ * exists (create of an existing one), {3, size} refused by the size rule, 4 stale ('e': the record is not as
+ * expected, nothing written), 5 newer (an update of a record written by a higher schema version than the write's,
+ * which is an update's last pair, nothing written). After the pairs, the token (see RECENT_TOKENS: 1 again for a
+ * token the record holds). Only a create sets the expiry: an update leaves it to the loads, which refresh it
+ * together with the cookie. An update reads all it checks in one HMGET (the creation time, which every record
+ * has, the tokens, the version, the values it replaces and, with 'e', those it expects). */
 export const WRITE_SCRIPT = `${DATA_SIZE}${RECENT_TOKENS}
 local key = KEYS[1]
-local token = table.remove(ARGV)
-local exists = redis.call('EXISTS', key)
-local update = ARGV[1] ~= 'c'
-local recent = ''
-if not update then
-  if exists == 1 then
+local last = #ARGV - 1
+local token = ARGV[last + 1]
+local removeCount = tonumber(ARGV[4])
+local dataCount = tonumber(ARGV[5])
+local first = 6 + removeCount
+if ARGV[1] == 'c' then
+  if redis.call('EXISTS', key) == 1 then
     -- A failed move puts its record back over its own moved mark; nothing gets past a revoked mark.
     if redis.call('TYPE', key).ok ~= 'string' then
       if seen(key, token) then return 1 end
@@ -145,50 +172,64 @@ if not update then
     if string.sub(mark, 1, ${MOVED_MARK.length}) ~= ${lua(MOVED_MARK)} then return 2 end
     redis.call('DEL', key)
   end
-elseif exists == 0 then
-  return 0
-else
-  local done, version
-  done, recent, version = seen(key, token)
-  if done then return 1 end
-  if version > tonumber(ARGV[#ARGV]) then return 5 end
+  local size = 0
+  for i = first + 1, first + 2 * dataCount - 1, 2 do size = size + #ARGV[i] end
+  if size > tonumber(ARGV[3]) then return {3, size} end
+  redis.call('HSET', key, ${lua(HASH.tokens)}, ',' .. token, unpack(ARGV, first, last))
+  redis.call('PEXPIRE', key, ARGV[2])
+  return 1
 end
-local removeCount = tonumber(ARGV[4])
-local first = 5 + removeCount
+local expectCount = 0
 if ARGV[1] == 'e' then
-  local version = redis.call('HGET', key, ${lua(HASH.schemaVersion)})
-  if (version and tonumber(version) or 0) ~= tonumber(ARGV[first]) then return 4 end
-  local expectCount = tonumber(ARGV[first + 1])
-  local dataCount = 0
-  for _, name in ipairs(redis.call('HKEYS', key)) do
-    if string.sub(name, 1, ${HASH.dataPrefix.length}) == ${lua(HASH.dataPrefix)} then dataCount = dataCount + 1 end
-  end
-  if dataCount ~= expectCount then return 4 end
-  for i = first + 2, first + 2 * expectCount, 2 do
-    if redis.call('HGET', key, ARGV[i]) ~= ARGV[i + 1] then return 4 end
-  end
+  expectCount = tonumber(ARGV[first + 1])
   first = first + 2 + 2 * expectCount
 end
-local removed = {}
-for i = 5, 4 + removeCount do removed[ARGV[i]] = true end
-local growth = 0
-for i = first, #ARGV, 2 do
-  if string.sub(ARGV[i], 1, ${HASH.dataPrefix.length}) == ${lua(HASH.dataPrefix)} then
-    growth = growth + #ARGV[i + 1]
-    if update and not removed[ARGV[i]] then growth = growth - redis.call('HSTRLEN', key, ARGV[i]) end
+-- A hash command first: on a mark it fails with WRONGTYPE, having changed nothing.
+local stored
+if dataCount == 1 and expectCount == 0 then
+  stored = redis.call('HMGET', key, ${lua(HASH.createdAt)}, ${lua(HASH.tokens)}, ${lua(HASH.schemaVersion)}, ARGV[first])
+else
+  local read = {key, ${lua(HASH.createdAt)}, ${lua(HASH.tokens)}, ${lua(HASH.schemaVersion)}}
+  for i = first, first + 2 * dataCount - 2, 2 do read[#read + 1] = ARGV[i] end
+  for i = 8 + removeCount, 6 + removeCount + 2 * expectCount, 2 do read[#read + 1] = ARGV[i] end
+  stored = redis.call('HMGET', unpack(read))
+end
+if not stored[1] then return 0 end
+local recent = stored[2] or ''
+if hasToken(recent, token) then return 1 end
+local version = tonumber(stored[3]) or 0
+if version > tonumber(ARGV[last]) then return 5 end
+if ARGV[1] == 'e' then
+  if version ~= tonumber(ARGV[6 + removeCount]) then return 4 end
+  local dataFields = 0
+  for _, name in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(name, 1, ${HASH.dataPrefix.length}) == ${lua(HASH.dataPrefix)} then dataFields = dataFields + 1 end
+  end
+  if dataFields ~= expectCount then return 4 end
+  for j = 1, expectCount do
+    if stored[3 + dataCount + j] ~= ARGV[7 + removeCount + 2 * j] then return 4 end
   end
 end
+local removed
+if removeCount > 0 then
+  removed = {}
+  for i = 6, 5 + removeCount do removed[ARGV[i]] = true end
+end
+local growth = 0
+for j = 1, dataCount do
+  local at = first + 2 * j - 2
+  growth = growth + #ARGV[at + 1]
+  if stored[3 + j] and not (removed and removed[ARGV[at]]) then growth = growth - #stored[3 + j] end
+end
 if growth > 0 then
-  local before = 0
-  if update then
-    before = dataSize(key)
+  local before = dataSize(key)
+  if removed then
     for name in pairs(removed) do growth = growth - redis.call('HSTRLEN', key, name) end
   end
   if before + growth > tonumber(ARGV[3]) and growth > 0 then return {3, before + growth} end
 end
-if removeCount > 0 then redis.call('HDEL', key, unpack(ARGV, 5, 4 + removeCount)) end
-redis.call('HSET', key, ${lua(HASH.tokens)}, remembered(recent, token), unpack(ARGV, first))
-if not update then redis.call('PEXPIRE', key, ARGV[2]) end
+if removeCount > 0 then redis.call('HDEL', key, unpack(ARGV, 6, 5 + removeCount)) end
+redis.call('HSET', key, ${lua(HASH.tokens)}, remembered(recent, token), unpack(ARGV, first, last))
 return 1
 `;
 

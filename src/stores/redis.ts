@@ -432,7 +432,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
     async write(id: string, change: RecordWrite): Promise<WriteResult> {
       const expect = change.create ? undefined : change.expect;
-      const args: (string | number | Uint8Array)[] = [change.create ? 'c' : expect ? 'e' : 'u', change.ttlMs, change.maxSize, change.remove.length];
+      const args: (string | number | Uint8Array)[] = [change.create ? 'c' : expect ? 'e' : 'u', change.ttlMs, change.maxSize, change.remove.length, change.set.size];
       for (const field of change.remove) args.push(DATA_PREFIX + field);
       if (expect !== undefined) {
         args.push(expect.schemaVersion, expect.fields.size);
