@@ -23,6 +23,10 @@ export function connectionFailure(error: unknown): string | undefined {
       return 'host unreachable';
   }
   if (error.message === 'Connection is closed.') return 'connection closed';
+  // A Cluster client whose connection to a node closed under a command chases the slot's MOVED replies over its
+  // stale routes until it gives up (seen with natMap); its slot map is refreshed meanwhile, so sent again, the
+  // command finds its node.
+  if (error.message.startsWith('Too many Cluster redirections')) return 'lost the route to a Cluster node';
   if (
     error.name === 'MaxRetriesPerRequestError' ||
     error.name === 'ClusterAllFailedError' ||
