@@ -25,7 +25,7 @@ export const HASH = {
   lifespan: 'm:l',
   /** What identifies the device (the core's JSON), if `bindUser` was given one. */
   device: 'm:dev',
-  /** The tokens of the last writes and swaps that changed the record, each after a ',' (see RECENT_TOKENS). */
+  /** The tokens of the last writes, swaps and binds that changed the record, each after a ',' (see RECENT_TOKENS). */
   tokens: 'm:t',
 } as const;
 
@@ -67,10 +67,14 @@ local function remembered(recent, token)
 end
 `;
 
-/** KEYS: session. ARGV: now, ttlMs, expiresAt. Extends a record's expiry, never recreating one that is gone, and
- * stamps its last use. A load sends it only when the expiry is due for a refresh. Returns 1 refreshed, 0 gone. */
+/** KEYS: session. ARGV: now, ttlMs, expiresAt. Pushes back a record's expiry, never to earlier than it is and never
+ * recreating one that is gone, and stamps its last use. A load sends it only when the expiry is due for a refresh, so
+ * a touch is never meant to bring it forward: one that finds the expiry already as late (the same touch sent again
+ * after a lost reply, landing after a later touch or write) changes nothing. Returns 1 refreshed (or as late), 0 gone. */
 export const TOUCH_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local expiresAt = tonumber(redis.call('HGET', KEYS[1], ${lua(HASH.expiresAt)}))
+if expiresAt and expiresAt >= tonumber(ARGV[3]) then return 1 end
 redis.call('HSET', KEYS[1], ${lua(HASH.lastUsedAt)}, ARGV[1], ${lua(HASH.expiresAt)}, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
@@ -226,11 +230,15 @@ return {1}
  * session, never both, and the store orders them: the index entry is added before the hash names its user.
  */
 
-/** KEYS: session. ARGV: userId, device ('' for none). Returns 0 gone, 1 bound. */
-export const BIND_USER_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ${lua(HASH.user)}, ARGV[1])
-if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ${lua(HASH.device)}) else redis.call('HSET', KEYS[1], ${lua(HASH.device)}, ARGV[2]) end
+/** KEYS: session. ARGV: userId, device ('' for none), token (see RECENT_TOKENS: a bind sent again after a lost reply,
+ * landing after another request's bind, answers 1 and leaves the later bind alone). Returns 0 gone, 1 bound. */
+export const BIND_USER_SCRIPT = `${RECENT_TOKENS}
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return 0 end
+local done, recent = seen(key, ARGV[3])
+if done then return 1 end
+redis.call('HSET', key, ${lua(HASH.user)}, ARGV[1], ${lua(HASH.tokens)}, remembered(recent, ARGV[3]))
+if ARGV[2] == '' then redis.call('HDEL', key, ${lua(HASH.device)}) else redis.call('HSET', key, ${lua(HASH.device)}, ARGV[2]) end
 return 1
 `;
 

@@ -72,7 +72,7 @@ interface SessionCommands {
   trpcSessionTouch(key: string, now: number, ttlMs: number, expiresAt: number): Promise<number>;
   trpcSessionWrite(key: string, ...args: (string | number | Uint8Array)[]): Promise<number | [3, number]>;
   trpcSessionSwapBuffer(key: string, ...args: (string | number | Uint8Array)[]): Promise<unknown[]>;
-  trpcSessionBindUser(key: string, userId: string, device: string): Promise<number>;
+  trpcSessionBindUser(key: string, userId: string, device: string, token: string): Promise<number>;
   trpcSessionMoveOutBuffer(key: string, mark: string, markMs: number, resendable: '0' | '1'): Promise<Buffer[] | null>;
   trpcSessionRevokeSession(key: string, userId: string, keep: string, followed: '0' | '1', markMs: number, token: string): Promise<[0 | 1] | [2, string]>;
   trpcSessionDestroy(key: string, followed: '0' | '1', markMs: number, token: string): Promise<[0 | 1] | [2, string]>;
@@ -507,7 +507,9 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
     async bindUser(id: string, userId: string, expiresAt: number, device?: string): Promise<'ok' | 'gone'> {
       await index(id, userId, expiresAt);
-      return (await run((redis) => orGone(redis.trpcSessionBindUser(key(id), userId, device ?? ''), 0), 'change')) === 1 ? 'ok' : 'gone';
+      // Recorded with the binding, so a bind sent again never undoes a later one (BIND_USER_SCRIPT).
+      const token = createWriteToken();
+      return (await run((redis) => orGone(redis.trpcSessionBindUser(key(id), userId, device ?? '', token), 0), 'change')) === 1 ? 'ok' : 'gone';
     },
 
     async unbindUser(id: string, userId: string): Promise<void> {

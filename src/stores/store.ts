@@ -16,9 +16,11 @@ export interface SessionStore {
    */
   load(id: string, now: number): Promise<LoadResult>;
   /**
-   * Sets a record's expiry to `ttlMs` from `now` and stamps its last use, never recreating a record that is
-   * gone (`'gone'`). A record bound to `userId` keeps its entry in the user's index live until at least its
-   * new expiry (one more round trip where the index is kept apart).
+   * Pushes back a record's expiry to `ttlMs` from `now` and stamps its last use, never recreating a record that
+   * is gone (`'gone'`). Never sets an earlier expiry than the record has (the core asks for a touch only when it
+   * would extend the expiry): a touch that finds it as late changes nothing and answers `'ok'`, so a touch sent
+   * again after a lost reply never undoes a later touch or write. A record bound to `userId` keeps its entry in
+   * the user's index live until at least its new expiry (one more round trip where the index is kept apart).
    */
   touch(id: string, touch: RecordTouch): Promise<'ok' | 'gone'>;
   /**
@@ -68,7 +70,10 @@ export interface SessionStore {
    * Binds an existing record to a user: first adds it to the user's index, as live until at least
    * `expiresAt`, then records the user in it, so a record that names a user is always in that user's index.
    * `'gone'` when the record no longer exists. Stores `device` (the core's encoding of what identifies the
-   * device) in the record, or removes the one it had when `device` is not given.
+   * device) in the record, or removes the one it had when `device` is not given. Idempotent under a resend:
+   * a bind that the backend's client sends again after a lost reply answers `'ok'` without changing the record,
+   * so it never undoes another request's bind made since (the Redis store records a token of the call in the
+   * record, as a write's).
    */
   bindUser(id: string, userId: string, expiresAt: number, device?: string): Promise<'ok' | 'gone'>;
   /** Takes a record out of a user's index, leaving the record alone. Unbinding an unbound record is not an error. */
