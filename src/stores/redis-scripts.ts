@@ -35,9 +35,10 @@ export const HASH = {
  */
 export const MOVED_MARK = 'trpc-session:moved';
 /**
- * What a revoked or destroyed session's key holds for `MOVED_MARK_MS` when it cannot simply be removed
- * (REVOKE_SESSION_SCRIPT, DESTROY_SESSION_SCRIPT): this, then ':' and the ID the end went on to (a moved mark's
- * new ID) or nothing, then a newline and the token of the call that left it (see REVOKED_BY). Read by its prefix.
+ * What an ended session's key holds for `MOVED_MARK_MS`, in place of the record removed or of the moved mark
+ * followed (REVOKE_SESSION_SCRIPT, DESTROY_SESSION_SCRIPT, TRIM_SESSION_SCRIPT): this, then ':' and the ID the end
+ * went on to (a moved mark's new ID) or nothing, then a newline and the token of the call that left it (see
+ * REVOKED_BY). Read by its prefix.
  */
 export const REVOKED_MARK = 'trpc-session:revoked';
 
@@ -243,11 +244,12 @@ return 1
 `;
 
 /*
- * Idempotence of the hops that end a session (destroy, revoke) under a resend: each call draws a token, and
- * every revoked mark a hop leaves names it, with where the hop led. A hop that finds a revoked mark of its own
- * call answers as its first run did: {2, id} to go on to the same ID, or {1} where the session ended. A mark left
- * by another call answers {0}: that call ended the session, and told it. `revokedBy` returns the ID the mark led
- * to ('' for none) when the mark is the call's own, nil otherwise; `revokedMark` makes one.
+ * Idempotence of the steps that end a session (destroy, revoke, trim) under a resend: each call draws a token, and
+ * every revoked mark a step leaves names it, with where the step led; a record is never just deleted, but replaced
+ * by the revoked mark, for markMs. A step that finds a revoked mark of its own call answers as its first run did:
+ * {2, id} to go on to the same ID, or {1} where the session ended, so the end is told once. A mark left by another
+ * call answers {0}: that call ended the session, and told it. `revokedBy` returns the ID the mark led to ('' for
+ * none) when the mark is the call's own, nil otherwise; `revokedMark` makes one.
  */
 const REVOKED_BY = `
 local function revokedBy(mark, token)
@@ -264,18 +266,18 @@ end
 
 /**
  * KEYS: session. ARGV: userId, keep (an ID not to follow a move to, or ''), '1' when the key is where a move
- * led, markMs, token (see REVOKED_BY). Ends one session of the user: a record bound to the user is removed ({1});
- * a moved mark that names a new ID other than keep becomes the revoked mark (its expiry kept) and the new ID is
- * returned ({2, id}) for the caller to end there in turn. Where a move led and nothing is there yet (or the
- * record this call removed), the revoked mark is set for markMs, so the move's create (WRITE_SCRIPT) is refused
- * ({1}). The call's own revoked mark: what its first run answered. Anything else: {0}.
+ * led, markMs, token (see REVOKED_BY). Ends one session of the user: a record bound to the user is replaced by the
+ * revoked mark for markMs ({1}); a moved mark that names a new ID other than keep becomes the revoked mark (its
+ * expiry kept) and the new ID is returned ({2, id}) for the caller to end there in turn. Where a move led and
+ * nothing is there yet, the revoked mark is set for markMs, so the move's create (WRITE_SCRIPT) is refused ({1}).
+ * The call's own revoked mark: what its first run answered. Anything else: {0}.
  */
 export const REVOKE_SESSION_SCRIPT = `${REVOKED_BY}
 local key = KEYS[1]
 local kind = redis.call('TYPE', key).ok
 if kind == 'hash' then
   if redis.call('HGET', key, ${lua(HASH.user)}) ~= ARGV[1] then return {0} end
-  redis.call('DEL', key)
+  redis.call('SET', key, revokedMark('', ARGV[5]), 'PX', ARGV[4])
   return {1}
 end
 if kind == 'string' then
@@ -300,17 +302,17 @@ return {0}
 
 /**
  * KEYS: session. ARGV: '1' when the key is where a move led, markMs, token (see REVOKED_BY). Ends a session for
- * destroy(): a record is removed ({1}); a moved mark becomes the revoked mark (its expiry kept) and the ID it
- * names, if any, is returned ({2, id}) for the caller to end there in turn. Where a move led and nothing is there
- * yet (or the record this call removed), the revoked mark is set for markMs, so the move's create (WRITE_SCRIPT)
- * is refused ({1}). The call's own revoked mark: what its first run answered. Anything else (another call's
- * revoked mark, a key not of this store's): {0}, left alone.
+ * destroy(): a record is replaced by the revoked mark for markMs ({1}); a moved mark becomes the revoked mark (its
+ * expiry kept) and the ID it names, if any, is returned ({2, id}) for the caller to end there in turn. Where a move
+ * led and nothing is there yet, the revoked mark is set for markMs, so the move's create (WRITE_SCRIPT) is refused
+ * ({1}). The call's own revoked mark: what its first run answered. Anything else (another call's revoked mark, a
+ * key not of this store's): {0}, left alone.
  */
 export const DESTROY_SESSION_SCRIPT = `${REVOKED_BY}
 local key = KEYS[1]
 local kind = redis.call('TYPE', key).ok
 if kind == 'hash' then
-  redis.call('DEL', key)
+  redis.call('SET', key, revokedMark('', ARGV[3]), 'PX', ARGV[2])
   return {1}
 end
 if kind == 'string' then
@@ -346,14 +348,20 @@ if last[2] then redis.call('PEXPIREAT', key, tonumber(last[2]) + tonumber(ARGV[4
 `;
 
 /**
- * KEYS: session. ARGV: userId. Ends one session of the user to keep them within `maxSessionsPerUser`: a record
- * bound to the user is removed (1). A mark (the old ID of a session just moved, or a revoked one) is left alone
- * (2): the session it led to has an entry of its own. Anything else, no record of the user's there, is 0.
+ * KEYS: session. ARGV: userId, markMs, token (see REVOKED_BY). Ends one session of the user to keep them within
+ * `maxSessionsPerUser`: a record bound to the user is replaced by the revoked mark for markMs (1), which the same
+ * step sent again answers with 1 again. Any other mark (the old ID of a session just moved, or one revoked by
+ * another call) is left alone (2): the session it led to has an entry of its own. Anything else, no record of the
+ * user's there, is 0.
  */
-export const TRIM_SESSION_SCRIPT = `
-local kind = redis.call('TYPE', KEYS[1]).ok
-if kind == 'string' then return 2 end
-if kind ~= 'hash' or redis.call('HGET', KEYS[1], ${lua(HASH.user)}) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
+export const TRIM_SESSION_SCRIPT = `${REVOKED_BY}
+local key = KEYS[1]
+local kind = redis.call('TYPE', key).ok
+if kind == 'string' then
+  if revokedBy(redis.call('GET', key), ARGV[3]) == '' then return 1 end
+  return 2
+end
+if kind ~= 'hash' or redis.call('HGET', key, ${lua(HASH.user)}) ~= ARGV[1] then return 0 end
+redis.call('SET', key, revokedMark('', ARGV[3]), 'PX', ARGV[2])
 return 1
 `;

@@ -77,7 +77,7 @@ interface SessionCommands {
   trpcSessionRevokeSession(key: string, userId: string, keep: string, followed: '0' | '1', markMs: number, token: string): Promise<[0 | 1] | [2, string]>;
   trpcSessionDestroy(key: string, followed: '0' | '1', markMs: number, token: string): Promise<[0 | 1] | [2, string]>;
   trpcSessionIndexUserSession(key: string, id: string, expiresAt: number, pruneBefore: number, graceMs: number): Promise<null>;
-  trpcSessionTrimSession(key: string, userId: string): Promise<0 | 1 | 2>;
+  trpcSessionTrimSession(key: string, userId: string, markMs: number, token: string): Promise<0 | 1 | 2>;
 }
 
 const { dataPrefix: DATA_PREFIX, createdAt: CREATED_AT, lastUsedAt: LAST_USED_AT, expiresAt: EXPIRES_AT, schemaVersion: SCHEMA_VERSION, user: USER, lifespan: LIFESPAN, device: DEVICE, tokens: TOKENS } = HASH;
@@ -552,7 +552,9 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       // The entries that expire first, but keep's.
       const oldest = await run((redis) => redis.zrangebyscore(userKey(userId), now, '+inf', 'LIMIT', 0, over + 1));
       const candidates = oldest.filter((id) => id !== keep).slice(0, over);
-      const replies = await inBatches(candidates, (id) => run((redis) => redis.trpcSessionTrimSession(key(id), userId), 'change once'));
+      // The revoked marks this call leaves name it, so a step sent again answers as its first run (REVOKED_BY).
+      const token = createWriteToken();
+      const replies = await inBatches(candidates, (id) => run((redis) => redis.trpcSessionTrimSession(key(id), userId, MOVED_MARK_MS, token), 'change'));
       // A mark's entry stays while the mark lasts, for the revokes to follow.
       const removed = candidates.filter((_, position) => replies[position] !== 2);
       if (removed.length > 0) await run((redis) => redis.zrem(userKey(userId), ...removed), 'change');
