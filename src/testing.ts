@@ -213,6 +213,18 @@ const CASES: [string, (store: SessionStore) => Promise<void>][] = [
     },
   ],
   [
+    'a touch never sets an earlier expiry than the record has: one sent again after a later touch changes nothing (a resend after a lost reply)',
+    async (store) => {
+      const id = createSessionId();
+      const now = Date.now();
+      await store.write(id, create(now, { a: '1' }, 30_000));
+      assert.equal(await store.touch(id, { now: now + 10, ttlMs: 60_000, userId: null }), 'ok');
+      assert.equal(await store.touch(id, { now: now + 5, ttlMs: 60_000, userId: null }), 'ok', 'the earlier touch, sent again');
+      const { lastUsedAt, expiresAt } = found(await store.load(id, now + 10), 'after the touches');
+      assert.deepEqual({ lastUsedAt, expiresAt }, { lastUsedAt: now + 10, expiresAt: now + 10 + 60_000 });
+    },
+  ],
+  [
     'only a create sets the expiry: updates and compare-and-set leave it to touch',
     async (store) => {
       const id = createSessionId();

@@ -73,7 +73,7 @@ test('calls batched into one HTTP request share one load and one write, and one 
   expect((await client.read.query()).counter).toBe(6);
 });
 
-test('destroy() is a read and one script (its DEL); regenerate() a read, the move out of the old record and the new record', async () => {
+test('destroy() is a read and one script (its SET of the revoked mark); regenerate() a read, the move out of the old record and the new record', async () => {
   const { client } = fx.browser('single');
   await client.increment.mutate();
   await new Promise((resolve) => setTimeout(resolve, 50));
@@ -90,11 +90,11 @@ test('destroy() is a read and one script (its DEL); regenerate() a read, the mov
   await fx.redis.resetStats();
   await client.logout.mutate();
   await new Promise((resolve) => setTimeout(resolve, 50));
-  // Two round trips: the read, and one script that removes the record (its TYPE and DEL), or follows a move
-  // another request made since the read. (EVAL: the script's first use here.)
+  // Two round trips: the read, and one script that puts the revoked mark in the record's place (its TYPE and
+  // SET), or follows a move another request made since the read. (EVAL: the script's first use here.)
   const { eval: evals = 0, evalsha = 0, ...stats } = await sessionCommands(fx.redis);
   expect(evals + evalsha).toBe(1);
-  expect(stats).toEqual({ hgetall: 1, type: 1, del: 1 });
+  expect(stats).toEqual({ hgetall: 1, type: 1, set: 1 });
 });
 
 test('concurrent start() calls in one batch of a new client resolve to the same session', async () => {

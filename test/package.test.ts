@@ -305,9 +305,13 @@ describe('the README examples, run from the tarball against Redis', () => {
     expect(printed.trim().split('\n')).toEqual(['[{"productId":"beans","quantity":2}]', '[]']);
     const inspect = redis.client();
     // Logged out: no session record left; the login's regenerate() leaves only its moved mark (naming the new
-    // ID, then the record it took, which a resent move answers with), for 10 seconds.
+    // ID, then the record it took, which a resent move answers with), and the logout its revoked mark (naming the
+    // call, which a resent removal answers by), each for 10 seconds.
     const left = await inspect.keys('*');
-    expect(await Promise.all(left.map((key) => inspect.get(key)))).toEqual(left.map(() => expect.stringMatching(/^trpc-session:moved:[\w-]{32}(\n|$)/)));
+    expect((await Promise.all(left.map((key) => inspect.get(key)))).sort()).toEqual([
+      expect.stringMatching(/^trpc-session:moved:[\w-]{32}(\n|$)/),
+      expect.stringMatching(/^trpc-session:revoked\n[\w-]+$/),
+    ]);
     inspect.disconnect();
   }, 120_000);
 

@@ -322,8 +322,12 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       const record = live(id, touch.now);
       if (record === undefined) return 'gone';
       // The user's index here keeps no expiry of its own: it checks each record's when it is read.
-      record.expiresAt = touch.now + touch.ttlMs;
-      record.lastUsedAt = touch.now;
+      const expiresAt = touch.now + touch.ttlMs;
+      // Never earlier, as the Redis store's TOUCH_SCRIPT: a touch is never meant to bring the expiry forward.
+      if (expiresAt > record.expiresAt) {
+        record.expiresAt = expiresAt;
+        record.lastUsedAt = touch.now;
+      }
       return 'ok';
     },
 

@@ -25,7 +25,7 @@ export const HASH = {
   lifespan: 'm:l',
   /** What identifies the device (the core's JSON), if `bindUser` was given one. */
   device: 'm:dev',
-  /** The tokens of the last writes and swaps that changed the record, each after a ',' (see RECENT_TOKENS). */
+  /** The tokens of the last writes, swaps and binds that changed the record, each after a ',' (see RECENT_TOKENS). */
   tokens: 'm:t',
 } as const;
 
@@ -35,9 +35,10 @@ export const HASH = {
  */
 export const MOVED_MARK = 'trpc-session:moved';
 /**
- * What a revoked or destroyed session's key holds for `MOVED_MARK_MS` when it cannot simply be removed
- * (REVOKE_SESSION_SCRIPT, DESTROY_SESSION_SCRIPT): this, then ':' and the ID the end went on to (a moved mark's
- * new ID) or nothing, then a newline and the token of the call that left it (see REVOKED_BY). Read by its prefix.
+ * What an ended session's key holds for `MOVED_MARK_MS`, in place of the record removed or of the moved mark
+ * followed (REVOKE_SESSION_SCRIPT, DESTROY_SESSION_SCRIPT, TRIM_SESSION_SCRIPT): this, then ':' and the ID the end
+ * went on to (a moved mark's new ID) or nothing, then a newline and the token of the call that left it (see
+ * REVOKED_BY). Read by its prefix.
  */
 export const REVOKED_MARK = 'trpc-session:revoked';
 
@@ -84,10 +85,14 @@ local function remembered(recent, token)
 end
 `;
 
-/** KEYS: session. ARGV: now, ttlMs, expiresAt. Extends a record's expiry, never recreating one that is gone, and
- * stamps its last use. A load sends it only when the expiry is due for a refresh. Returns 1 refreshed, 0 gone. */
+/** KEYS: session. ARGV: now, ttlMs, expiresAt. Pushes back a record's expiry, never to earlier than it is and never
+ * recreating one that is gone, and stamps its last use. A load sends it only when the expiry is due for a refresh, so
+ * a touch is never meant to bring it forward: one that finds the expiry already as late (the same touch sent again
+ * after a lost reply, landing after a later touch or write) changes nothing. Returns 1 refreshed (or as late), 0 gone. */
 export const TOUCH_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local expiresAt = tonumber(redis.call('HGET', KEYS[1], ${lua(HASH.expiresAt)}))
+if expiresAt and expiresAt >= tonumber(ARGV[3]) then return 1 end
 redis.call('HSET', KEYS[1], ${lua(HASH.lastUsedAt)}, ARGV[1], ${lua(HASH.expiresAt)}, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
@@ -267,20 +272,25 @@ return {1}
  * session, never both, and the store orders them: the index entry is added before the hash names its user.
  */
 
-/** KEYS: session. ARGV: userId, device ('' for none). Returns 0 gone, 1 bound. */
-export const BIND_USER_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ${lua(HASH.user)}, ARGV[1])
-if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ${lua(HASH.device)}) else redis.call('HSET', KEYS[1], ${lua(HASH.device)}, ARGV[2]) end
+/** KEYS: session. ARGV: userId, device ('' for none), token (see RECENT_TOKENS: a bind sent again after a lost reply,
+ * landing after another request's bind, answers 1 and leaves the later bind alone). Returns 0 gone, 1 bound. */
+export const BIND_USER_SCRIPT = `${RECENT_TOKENS}
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return 0 end
+local done, recent = seen(key, ARGV[3])
+if done then return 1 end
+redis.call('HSET', key, ${lua(HASH.user)}, ARGV[1], ${lua(HASH.tokens)}, remembered(recent, ARGV[3]))
+if ARGV[2] == '' then redis.call('HDEL', key, ${lua(HASH.device)}) else redis.call('HSET', key, ${lua(HASH.device)}, ARGV[2]) end
 return 1
 `;
 
 /*
- * Idempotence of the hops that end a session (destroy, revoke) under a resend: each call draws a token, and
- * every revoked mark a hop leaves names it, with where the hop led. A hop that finds a revoked mark of its own
- * call answers as its first run did: {2, id} to go on to the same ID, or {1} where the session ended. A mark left
- * by another call answers {0}: that call ended the session, and told it. `revokedBy` returns the ID the mark led
- * to ('' for none) when the mark is the call's own, nil otherwise; `revokedMark` makes one.
+ * Idempotence of the steps that end a session (destroy, revoke, trim) under a resend: each call draws a token, and
+ * every revoked mark a step leaves names it, with where the step led; a record is never just deleted, but replaced
+ * by the revoked mark, for markMs. A step that finds a revoked mark of its own call answers as its first run did:
+ * {2, id} to go on to the same ID, or {1} where the session ended, so the end is told once. A mark left by another
+ * call answers {0}: that call ended the session, and told it. `revokedBy` returns the ID the mark led to ('' for
+ * none) when the mark is the call's own, nil otherwise; `revokedMark` makes one.
  */
 const REVOKED_BY = `
 local function revokedBy(mark, token)
@@ -297,18 +307,18 @@ end
 
 /**
  * KEYS: session. ARGV: userId, keep (an ID not to follow a move to, or ''), '1' when the key is where a move
- * led, markMs, token (see REVOKED_BY). Ends one session of the user: a record bound to the user is removed ({1});
- * a moved mark that names a new ID other than keep becomes the revoked mark (its expiry kept) and the new ID is
- * returned ({2, id}) for the caller to end there in turn. Where a move led and nothing is there yet (or the
- * record this call removed), the revoked mark is set for markMs, so the move's create (WRITE_SCRIPT) is refused
- * ({1}). The call's own revoked mark: what its first run answered. Anything else: {0}.
+ * led, markMs, token (see REVOKED_BY). Ends one session of the user: a record bound to the user is replaced by the
+ * revoked mark for markMs ({1}); a moved mark that names a new ID other than keep becomes the revoked mark (its
+ * expiry kept) and the new ID is returned ({2, id}) for the caller to end there in turn. Where a move led and
+ * nothing is there yet, the revoked mark is set for markMs, so the move's create (WRITE_SCRIPT) is refused ({1}).
+ * The call's own revoked mark: what its first run answered. Anything else: {0}.
  */
 export const REVOKE_SESSION_SCRIPT = `${REVOKED_BY}
 local key = KEYS[1]
 local kind = redis.call('TYPE', key).ok
 if kind == 'hash' then
   if redis.call('HGET', key, ${lua(HASH.user)}) ~= ARGV[1] then return {0} end
-  redis.call('DEL', key)
+  redis.call('SET', key, revokedMark('', ARGV[5]), 'PX', ARGV[4])
   return {1}
 end
 if kind == 'string' then
@@ -333,17 +343,17 @@ return {0}
 
 /**
  * KEYS: session. ARGV: '1' when the key is where a move led, markMs, token (see REVOKED_BY). Ends a session for
- * destroy(): a record is removed ({1}); a moved mark becomes the revoked mark (its expiry kept) and the ID it
- * names, if any, is returned ({2, id}) for the caller to end there in turn. Where a move led and nothing is there
- * yet (or the record this call removed), the revoked mark is set for markMs, so the move's create (WRITE_SCRIPT)
- * is refused ({1}). The call's own revoked mark: what its first run answered. Anything else (another call's
- * revoked mark, a key not of this store's): {0}, left alone.
+ * destroy(): a record is replaced by the revoked mark for markMs ({1}); a moved mark becomes the revoked mark (its
+ * expiry kept) and the ID it names, if any, is returned ({2, id}) for the caller to end there in turn. Where a move
+ * led and nothing is there yet, the revoked mark is set for markMs, so the move's create (WRITE_SCRIPT) is refused
+ * ({1}). The call's own revoked mark: what its first run answered. Anything else (another call's revoked mark, a
+ * key not of this store's): {0}, left alone.
  */
 export const DESTROY_SESSION_SCRIPT = `${REVOKED_BY}
 local key = KEYS[1]
 local kind = redis.call('TYPE', key).ok
 if kind == 'hash' then
-  redis.call('DEL', key)
+  redis.call('SET', key, revokedMark('', ARGV[3]), 'PX', ARGV[2])
   return {1}
 end
 if kind == 'string' then
@@ -379,14 +389,20 @@ if last[2] then redis.call('PEXPIREAT', key, tonumber(last[2]) + tonumber(ARGV[4
 `;
 
 /**
- * KEYS: session. ARGV: userId. Ends one session of the user to keep them within `maxSessionsPerUser`: a record
- * bound to the user is removed (1). A mark (the old ID of a session just moved, or a revoked one) is left alone
- * (2): the session it led to has an entry of its own. Anything else, no record of the user's there, is 0.
+ * KEYS: session. ARGV: userId, markMs, token (see REVOKED_BY). Ends one session of the user to keep them within
+ * `maxSessionsPerUser`: a record bound to the user is replaced by the revoked mark for markMs (1), which the same
+ * step sent again answers with 1 again. Any other mark (the old ID of a session just moved, or one revoked by
+ * another call) is left alone (2): the session it led to has an entry of its own. Anything else, no record of the
+ * user's there, is 0.
  */
-export const TRIM_SESSION_SCRIPT = `
-local kind = redis.call('TYPE', KEYS[1]).ok
-if kind == 'string' then return 2 end
-if kind ~= 'hash' or redis.call('HGET', KEYS[1], ${lua(HASH.user)}) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
+export const TRIM_SESSION_SCRIPT = `${REVOKED_BY}
+local key = KEYS[1]
+local kind = redis.call('TYPE', key).ok
+if kind == 'string' then
+  if revokedBy(redis.call('GET', key), ARGV[3]) == '' then return 1 end
+  return 2
+end
+if kind ~= 'hash' or redis.call('HGET', key, ${lua(HASH.user)}) ~= ARGV[1] then return 0 end
+redis.call('SET', key, revokedMark('', ARGV[3]), 'PX', ARGV[2])
 return 1
 `;

@@ -72,12 +72,12 @@ interface SessionCommands {
   trpcSessionTouch(key: string, now: number, ttlMs: number, expiresAt: number): Promise<number>;
   trpcSessionWrite(key: string, ...args: (string | number | Uint8Array)[]): Promise<number | [3, number]>;
   trpcSessionSwapBuffer(key: string, ...args: (string | number | Uint8Array)[]): Promise<unknown[]>;
-  trpcSessionBindUser(key: string, userId: string, device: string): Promise<number>;
+  trpcSessionBindUser(key: string, userId: string, device: string, token: string): Promise<number>;
   trpcSessionMoveOutBuffer(key: string, mark: string, markMs: number, resendable: '0' | '1'): Promise<Buffer[] | null>;
   trpcSessionRevokeSession(key: string, userId: string, keep: string, followed: '0' | '1', markMs: number, token: string): Promise<[0 | 1] | [2, string]>;
   trpcSessionDestroy(key: string, followed: '0' | '1', markMs: number, token: string): Promise<[0 | 1] | [2, string]>;
   trpcSessionIndexUserSession(key: string, id: string, expiresAt: number, pruneBefore: number, graceMs: number): Promise<null>;
-  trpcSessionTrimSession(key: string, userId: string): Promise<0 | 1 | 2>;
+  trpcSessionTrimSession(key: string, userId: string, markMs: number, token: string): Promise<0 | 1 | 2>;
 }
 
 const { dataPrefix: DATA_PREFIX, createdAt: CREATED_AT, lastUsedAt: LAST_USED_AT, expiresAt: EXPIRES_AT, schemaVersion: SCHEMA_VERSION, user: USER, lifespan: LIFESPAN, device: DEVICE, tokens: TOKENS } = HASH;
@@ -507,7 +507,9 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
 
     async bindUser(id: string, userId: string, expiresAt: number, device?: string): Promise<'ok' | 'gone'> {
       await index(id, userId, expiresAt);
-      return (await run((redis) => orGone(redis.trpcSessionBindUser(key(id), userId, device ?? ''), 0), 'change')) === 1 ? 'ok' : 'gone';
+      // Recorded with the binding, so a bind sent again never undoes a later one (BIND_USER_SCRIPT).
+      const token = createWriteToken();
+      return (await run((redis) => orGone(redis.trpcSessionBindUser(key(id), userId, device ?? '', token), 0), 'change')) === 1 ? 'ok' : 'gone';
     },
 
     async unbindUser(id: string, userId: string): Promise<void> {
@@ -550,7 +552,9 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       // The entries that expire first, but keep's.
       const oldest = await run((redis) => redis.zrangebyscore(userKey(userId), now, '+inf', 'LIMIT', 0, over + 1));
       const candidates = oldest.filter((id) => id !== keep).slice(0, over);
-      const replies = await inBatches(candidates, (id) => run((redis) => redis.trpcSessionTrimSession(key(id), userId), 'change once'));
+      // The revoked marks this call leaves name it, so a step sent again answers as its first run (REVOKED_BY).
+      const token = createWriteToken();
+      const replies = await inBatches(candidates, (id) => run((redis) => redis.trpcSessionTrimSession(key(id), userId, MOVED_MARK_MS, token), 'change'));
       // A mark's entry stays while the mark lasts, for the revokes to follow.
       const removed = candidates.filter((_, position) => replies[position] !== 2);
       if (removed.length > 0) await run((redis) => redis.zrem(userKey(userId), ...removed), 'change');

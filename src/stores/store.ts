@@ -16,9 +16,11 @@ export interface SessionStore {
    */
   load(id: string, now: number): Promise<LoadResult>;
   /**
-   * Sets a record's expiry to `ttlMs` from `now` and stamps its last use, never recreating a record that is
-   * gone (`'gone'`). A record bound to `userId` keeps its entry in the user's index live until at least its
-   * new expiry (one more round trip where the index is kept apart).
+   * Pushes back a record's expiry to `ttlMs` from `now` and stamps its last use, never recreating a record that
+   * is gone (`'gone'`). Never sets an earlier expiry than the record has (the core asks for a touch only when it
+   * would extend the expiry): a touch that finds it as late changes nothing and answers `'ok'`, so a touch sent
+   * again after a lost reply never undoes a later touch or write. A record bound to `userId` keeps its entry in
+   * the user's index live until at least its new expiry (one more round trip where the index is kept apart).
    */
   touch(id: string, touch: RecordTouch): Promise<'ok' | 'gone'>;
   /**
@@ -53,22 +55,26 @@ export interface SessionStore {
    */
   moveOut(id: string, now: number, to?: string): Promise<MoveOutResult>;
   /**
-   * Ends the session at `id`. A record there is removed. A moved mark there (another request's `moveOut`, after
-   * this one read the record) is followed as `revokeSessions` follows it: it becomes the revoked mark, and at the
-   * ID it names the record is removed if it was created, or else a revoked mark is left for `MOVED_MARK_MS`, so
-   * the move's create is refused (`'gone'`): no record derived from a destroyed session lives on. A revoked mark
-   * is left as it is. Resolves to whether this call ended the session: removing a missing record is not an error,
-   * and `false` tells the core that something else (a revoke, an expiry, a concurrent request) ended it first, so
-   * its end is told once. Idempotent under a resend: a step of the call that the backend's client sends again
-   * (one hop of a move followed) answers as its first run, so the call still goes on to the new ID, and answers
-   * `true` where it ended the session; a later call finds the session ended and answers `false`.
+   * Ends the session at `id`. A record there is removed (the Redis store leaves in its place, for
+   * `MOVED_MARK_MS`, a revoked mark naming the call, which `load` reads as `'missing'`). A moved mark there
+   * (another request's `moveOut`, after this one read the record) is followed as `revokeSessions` follows it: it
+   * becomes the revoked mark, and at the ID it names the record is removed if it was created, or else a revoked
+   * mark is left for `MOVED_MARK_MS`, so the move's create is refused (`'gone'`): no record derived from a
+   * destroyed session lives on. A revoked mark is left as it is. Resolves to whether this call ended the
+   * session: removing a missing record is not an error, and `false` tells the core that something else (a revoke,
+   * an expiry, a concurrent request) ended it first, so its end is told once. Idempotent under a resend: a step of the call that the backend's client sends again
+   * (the removal, or one hop of a move followed) answers as its first run, so the call still goes on to the new
+   * ID, and answers `true` where it ended the session; a later call finds the session ended and answers `false`.
    */
   destroy(id: string): Promise<boolean>;
   /**
    * Binds an existing record to a user: first adds it to the user's index, as live until at least
    * `expiresAt`, then records the user in it, so a record that names a user is always in that user's index.
    * `'gone'` when the record no longer exists. Stores `device` (the core's encoding of what identifies the
-   * device) in the record, or removes the one it had when `device` is not given.
+   * device) in the record, or removes the one it had when `device` is not given. Idempotent under a resend:
+   * a bind that the backend's client sends again after a lost reply answers `'ok'` without changing the record,
+   * so it never undoes another request's bind made since (the Redis store records a token of the call in the
+   * record, as a write's).
    */
   bindUser(id: string, userId: string, expiresAt: number, device?: string): Promise<'ok' | 'gone'>;
   /** Takes a record out of a user's index, leaving the record alone. Unbinding an unbound record is not an error. */
@@ -85,7 +91,8 @@ export interface SessionStore {
    * recently used, for records of one lifespan), never `keep` (the record just bound), and at most a batch
    * (100, in the built-in stores) in one call, so a user far over `max` comes down over several logins. The old
    * ID of a record just moved is not a record of its own: it is left alone. Resolves to the IDs of the records
-   * ended. Called by the core after each `bindUser` to a new user.
+   * ended (each told as revoked). Idempotent under a resend, as `destroy` is: a removal sent again answers as its
+   * first run, so an ended record is in the answer. Called by the core after each `bindUser` to a new user.
    */
   trimUserSessions(userId: string, max: number, keep: string, now: number): Promise<string[]>;
   /**
@@ -96,8 +103,9 @@ export interface SessionStore {
    * old ID's moved mark and the new ID then hold the revoked mark, which no create or move gets past and
    * `load` reads as `'missing'`. `keep` is the caller's session wherever it is now: the IDs its moved marks lead
    * to, read after the index (a move of it that another request made meanwhile), are kept too, and a move to
-   * `keep` is not followed; each hop is idempotent under a resend, as `destroy`'s are. Resolves to the selected IDs (as the index had them) whose session was ended. The
-   * index is read and revoked in batches.
+   * `keep` is not followed; each step (a removal, a hop) is idempotent under a resend, as `destroy`'s are.
+   * Resolves to the selected IDs (as the index had them) whose session was ended. The index is read and revoked
+   * in batches.
    */
   revokeSessions(userId: string, which: (id: string) => boolean, keep: string | null): Promise<string[]>;
   /**
