@@ -10,6 +10,7 @@ import { startCuttingProxy, withCut, type CuttingProxy } from './helpers/cutting
 import { browser, serveStandalone, type Served } from './helpers/http.js';
 import { startRedisCluster } from './helpers/redis-cluster.js';
 import { startRedis } from './helpers/redis-server.js';
+import { expectEveryRoundOk, failure, tally } from './helpers/rounds.js';
 
 /*
  * Ending a session that another request moved (regenerate()) is never undone by a lost reply. destroy() and the
@@ -98,9 +99,6 @@ async function redisCluster(): Promise<Topology> {
   };
 }
 
-/** What a failed call said, for the counts. */
-const failure = (error: unknown) => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
-
 const topologies: [string, () => Promise<Topology>][] = [
   ['single Redis', singleRedis],
   ['3-master Cluster', redisCluster],
@@ -143,23 +141,6 @@ describe.each(topologies)('ending a moved session with the first hop\'s reply lo
   };
   const told = (type: SessionEvent['type'], id: string) => events.filter((event) => event.type === type && event.ref === sessionRef(id)).length;
 
-  /** A round's outcome: 'ok', or what went wrong. */
-  const tally = () => {
-    const counts: Record<string, number> = { ok: 0 };
-    return { counts, count: (outcome: string) => void (counts[outcome] = (counts[outcome] ?? 0) + 1) };
-  };
-  /**
-   * Every round ends `ok`, but for a call that failed with the store unavailable (its outcome unknown: on a loaded
-   * host a Cluster client's reconnection may outlast `commandTimeout`), which the caller is told, and which stays rare.
-   */
-  const expectEnded = (counts: Record<string, number>) => {
-    const failed = Object.entries(counts).filter(([outcome]) => / failed \(\w*Error: Session store unavailable\)/.test(outcome));
-    const failures = failed.reduce((sum, [, times]) => sum + times, 0);
-    expect(failures).toBeLessThanOrEqual(Math.ceil(ROUNDS / 100));
-    const failedOutcomes = new Set(failed.map(([outcome]) => outcome));
-    expect(Object.fromEntries(Object.entries(counts).filter(([outcome]) => !failedOutcomes.has(outcome)))).toEqual({ ok: ROUNDS - failures });
-  };
-
   test(`destroy() by a request that read the session before another's regenerate(): nothing derived lives, told once, over ${ROUNDS} rounds`, async () => {
     const { counts, count } = tally();
     for (let round = 0; round < ROUNDS; round++) {
@@ -189,7 +170,7 @@ describe.each(topologies)('ending a moved session with the first hop\'s reply lo
       else count('ok');
     }
     console.log('[resend-ends] destroy after a move, first hop cut', counts);
-    expectEnded(counts);
+    expectEveryRoundOk(counts, ROUNDS);
   }, 600_000);
 
   test(`revokeSession(user, ref) of a session moved since it was listed: the new ID ended, told once, over ${ROUNDS} rounds`, async () => {
@@ -213,7 +194,7 @@ describe.each(topologies)('ending a moved session with the first hop\'s reply lo
       else count('ok');
     }
     console.log('[resend-ends] revokeSession after a move, first hop cut', counts);
-    expectEnded(counts);
+    expectEveryRoundOk(counts, ROUNDS);
   }, 600_000);
 
   test(`revokeUser(user) during a regenerate() whose move is done and create not yet: the create refused, told once, over ${ROUNDS} rounds`, async () => {
@@ -252,7 +233,7 @@ describe.each(topologies)('ending a moved session with the first hop\'s reply lo
       else count('ok');
     }
     console.log('[resend-ends] revokeUser during a move, first hop cut', counts);
-    expectEnded(counts);
+    expectEveryRoundOk(counts, ROUNDS);
   }, 600_000);
 });
 
