@@ -60,6 +60,7 @@ export class FieldTable {
     this.#runtime = runtime;
     this.#label = label;
     this.#unread = stored ?? new Map();
+    if (stored === null) return;
     for (const key of this.#unread.keys()) {
       if (runtime.fields.has(key)) continue;
       this.#unread.delete(key);
@@ -182,13 +183,23 @@ export class FieldTable {
   }
 
   /**
+   * Whether `changes(false)` may find a change: false when no field was put, deleted or handed out as an object
+   * (which may have been changed in place) and no stale field waits to be removed.
+   */
+  mayHaveChanged(): boolean {
+    if (this.#stale.size > 0) return true;
+    for (const state of this.#fields.values()) if (state.changed || state.observed) return true;
+    return false;
+  }
+
+  /**
    * The changes since the last write: fields put or deleted, objects changed in place (validated now),
    * stale fields to remove. With `everything`, every present field, as a new record needs.
    */
   changes(everything: boolean): ChangeSet {
     // A new record (a regenerated session) carries only fields that are still valid: read them all first.
-    if (everything) for (const key of [...this.#unread.keys()]) this.#field(key);
-    const changes: ChangeSet = { set: new Map(), remove: [...this.#stale], size: 0, versions: new Map() };
+    if (everything && this.#unread.size > 0) for (const key of [...this.#unread.keys()]) this.#field(key);
+    const changes: ChangeSet = { set: new Map(), remove: this.#stale.size === 0 ? [] : [...this.#stale], size: 0, versions: new Map() };
     for (const unread of this.#unread.values()) changes.size += unread.length;
     for (const [key, state] of this.#fields) {
       this.#noteInPlace(key, state);
@@ -213,13 +224,17 @@ export class FieldTable {
     for (const key of changes.remove) {
       this.#stale.delete(key);
       const state = this.#fields.get(key);
-      if (state !== undefined && changes.versions.get(key) === state.version) Object.assign(state, { stored: undefined, changed: false });
+      if (state !== undefined && changes.versions.get(key) === state.version) {
+        state.stored = undefined;
+        state.changed = false;
+      }
     }
     for (const [key, bytes] of changes.set) {
       const state = this.#fields.get(key)!;
       state.stored = bytes;
       if (!changes.versions.has(key) || changes.versions.get(key) === state.version) {
-        Object.assign(state, { snapshot: bytes, changed: false });
+        state.snapshot = bytes;
+        state.changed = false;
       }
     }
   }

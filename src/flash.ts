@@ -18,6 +18,9 @@ export function takeFlashFields(fields: Map<string, Uint8Array>): Map<string, Ui
   return flash;
 }
 
+/** What a write carries of a session without flash values: nothing. Never changed. */
+const NO_FLASH_CHANGES = { set: new Map<string, Uint8Array>() as ReadonlyMap<string, Uint8Array>, remove: [] as readonly string[], size: 0 };
+
 /** The record's field name of a flash value. */
 export const flashField = (key: string) => FLASH_FIELD_PREFIX + key;
 
@@ -88,11 +91,18 @@ export class FlashTable {
     return size;
   }
 
+  /** Whether the next write carries a change of the flash values: one set, or a stale one to remove. */
+  changed(): boolean {
+    return this.#pending.size > 0 || this.#stale.size > 0;
+  }
+
   /**
    * What the next write carries, by record field name: the values set, and with `everything` (a new record)
    * the stored ones too; the stale ones to remove; and the bytes of flash values the record holds after it.
    */
-  changes(everything: boolean): { set: Map<string, Uint8Array>; remove: string[]; size: number } {
+  changes(everything: boolean): { set: ReadonlyMap<string, Uint8Array>; remove: readonly string[]; size: number } {
+    // No flash values at all, as in most sessions: nothing to build.
+    if (this.#stored.size === 0 && this.#pending.size === 0 && this.#stale.size === 0) return NO_FLASH_CHANGES;
     const set = new Map<string, Uint8Array>();
     let size = 0;
     for (const [key, bytes] of this.#stored) {
@@ -118,6 +128,7 @@ export class FlashTable {
   }
 
   #dropUnknown(): void {
+    if (this.#stored.size === 0) return;
     for (const key of [...this.#stored.keys()]) {
       if (this.#runtime.flash?.has(key)) continue;
       this.#stored.delete(key);

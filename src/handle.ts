@@ -1,6 +1,6 @@
 import { readCookie, serializeCookie, serializeExpiredCookie } from './cookie.js';
 import { SessionForbiddenError, SessionGoneError, SessionUnavailableError } from './errors.js';
-import { createSessionId, redactSessionId } from './id.js';
+import { createSessionId, redactSessionId, type CookieIdentity } from './id.js';
 import { loadSession, newSession, type SessionLifecycle } from './lifecycle.js';
 import type { SessionRuntime } from './options.js';
 import { crossOriginRefusal } from './origin-check.js';
@@ -119,9 +119,10 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
   }
 
   /** Writes the request's changes, if it has a session. Rejects with the write's error. */
-  async commit(): Promise<void> {
-    const session = await this.#current();
-    await session?.flush();
+  commit(): Promise<void> {
+    // Not `#current()`: this runs for every request with a session, and each async step costs a promise turn.
+    const session = this.#starting ?? this.#loading;
+    return session === undefined ? NOTHING_TO_WRITE : session.then(flushSession, noSession);
   }
 
   #loadLifecycle(): Promise<SessionLifecycle<S> | null> {
@@ -144,17 +145,21 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     this.#onOpen?.(this, this.#runtime, this.#client!);
   }
 
-  async #resume(): Promise<SessionLifecycle<S> | null> {
+  /** The client's session, if its cookie names one; without a cookie (a new visitor) no async step is taken. */
+  #resume(): Promise<SessionLifecycle<S> | null> {
     const client = this.#client;
-    if (client === null) return null;
+    if (client === null) return NO_SESSION;
     const value = readCookie(client.cookieHeader, this.#runtime.cookie.name);
-    if (value === undefined) return null;
+    if (value === undefined) return NO_SESSION;
     this.#cookieSent = true;
     // A malformed or forged value is ignored without a store lookup.
     const identity = this.#runtime.cookieValues.decode(value);
-    if (identity === null) return null;
+    if (identity === null) return NO_SESSION;
     this.#open();
-    const canSetCookie = client.cookieBlockedReason === null;
+    return this.#resumeFrom(identity, client.cookieBlockedReason === null);
+  }
+
+  async #resumeFrom(identity: CookieIdentity, canSetCookie: boolean): Promise<SessionLifecycle<S> | null> {
     const loaded = await loadSession<S>(this.#runtime, identity.id, canSetCookie);
     if (loaded === 'moved') this.#movedAway = identity.id;
     if (loaded === null || loaded === 'moved') return null;
@@ -173,7 +178,8 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     this.#assertNotMovedAway();
     this.#assertCookieSettable();
     // A new session reads nothing from the store: an ID the client sent is never adopted.
-    const session = this.#guarded(await newSession<S>(this.#runtime, createSessionId()));
+    const created = newSession<S>(this.#runtime, createSessionId());
+    const session = this.#guarded(created instanceof Promise ? await created : created);
     if (lifespan !== undefined) session.adoptLifespan(lifespan);
     this.#open();
     this.#setSessionCookie(session);
@@ -219,6 +225,12 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
     client.setCookie(serializeCookie(this.#runtime.cookie, this.#runtime.cookieValues.encode(session.id), maxAgeSeconds, client.secure));
   }
 }
+
+const NOTHING_TO_WRITE: Promise<void> = Promise.resolve();
+const NO_SESSION: Promise<null> = Promise.resolve(null);
+const flushSession = (session: SessionLifecycle<SessionSchema> | null) => session?.flush();
+/** A start or load that failed has nothing to write: it already threw to its caller. */
+const noSession = () => undefined;
 
 /** The lifespan `regenerate` chose, in the store's terms (ms, or 'browser'); undefined: keep the session's. */
 function chosenLifespan(options: RegenerateOptions | undefined): Exclude<RecordLifespan, null> | undefined {

@@ -13,23 +13,31 @@ const SIGNATURE_LENGTH = 43; // base64url of a SHA-256 HMAC
 const idEntropy = Buffer.alloc(ID_BYTES * 256);
 let idEntropyOffset = idEntropy.length;
 
-/** Creates a new session ID from `node:crypto`'s CSPRNG. */
-export function createSessionId(): string {
-  if (idEntropyOffset === idEntropy.length) {
+/** `bytes` random bytes from the buffered entropy, in base64url. */
+function randomText(bytes: number): string {
+  if (idEntropyOffset + bytes > idEntropy.length) {
     randomFillSync(idEntropy);
     idEntropyOffset = 0;
   }
   const start = idEntropyOffset;
-  idEntropyOffset += ID_BYTES;
+  idEntropyOffset += bytes;
   return idEntropy.toString('base64url', start, idEntropyOffset);
 }
 
+/** Creates a new session ID from `node:crypto`'s CSPRNG. */
+export function createSessionId(): string {
+  return randomText(ID_BYTES);
+}
+
+/** A write token's random bytes: 96 bits, 16 base64url characters. */
+const TOKEN_BYTES = 12;
+
 /**
- * A token unique to one store call that changes a record (see `RecordWrite.token`): 16 characters of a new ID,
- * 96 random bits. Not secret: it only tells a resent command from a new one.
+ * A token unique to one store call that changes a record (see `RecordWrite.token`): 16 random characters,
+ * 96 bits. Not secret: it only tells a resent command from a new one.
  */
 export function createWriteToken(): string {
-  return createSessionId().slice(0, 16);
+  return randomText(TOKEN_BYTES);
 }
 
 /** Whether `value` has the exact form of an ID this library makes; anything else is never looked up. */

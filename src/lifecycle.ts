@@ -22,7 +22,7 @@ import type {
 } from './session-api.js';
 import { endedBy, expiryAtLoad, remainingLifetime, type ExpiryPolicy } from './expiry.js';
 import type { SessionEventReason } from './events.js';
-import { exceedsMaxSize, USER_BATCH, type RecordExpectation, type RecordLifespan, type StoredRecord } from './stores/store.js';
+import { exceedsMaxSize, USER_BATCH, type RecordExpectation, type RecordLifespan, type RecordWrite, type StoredRecord } from './stores/store.js';
 
 /** `update` retries this many times when other requests keep changing the same field. */
 const MAX_UPDATE_ATTEMPTS = 50;
@@ -65,6 +65,9 @@ function withMigration(changes: Pick<ChangeSet, 'set' | 'remove'>, migration: Pe
   return { set, remove };
 }
 
+/** An operation with nothing to do, done. */
+const SETTLED: Promise<void> = Promise.resolve();
+
 /** What a write that carries only a pending migration changes of the request's own: nothing. */
 const NO_CHANGES = (): ChangeSet => ({ set: new Map(), remove: [], size: 0, versions: new Map() });
 
@@ -89,12 +92,14 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
   /** The write-back of the migrations this session's record went through when read, until a write carries it. */
   #migration: PendingMigration | null;
   /** Every operation that touches the store runs here, one after the other. */
-  #queue: Promise<unknown> = Promise.resolve();
+  #queue: Promise<unknown> = SETTLED;
+  /** How many queued operations have not settled yet: none, and a flush that finds nothing changed can say so at once. */
+  #queued = 0;
   readonly #runtime: SessionRuntime;
   readonly #fields: FieldTable;
   readonly #flash: FlashTable;
   readonly data: SessionData<S>;
-  readonly flash: SessionFlash<F>;
+  #flashAccess: SessionFlash<F> | undefined;
 
   /** `migration`: what the migrations changed in `record`, whose fields are already the migrated ones. */
   constructor(runtime: SessionRuntime, id: string, record: StoredRecord | null, migration: PendingMigration | null = null) {
@@ -114,7 +119,11 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
     this.#flash = new FlashTable(runtime, flash, label);
     this.#fields = new FieldTable(runtime, record?.fields ?? null, label);
     this.data = new FieldAccess<S>(this, this.#fields);
-    this.flash = new FlashAccess<F>(this);
+  }
+
+  /** Built when first used: most requests never touch flash values. */
+  get flash(): SessionFlash<F> {
+    return (this.#flashAccess ??= new FlashAccess<F>(this));
   }
 
   get id(): string {
@@ -194,6 +203,8 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
 
   /** Writes what changed, after whatever is queued. Rejects with a `SessionError`. */
   flush(): Promise<void> {
+    // Nothing queued that could change the session, and nothing changed: the write would return at once (a read).
+    if (this.#queued === 0 && (this.#destroyed || (this.#persisted && !this.#fields.mayHaveChanged() && !this.#flash.changed()))) return SETTLED;
     return this.#enqueue(() => this.#write());
   }
 
@@ -407,8 +418,12 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
   }
 
   #enqueue<T>(task: () => Promise<T>): Promise<T> {
+    this.#queued++;
     const run = this.#queue.then(task);
-    this.#queue = run.catch(() => undefined);
+    const settled = () => {
+      this.#queued--;
+    };
+    this.#queue = run.then(settled, settled);
     return run;
   }
 
@@ -452,24 +467,23 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
       const { set, remove } = migration === null ? mine : withMigration(mine, migration);
       const now = Date.now();
       const ttlMs = this.ttlAt(now);
-      const result =
-        ttlMs <= 0
-          ? 'gone'
-          : await this.#runtime.store.write(this.#id, {
-              create: creating,
-              now,
-              ttlMs,
-              createdAt: this.#createdAt,
-              userId: this.#userId,
-              lifespan: this.#lifespan,
-              device: this.#device,
-              schemaVersion: this.#runtime.schemaVersion,
-              set,
-              remove: creating ? [] : remove,
-              maxSize: this.#runtime.maxSize,
-              token: createWriteToken(),
-              ...(migration === null ? {} : { expect: migration.from }),
-            });
+      const write: RecordWrite = {
+        create: creating,
+        now,
+        ttlMs,
+        createdAt: this.#createdAt,
+        userId: this.#userId,
+        lifespan: this.#lifespan,
+        device: this.#device,
+        schemaVersion: this.#runtime.schemaVersion,
+        set,
+        remove: creating ? [] : remove,
+        maxSize: this.#runtime.maxSize,
+        token: createWriteToken(),
+      };
+      // Set only when there is one, not spread in: a spread into a literal copies on V8's slow path.
+      if (migration !== null) write.expect = migration.from;
+      const result = ttlMs <= 0 ? 'gone' : await this.#runtime.store.write(this.#id, write);
       if (result === 'stale') {
         if (attempt === MAX_UPDATE_ATTEMPTS) throw new SessionConflictError('(schema migration)', attempt);
         await this.#reread();
@@ -605,10 +619,14 @@ class FlashAccess<F extends SessionSchema> implements SessionFlash<F> {
  * A new session, not written yet. Refused with the store's `SessionStoreUnavailableError` when the store
  * already knows it cannot be written, so no client is handed a cookie for a session that will not exist.
  */
-export async function newSession<S extends SessionSchema, F extends SessionSchema = NoFlash>(runtime: SessionRuntime, id: string): Promise<SessionLifecycle<S, F>> {
-  const unreachable = (await runtime.store.available?.()) ?? null;
-  if (unreachable !== null) throw unreachable;
-  return new SessionLifecycle<S, F>(runtime, id, null);
+export function newSession<S extends SessionSchema, F extends SessionSchema = NoFlash>(runtime: SessionRuntime, id: string): SessionLifecycle<S, F> | Promise<SessionLifecycle<S, F>> {
+  const { store } = runtime;
+  // A store that cannot tell (the memory store) costs no promise turn.
+  if (store.available === undefined) return new SessionLifecycle<S, F>(runtime, id, null);
+  return store.available().then((unreachable) => {
+    if (unreachable !== null) throw unreachable;
+    return new SessionLifecycle<S, F>(runtime, id, null);
+  });
 }
 
 /**

@@ -47,7 +47,8 @@ export function resolveTrustedOrigins(given: unknown, sameSite: string): Readonl
  * from no browser page (a server, a script, a server-side caller) and may.
  */
 export function crossOriginRefusal(trusted: ReadonlySet<string>, request: RequestSite): string | null {
-  const { origin, fetchSite, host } = request;
+  // Each fact read only when needed: an adapter may compute it (the host, under `trustProxy`).
+  const origin = request.origin;
   if (origin !== undefined && origin !== '') {
     let from: URL | undefined;
     try {
@@ -56,6 +57,7 @@ export function crossOriginRefusal(trusted: ReadonlySet<string>, request: Reques
       from = undefined;
     }
     if (from !== undefined && from.origin !== 'null') {
+      const host = request.host;
       if (host !== undefined && from.host === host.toLowerCase()) return null;
       if (trusted.has(from.origin)) return null;
     }
@@ -66,7 +68,7 @@ export function crossOriginRefusal(trusted: ReadonlySet<string>, request: Reques
       'your own app, list its origin in `trustedOrigins`.'
     );
   }
-  if (fetchSite === 'cross-site') {
+  if (request.fetchSite === 'cross-site') {
     return (
       'This request comes from a page on another site (Sec-Fetch-Site: cross-site), which may read the session ' +
       'but not change it (write, regenerate or destroy it).'

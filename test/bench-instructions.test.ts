@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { collectedInstructions, instructionsMarkdown, INSTRUCTION_ROWS, perCycle, type VersionCounts } from '../bench/instructions.js';
+import { collectedInstructions, instructionsMarkdown, INSTRUCTION_ROWS, lowestCount, perCycle, type VersionCounts } from '../bench/instructions.js';
 
 // `npm run bench -- --instructions` runs under valgrind, which the suite does not need: its parsing and its
 // table are checked here on callgrind's own output.
@@ -12,6 +12,11 @@ test("reads callgrind's instruction count from its summary, and refuses output w
 
 test('a cycle costs the long run less the short run, over the cycles between them', () => {
   expect(perCycle(1_554_619_236, 1_997_465_099)).toBeCloseTo(442_845.863, 3);
+});
+
+test('a count is the lowest of its processes: an outlier only ever counts more', () => {
+  expect(lowestCount([602_917_331, 710_004_870])).toBe(602_917_331);
+  expect(lowestCount([710_004_870, 602_917_331])).toBe(602_917_331);
 });
 
 test("the table subtracts each version's own harness and gives each later version's ratio to the first", () => {

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest';
 import { z } from 'zod';
-import { CookieValueCodec, createSessionId, isSessionId, redactSessionId } from '../src/id.js';
+import { CookieValueCodec, createSessionId, createWriteToken, isSessionId, redactSessionId } from '../src/id.js';
 import { createSessionManager, memoryStore } from '../src/index.js';
 
 test('IDs are 192 random bits in 32 base64url characters, and unique', () => {
@@ -8,6 +8,20 @@ test('IDs are 192 random bits in 32 base64url characters, and unique', () => {
   expect(ids.size).toBe(10_000);
   for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{32}$/);
   expect(Buffer.from(createSessionId(), 'base64url')).toHaveLength(24);
+});
+
+test('write tokens (96 bits, 16 characters) drawn between IDs leave every ID whole and unique, across many refills of the entropy', () => {
+  const ids = new Set<string>();
+  const tokens = new Set<string>();
+  for (let index = 0; index < 3_000; index++) {
+    // Uneven turns, so an ID is asked for when less than its 24 bytes are left.
+    for (let turn = index % 3; turn >= 0; turn--) tokens.add(createWriteToken());
+    ids.add(createSessionId());
+  }
+  expect(ids.size).toBe(3_000);
+  for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{32}$/);
+  expect(tokens.size).toBe(6_000);
+  for (const token of tokens) expect(token).toMatch(/^[A-Za-z0-9_-]{16}$/);
 });
 
 test('only the exact ID form passes the format check', () => {

@@ -80,9 +80,10 @@ class NodeResponseTransport implements SessionTransport {
   }
 
   onEnd(listener: () => Promise<void>): void {
-    // 'finish': the response was handed to the OS; 'close': the client went away first.
-    this.#res.once('finish', listener);
-    this.#res.once('close', listener);
+    // 'finish': the response was handed to the OS; 'close': the client went away first. Both come, and the
+    // listener acts once: `on` spares the wrappers `once` builds, and the removal, for every request.
+    this.#res.on('finish', listener);
+    this.#res.on('close', listener);
   }
 }
 

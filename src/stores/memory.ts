@@ -312,10 +312,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       const record = live(id, now);
       if (record === undefined) return markAt(id, now)?.revoked === false ? { status: 'moved' } : { status: 'missing' };
       const { createdAt, lastUsedAt, schemaVersion, userId, device, expiresAt, lifespan } = record;
-      return {
-        status: 'found',
-        record: { fields: new Map(record.fields), createdAt, lastUsedAt, schemaVersion, userId, ...(device === undefined ? {} : { device }), expiresAt, lifespan },
-      };
+      const found: StoredRecord = { fields: new Map(record.fields), createdAt, lastUsedAt, schemaVersion, userId, expiresAt, lifespan };
+      // Added when there is one rather than spread into the literal, which V8 copies through its runtime.
+      if (device !== undefined) found.device = device;
+      return { status: 'found', record: found };
     },
 
     async touch(id: string, touch: RecordTouch): Promise<'ok' | 'gone'> {
