@@ -142,6 +142,12 @@ const gone = new other.SessionGoneError('abc123…');
 console.log(gone.name, gone instanceof SessionGoneError, gone instanceof SessionError, gone instanceof SessionConflictError, gone instanceof TRPCError);
 class AppError extends SessionError {}
 console.log(new AppError('CONFLICT', 'x') instanceof SessionError, gone instanceof AppError, new AppError('CONFLICT', 'x').name);
+// Every error class the package exports: named by a literal (a minifier renames classes), and recognising the
+// other copy's instances. Printed: the classes that are not.
+const mine = await import('trpc-session');
+const classes = Object.keys(mine).filter((name) => mine[name] === SessionError || mine[name]?.prototype instanceof SessionError);
+const brand = Symbol.for('trpc-session.error-class');
+console.log(classes.length, classes.filter((name) => Object.getOwnPropertyDescriptor(mine[name].prototype, brand)?.value !== name || !(Object.create(other[name].prototype) instanceof mine[name])).join(' ') || 'none');
 
 const sessions = other.createSessionManager({ schema: z.object({ n: z.number().default(0) }), store: other.memoryStore() });
 const t = initTRPC.context().create();
@@ -156,6 +162,7 @@ try {
   expect(run('node', ['two-copies-errors.mjs']).trim().split('\n')).toEqual([
     'SessionGoneError true true false false',
     'true false AppError',
+    '15 none',
     'PRECONDITION_FAILED true true true',
   ]);
 });
