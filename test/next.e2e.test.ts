@@ -206,7 +206,7 @@ browserTest("a session error keeps its code through a route handler that shares 
   expect(await response.text()).toContain('"code":"PRECONDITION_FAILED"');
 });
 
-browserTest('behind a TLS-terminating proxy, the cookie is Secure whether a server action or a route handler sets it', async () => {
+browserTest('behind a TLS-terminating proxy, the cookie is Secure whether a server action, a route handler or a Pages Router route sets it', async () => {
   const proxy = await startTlsProxy(url);
   try {
     const { context, page } = await open(proxy.url);
@@ -223,15 +223,18 @@ browserTest('behind a TLS-terminating proxy, the cookie is Secure whether a serv
     await textIs(page.getByTestId('user'), 'Signed in as Ada');
     await textIs(quantity(page, 'beans'), '1');
 
-    // The route handler, over a batch that is not streamed, sets the cookie when it starts a session.
-    await context.clearCookies();
-    const response = await context.request.post(`${proxy.url}/api/trpc/add?batch=1`, {
-      headers: { 'content-type': 'application/json' },
-      data: { 0: { json: 'mug' } },
-    });
-    expect(response.status()).toBe(200);
-    const set = response.headersArray().filter(({ name }) => name.toLowerCase() === 'set-cookie').map(({ value }) => value);
-    expect(set).toEqual([expect.stringMatching(new RegExp(`^${COOKIE}=.*; Secure`))]);
+    // The route handler, over a batch that is not streamed, and the Pages Router API route set the cookie when
+    // they start a session.
+    for (const path of ['/api/trpc/add?batch=1', '/api/pages-trpc/add?batch=1']) {
+      await context.clearCookies();
+      const response = await context.request.post(`${proxy.url}${path}`, {
+        headers: { 'content-type': 'application/json' },
+        data: { 0: { json: 'mug' } },
+      });
+      expect(response.status(), path).toBe(200);
+      const set = response.headersArray().filter(({ name }) => name.toLowerCase() === 'set-cookie').map(({ value }) => value);
+      expect(set, path).toEqual([expect.stringMatching(new RegExp(`^${COOKIE}=.*; Secure`))]);
+    }
   } finally {
     await proxy.close();
   }
