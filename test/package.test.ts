@@ -237,7 +237,8 @@ export const router = t.router({
 
 test('publint and are-the-types-wrong find no problem in the packed tarball', () => {
   expect(output(bin('publint'), ['run', tarball, '--strict'])).toMatch(/All good/);
-  // Every entry point under node10, node16 (from CJS and ESM) and bundler resolution.
+  // Every entry point under node10, node16 (from CJS and ESM) and bundler resolution. node10 is kept: attw checks
+  // with its own TypeScript 5, where node10 exists and is supported (TypeScript 7 refuses it, checked below).
   expect(output(bin('attw'), [tarball, '--format', 'table'])).toMatch(/No problems found/);
 }, 120_000);
 
