@@ -236,6 +236,10 @@ export class SessionConflictError extends SessionError {
  * written. `CONFLICT`, as for a session another request changed: the call may be retried, on a newer server.
  */
 export class SessionVersionError extends SessionError {
+  static {
+    brand(this, 'SessionVersionError');
+  }
+
   constructor(
     readonly session: string,
     readonly storedVersion: number | undefined,
