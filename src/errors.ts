@@ -44,7 +44,12 @@ export class SessionError extends TRPCError {
   }
 }
 
-/** A value given to `put` or `update` does not match its field's schema. The session is unchanged. */
+/**
+ * Thrown by `put`, `update` or `flash.set` of a value that does not match its field's schema, or of a field
+ * the schema does not have. The session is unchanged. A procedure that lets it escape answers `INTERNAL_SERVER_ERROR` (500): the value
+ * came from the server's code (a client's input is checked by the procedure's `.input()`). The message names
+ * the field and the schema's complaints by zod issue code and path, never the value.
+ */
 export class SessionValidationError extends SessionError {
   static {
     brand(this, 'SessionValidationError');
@@ -62,7 +67,10 @@ export class SessionValidationError extends SessionError {
 
 /**
  * A value cannot be stored, because msgpackr cannot encode it so that it reads back as itself (a function, a
- * symbol, a class instance, a cycle). The session is unchanged.
+ * symbol, a class instance, a cycle), or it nests or branches past the limits of `put`. Thrown by `put`,
+ * `update` or `flash.set`, or by the write of a value changed in place; the session is unchanged. A procedure
+ * that lets it escape answers `INTERNAL_SERVER_ERROR` (500), the message naming the field, where in the value
+ * and why.
  */
 export class SessionSerializationError extends SessionError {
   static {
@@ -79,7 +87,12 @@ export class SessionSerializationError extends SessionError {
   }
 }
 
-/** The encoded session is larger than `maxSize`. Nothing was written. */
+/**
+ * The encoded session would be larger than `maxSize`. Thrown by the `put` or `flash.set` that would take it
+ * over, or by a write (`persist()`, `update()`, a write before the response) that concurrent writes took over;
+ * nothing was written. A procedure that lets it escape answers `PAYLOAD_TOO_LARGE` (413); a write after the
+ * response (the default `persist` mode) goes to `onError` instead.
+ */
 export class SessionTooLargeError extends SessionError {
   static {
     brand(this, 'SessionTooLargeError');
@@ -95,8 +108,10 @@ export class SessionTooLargeError extends SessionError {
 }
 
 /**
- * The session store did not answer in time or failed. The server recovers when the store does. Its message
- * is only `Session store unavailable`, as tRPC sends a message to the client: where the store is and why it
+ * The session store did not answer in time or failed: thrown by any session operation that needed it, within
+ * `commandTimeout`. The server recovers when the store does. A procedure that lets it escape answers
+ * `INTERNAL_SERVER_ERROR` (500); its message is only `Session store unavailable`, as tRPC sends a message to
+ * the client: where the store is and why it
  * failed are in {@link SessionStoreUnavailableError.reason} and `cause`, for `onError` and the logs. Each
  * Redis outage is also reported to `onError` once, when it begins; its end is reported as a
  * {@link SessionStoreRecoveredError}.
@@ -186,9 +201,11 @@ export class SessionStoreRecoveredError extends SessionError {
 }
 
 /**
- * The session cannot be used in this context: there is no HTTP request (a server-side caller), or the
- * response's headers are already gone (streaming, WebSocket), so no cookie can be set. Its code is
- * `PRECONDITION_FAILED`, not a server error: retrying cannot help (and `httpSubscriptionLink` retries
+ * Thrown by a session operation that cannot be done in this context: there is no HTTP request (a server-side
+ * caller), or the response's headers are already gone (streaming, WebSocket), so no cookie can be set; or the
+ * procedure needs `sessions.procedure` and is not built on it, or its context has no session handle (spread
+ * `sessions.createContext(opts)` into it). The message says which, and what to do. Its code is
+ * `PRECONDITION_FAILED` (412), not a server error: retrying cannot help (and `httpSubscriptionLink` retries
  * server errors forever), routing the call differently can.
  */
 export class SessionUnavailableError extends SessionError {
@@ -202,8 +219,12 @@ export class SessionUnavailableError extends SessionError {
 }
 
 /**
- * The session's record was removed (destroyed, regenerated or expired) after this request loaded it, so
- * this request's write was dropped rather than bringing the session back.
+ * The session's record was removed (destroyed, regenerated, revoked or expired) after this request loaded it,
+ * so this request's write was dropped rather than bringing the session back. Thrown by the write
+ * (`persist()`, `update()`, a write before the response), by `start()`, `regenerate()` or `destroy()` with
+ * the cookie of a session another request has just moved, and by a change after this request's own
+ * `destroy()`. A procedure that lets it escape answers `CONFLICT`
+ * (409); a write after the response (the default `persist` mode) goes to `onError` instead.
  */
 export class SessionGoneError extends SessionError {
   static {
@@ -215,7 +236,10 @@ export class SessionGoneError extends SessionError {
   }
 }
 
-/** `update` kept losing races for the same field and gave up. Nothing was written. */
+/**
+ * Thrown by `update` (or a flash value's `take`) that kept losing races for the same field and gave up.
+ * Nothing was written. A procedure that lets it escape answers `CONFLICT` (409): the call may be retried.
+ */
 export class SessionConflictError extends SessionError {
   static {
     brand(this, 'SessionConflictError');
@@ -233,7 +257,8 @@ export class SessionConflictError extends SessionError {
  * A server of an older schema version tried to change a session that a newer one has already written (a rolling
  * deploy): its fields are no longer what this server's schema describes, and writing them, or stamping the older
  * version over the newer one's, would make the newer servers migrate the record again and lose data. Nothing was
- * written. `CONFLICT`, as for a session another request changed: the call may be retried, on a newer server.
+ * written. Thrown by the write, `data.update()` or `regenerate()`; a procedure that lets it escape answers
+ * `CONFLICT` (409), as for a session another request changed: the call may be retried, on a newer server.
  */
 export class SessionVersionError extends SessionError {
   static {
@@ -300,8 +325,8 @@ export class SessionFieldDroppedError extends SessionError {
 /**
  * A schema migration (`migrations`) failed on a record written by an older `schemaVersion`: it threw, or
  * returned what a session cannot hold. Thrown by the `start()` or `load()` that read the record (so the call
- * fails with `INTERNAL_SERVER_ERROR`), or by a `regenerate()` or write that read it again, and reported to `onError`. Nothing was written: the record is left as
- * it was, and a fixed migration reads it again.
+ * fails with `INTERNAL_SERVER_ERROR`, 500), or by a `regenerate()` or write that read it again, and reported to
+ * `onError`. Nothing was written: the record is left as it was, and a fixed migration reads it again.
  */
 export class SessionMigrationError extends SessionError {
   static {
@@ -347,8 +372,10 @@ export class SessionEventHookError extends SessionError {
 /**
  * A request from another origin tried to change the session (write, regenerate or destroy it): its `Origin`
  * (or, without one, `Sec-Fetch-Site: cross-site`) is neither the server's own origin nor one of
- * `trustedOrigins`. Code `FORBIDDEN`; nothing was changed. This is the defence against cross-site request
- * forgery: a form on another site can make the browser send the session cookie, but not change the session.
+ * `trustedOrigins`. Thrown by the change (`put`, `delete`, `update`, `flash.set`, `bindUser`, the write of a value
+ * changed in place), `regenerate()` or `destroy()`; a procedure that lets it escape answers
+ * `FORBIDDEN` (403); nothing was changed. This is the defence against cross-site request forgery: a form on
+ * another site can make the browser send the session cookie, but not change the session.
  */
 export class SessionForbiddenError extends SessionError {
   static {

@@ -50,3 +50,23 @@ test('the reference page links every page typedoc writes, once, in one of its tw
   expect(inApp.filter((path) => inStore.includes(path)), 'pages in both parts').toEqual([]);
   expect(inStore).toEqual(expect.arrayContaining(['index/interfaces/SessionStore.md', 'testing/functions/storeContractCases.md']));
 });
+
+test("each error class's page says when it is thrown and what the client gets, the code the reference's table gives", () => {
+  const reference = readFileSync(join(root, 'docs', 'reference.md'), 'utf8');
+  const rows = [...reference.matchAll(/^\| \[`(Session\w+Error)`\]\([^)]+\) \| (.+?) \| (.+?) \|$/gm)];
+  const classes = Object.keys(filesOf(join(committed, 'index', 'classes'))).map((file) => file.replace(/\.md$/, ''));
+  expect(rows.map(([, name]) => name).sort(), 'a row of the table per error class but SessionError').toEqual(classes.filter((name) => name !== 'SessionError').sort());
+  for (const [, name, code, when] of rows) {
+    // What a page says first: above its "Extends" heading.
+    const summary = readFileSync(join(committed, 'index', 'classes', `${name!}.md`), 'utf8').split('## Extends')[0]!;
+    if (code === '(never thrown)') {
+      expect(summary, `${name!}'s page`).toContain('never thrown');
+      expect(when, `${name!}'s row`).toMatch(/^to `onError`/);
+    } else {
+      const [, trpcCode, status] = /^`([A-Z_]+)` \((\d{3})\)$/.exec(code!)!;
+      expect(summary, `${name!}'s page names its code and status`).toMatch(new RegExp(`\`${trpcCode!}\`,?\\s\\(?${status!}`));
+      expect(summary, `${name!}'s page says what throws it`).toMatch(/[Tt]hrown by/);
+    }
+  }
+});
+

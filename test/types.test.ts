@@ -182,6 +182,13 @@ export const fetchHandlers = (req: Request) => [
 
 export const nodeHTTPServer = () =>
   createHTTPServer({ router: dbRouter, createContext: (opts: CreateHTTPContextOptions) => ({ ...sessions.createContext(opts), db }) });
+// Forgetting the session's context is refused: in JavaScript, the procedure would read `ctx.session` as undefined.
+export const missingSessionContexts = () => [
+  // @ts-expect-error the router needs `session`: createContext is required
+  createHTTPServer({ router: sessionOnlyRouter }),
+  // @ts-expect-error createContext must spread sessions.createContext(opts) into what it returns
+  createHTTPServer({ router: dbRouter, createContext: () => ({ db }) }),
+];
 export const fastifyContext = (opts: CreateFastifyContextOptions) => ({ ...createFastifyContext(sessions)(opts), db });
 export const wsContext = (opts: CreateWSSContextFnOptions) => ({ ...createWSContext(sessions)(opts), db });
 export const callerOf = () => dbRouter.createCaller({ ...createCallerContext(sessions, { cookie: undefined }), db });
