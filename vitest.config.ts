@@ -18,6 +18,18 @@ const BUILDS = [
 ];
 
 /**
+ * The lost-reply rounds: hundreds of rounds per test, each waiting for a client to reconnect through a cutting
+ * proxy, so they use little CPU and most of the suite's time. They run first, side by side, each with its own
+ * Redis or Cluster, before the rest of the suite runs one file at a time.
+ */
+const RECONNECTION_ROUNDS = [
+  'test/resend.e2e.test.ts',
+  'test/resend-cluster.e2e.test.ts',
+  'test/resend-cluster-options.e2e.test.ts',
+  'test/resend-ends.e2e.test.ts',
+];
+
+/**
  * `TRPC_SESSION_IOREDIS=6` runs the suite against ioredis 6 (the `ioredis6` alias dev dependency) in place of
  * ioredis 5, for the sources and the tests alike; `.ci/run` makes that second pass over the Redis-facing tests.
  */
@@ -32,14 +44,23 @@ export default defineConfig({
       {
         extends: true,
         test: {
-          name: 'suite',
-          include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, ...BUILDS],
-          globalSetup: ['test/global-setup.ts'],
+          name: 'reconnection rounds',
+          include: RECONNECTION_ROUNDS,
+          maxWorkers: RECONNECTION_ROUNDS.length,
           sequence: { groupOrder: 0 },
         },
       },
-      { extends: true, test: { name: 'builds', include: BUILDS, sequence: { groupOrder: 1 } } },
+      {
+        extends: true,
+        test: {
+          name: 'suite',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...RECONNECTION_ROUNDS, ...BUILDS],
+          globalSetup: ['test/global-setup.ts'],
+          sequence: { groupOrder: 1 },
+        },
+      },
+      { extends: true, test: { name: 'builds', include: BUILDS, sequence: { groupOrder: 2 } } },
     ],
   },
 });

@@ -121,7 +121,7 @@ interface Topology {
   close(): Promise<void>;
 }
 
-type ClientKind = 'ioredis defaults' | 'createRedisConnections' | 'README options';
+export type ClientKind = 'ioredis defaults' | 'createRedisConnections' | 'README options';
 
 /** The README's advice for the fastest failure and recovery (Running in production). */
 const README_OPTIONS: RedisOptions = {
@@ -224,10 +224,11 @@ function expectOk(counted: Outcomes): void {
 }
 
 /**
- * The cases, on one topology: test/resend.e2e.test.ts runs them on a single Redis, test/resend-cluster.e2e.test.ts
- * on a 3-master Cluster (two files, so the runner's two workers share them).
+ * The cases, on one topology, with the client kinds named: test/resend.e2e.test.ts runs them on a single Redis,
+ * test/resend-cluster.e2e.test.ts and test/resend-cluster-options.e2e.test.ts on a 3-master Cluster. The rounds
+ * mostly wait for reconnections, so vitest.config.ts runs these files side by side.
  */
-export const resendCases = (name: string, start: () => Promise<Topology>) => describe(`a reply lost after Redis ran the command, on ${name}`, () => {
+export const resendCases = (name: string, start: () => Promise<Topology>, kinds: readonly ClientKind[]) => describe(`a reply lost after Redis ran the command, on ${name}`, () => {
   let topology: Topology;
   /** Another server, straight to Redis: the request whose step lands between a first run and its resend. */
   let other: Served;
@@ -246,7 +247,7 @@ export const resendCases = (name: string, start: () => Promise<Topology>) => des
     await topology?.close();
   });
 
-  describe.each(['ioredis defaults', 'createRedisConnections', 'README options'] as const)('with %s', (kind) => {
+  describe.each(kinds)('with %s', (kind) => {
     let served: Served;
     let close: () => Promise<void>;
     /** The binding app over the same client, and what it told `onEvent`. */
