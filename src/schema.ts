@@ -1,4 +1,4 @@
-import type * as z from 'zod';
+import type * as z from 'zod/v4';
 import { findUnwalkable, shownKey, type UnstorablePart } from './codec.js';
 import { withheldCause } from './errors.js';
 
