@@ -1,4 +1,4 @@
-import type * as z from 'zod';
+import type * as z from 'zod/v4';
 import { encodeValue } from './codec.js';
 import { decodeDevice, encodeDevice } from './device.js';
 import { SessionConflictError, SessionCorruptError, SessionError, SessionForbiddenError, SessionGoneError, SessionMigrationError, SessionTooLargeError, SessionVersionError } from './errors.js';

@@ -1,4 +1,4 @@
-import type * as z from 'zod';
+import type * as z from 'zod/v4';
 import { findUnwalkable, shownKey, type UnstorablePart } from './codec.js';
 import { withheldCause } from './errors.js';
 
@@ -100,7 +100,8 @@ export class FieldSchemas {
     if (!schema || typeof schema !== 'object' || !('shape' in schema)) {
       throw new TypeError(`trpc-session: \`${option}\` must be a zod object schema, such as z.object({ ... })`);
     }
-    // A zod 3 schema (installed past npm's peer check) has no `_zod`: its transforms could not be told apart.
+    // A zod 3 schema (zod 3.25's own `zod`, or an older zod 3 past npm's peer check) has no `_zod`: its transforms
+    // could not be told apart.
     if (!('_zod' in schema)) {
       throw new TypeError(`trpc-session: \`${option}\` is a zod 3 schema; trpc-session needs zod 4: install zod@4, or with zod 3.25 import z from 'zod/v4'`);
     }

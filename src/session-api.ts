@@ -1,4 +1,4 @@
-import type * as z from 'zod';
+import type * as z from 'zod/v4';
 import type { NoFlash, SessionSchema } from './schema.js';
 
 /** The names of a schema's fields. */

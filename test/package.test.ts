@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createTRPCUntypedClient, httpBatchLink } from '@trpc/client';
@@ -29,25 +29,29 @@ function output(command: string, args: string[], cwd = consumer, env: Record<str
 }
 
 /**
- * Installs the packed package as a user would, into a project with the README's install line and what the
- * framework examples need (test/fixtures/consumer): `npm ci` from that project's own lockfile, so the peers and
- * tools are exact versions and a fresh clone tests the same thing next month (`npm run test:latest` tries the
- * newest), then the tarball itself.
+ * Installs the packed package as a user would into a copy of a fixture project: `npm ci` from that project's own
+ * lockfile, so the peers and tools are exact versions and a fresh clone tests the same thing next month (`npm run
+ * test:latest` tries the newest), then the tarball itself, through npm's peer check (no `--legacy-peer-deps`).
  */
+function installPacked(fixture: string, project: string) {
+  for (const name of ['package.json', 'package-lock.json']) copyFileSync(join(fixture, name), join(project, name));
+  const locked = JSON.parse(readFileSync(join(project, 'package-lock.json'), 'utf8')).packages as Record<string, { version?: string; optional?: boolean }>;
+  output('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund'], project);
+  output('npm', ['install', '--no-save', '--prefer-offline', '--no-audit', '--no-fund', tarball], project);
+  // Installing the tarball took its dependencies from the lockfile and changed no locked version.
+  const after = JSON.parse(readFileSync(join(project, 'node_modules', '.package-lock.json'), 'utf8')).packages as Record<string, { version: string }>;
+  for (const [path, entry] of Object.entries(locked)) {
+    if (path !== '' && entry.version && !entry.optional) expect(after[path]?.version, path).toBe(entry.version);
+  }
+}
+
+/** The consumer project: the README's install line and what the framework examples need (test/fixtures/consumer). */
 beforeAll(() => {
   consumer = mkdtempSync(join(tmpdir(), 'trpc-session-consumer-'));
-  for (const name of ['package.json', 'package-lock.json']) copyFileSync(join(FIXTURE, name), join(consumer, name));
   run('npm', ['run', 'build'], root);
   const packed = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', consumer], root)) as { filename: string }[];
   tarball = join(consumer, packed[0]!.filename);
-  const locked = JSON.stringify(JSON.parse(readFileSync(join(consumer, 'package-lock.json'), 'utf8')).packages);
-  run('npm', ['ci', '--prefer-offline', '--no-audit', '--no-fund']);
-  run('npm', ['install', '--no-save', '--prefer-offline', '--no-audit', '--no-fund', `./${packed[0]!.filename}`]);
-  // Installing the tarball took its dependencies from the lockfile and changed no locked version.
-  const after = JSON.parse(readFileSync(join(consumer, 'node_modules', '.package-lock.json'), 'utf8')).packages as Record<string, { version: string }>;
-  for (const [path, entry] of Object.entries(JSON.parse(locked) as Record<string, { version?: string; optional?: boolean }>)) {
-    if (path !== '' && entry.version && !entry.optional) expect(after[path]?.version, path).toBe(entry.version);
-  }
+  installPacked(FIXTURE, consumer);
 }, 240_000);
 
 test("the consumer project installs every package of the README's install lines", () => {
@@ -178,8 +182,8 @@ const COMPILERS = {
 const compilerMajor = (tsc: string) => Number(/Version (\d+)/.exec(run(tsc, ['--version']))![1]);
 
 /** Runs tsc and resolves to what it printed, '' when it found nothing. */
-const check = (tsc: string, args: string[]) =>
-  new Promise<string>((done) => execFile(tsc, args, { cwd: consumer, encoding: 'utf8' }, (_error, stdout, stderr) => done(stdout + stderr)));
+const check = (tsc: string, args: string[], cwd = consumer) =>
+  new Promise<string>((done) => execFile(tsc, args, { cwd, encoding: 'utf8' }, (_error, stdout, stderr) => done(stdout + stderr)));
 
 // The main entry's types name no optional framework (fastify, ws), and no ioredis type: a consumer without them,
 // or with an ioredis whose own declarations fail `skipLibCheck: false` (6.1.0, the consumer project's), type-checks.
@@ -234,6 +238,98 @@ export const router = t.router({
   expect(await check(COMPILERS[compiler](), ['-p', 'tsconfig.floor.json', '--explainFiles'])).toMatch(/node_modules\/trpc-server-floor\/dist\/index\.d\.ts/);
   expect(await check(COMPILERS[compiler](), ['-p', 'tsconfig.floor.json'])).toBe('');
 }, 120_000);
+
+// An app on zod 3.25 writes its schemas with `zod/v4` (zod 4, inside zod 3.25). The package's types import
+// `zod/v4` too, so they are the app's zod 4 types; from `zod` they would be zod 3's, and the schema would not fit.
+describe('an app on zod 3.25, its schemas from zod/v4 (test/fixtures/consumer-zod3)', () => {
+  let app: string;
+  beforeAll(() => {
+    app = mkdtempSync(join(tmpdir(), 'trpc-session-zod3-'));
+    installPacked(join(root, 'test', 'fixtures', 'consumer-zod3'), app);
+  }, 240_000);
+  afterAll(() => rmSync(app, { recursive: true, force: true }));
+
+  // The same source as ESM and CommonJS (the .d.ts and the .d.cts); async code in a function, as CommonJS has no
+  // top-level await.
+  const source = `
+import { initTRPC } from '@trpc/server';
+import { createCallerContext, createSessionManager, memoryStore, type SessionContext } from 'trpc-session';
+import { z } from 'zod/v4';
+import * as z3 from 'zod';
+
+const schema = z.object({ cart: z.array(z.string()).default([]) });
+const sessions = createSessionManager({ schema, store: memoryStore() });
+const t = initTRPC.context<SessionContext<typeof schema>>().create();
+const router = t.router({
+  add: t.procedure.concat(sessions.procedure).input(z.string()).mutation(async ({ input, ctx }) => {
+    const session = await ctx.session.start();
+    const cart: string[] = session.data.get('cart');
+    try {
+      // @ts-expect-error wrong type: refused by the types, and at run time by the schema
+      session.data.put('cart', 1);
+    } catch (error) {
+      console.log((error as Error).name);
+    }
+    session.data.put('cart', [...cart, input]);
+    return session.data.get('cart');
+  }),
+});
+
+async function main() {
+  let cookie: string | undefined;
+  const caller = () => router.createCaller(createCallerContext(sessions, { cookie, setCookie: (header) => (cookie = header.split(';')[0]!.split('=')[1]) }));
+  const first: string[] = await caller().add('beans');
+  console.log(JSON.stringify([first, await caller().add('tea')]));
+  await sessions.close();
+  try {
+    // @ts-expect-error a zod 3 schema is not a zod 4 one
+    createSessionManager({ schema: z3.object({ n: z3.number() }), store: memoryStore() });
+  } catch (error) {
+    console.log(error instanceof TypeError, (error as Error).message);
+  }
+}
+void main();
+`;
+
+  test('npm installs the package beside zod 3.25.76 without --legacy-peer-deps', () => {
+    expect((JSON.parse(readFileSync(join(app, 'node_modules', 'zod', 'package.json'), 'utf8')) as { version: string }).version).toBe('3.25.76');
+    expect(existsSync(join(app, 'node_modules', 'trpc-session', 'package.json'))).toBe(true);
+  });
+
+  // `zod/v4` resolves through zod's `exports` (nodenext, bundler), or to its v4/index.d.ts file (node10).
+  test.each(Object.keys(COMPILERS) as (keyof typeof COMPILERS)[])(
+    'its zod/v4 schemas type-check with skipLibCheck: false and infer the session, under nodenext (ESM and CommonJS), node10 (TypeScript 5) and bundler (%s)',
+    async (compiler) => {
+      const tsc = COMPILERS[compiler]();
+      for (const file of ['app.mts', 'app.cts', 'app.ts']) writeFileSync(join(app, file), source);
+      const projects = {
+        nodenext: { settings: { module: 'nodenext', moduleResolution: 'nodenext' }, files: ['app.mts', 'app.cts'] },
+        node10: { settings: RESOLUTIONS.node10, files: ['app.ts'] },
+        bundler: { settings: RESOLUTIONS.bundler, files: ['app.ts'] },
+      };
+      const results = await Promise.all(
+        Object.entries(projects).map(async ([name, { settings, files }]) => {
+          const compilerOptions = { ...settings, target: 'es2022', lib: ['es2023'], strict: true, noEmit: true, skipLibCheck: false, types: ['node'] };
+          writeFileSync(join(app, `tsconfig.${name}.json`), JSON.stringify({ compilerOptions, files }));
+          return { name, printed: await check(tsc, ['-p', `tsconfig.${name}.json`], app) };
+        }),
+      );
+      const removed = compilerMajor(tsc) >= 7 ? ['node10'] : [];
+      expect(results).toEqual(Object.keys(projects).map((name) => ({ name, printed: removed.includes(name) ? expect.stringContaining('TS5108') : '' })));
+    },
+    120_000,
+  );
+
+  test.each(['app.mts', 'app.cts'])('%s runs: the zod/v4 schema keeps and validates a session, a zod 3 schema is a TypeError naming the fix', (file) => {
+    writeFileSync(join(app, file), source);
+    expect(output(bin('tsx'), [file], app).trim().split('\n')).toEqual([
+      'SessionValidationError',
+      'SessionValidationError',
+      '[["beans"],["beans","tea"]]',
+      "true trpc-session: `schema` is a zod 3 schema; trpc-session needs zod 4: install zod@4, or with zod 3.25 import z from 'zod/v4'",
+    ]);
+  }, 120_000);
+});
 
 test('publint and are-the-types-wrong find no problem in the packed tarball', () => {
   expect(output(bin('publint'), ['run', tarball, '--strict'])).toMatch(/All good/);

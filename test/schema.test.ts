@@ -74,9 +74,10 @@ test('manager options are checked at start-up', () => {
   expect(() => createSessionManager({ schema, store, persist: 'sometimes' as never })).toThrow(/persist/);
 });
 
-// zod 3 is outside the peer range, but npm's `--legacy-peer-deps` installs it anyway. Its schemas would
-// type-check and run while the transform check saw nothing: they are refused, naming the fix. zod 3.25's
-// `zod/v4` is zod 4, and works fully (the `zod3` alias dev dependency is zod 3.25.76).
+// zod 3.25 is in the peer range for its `zod/v4`, which is zod 4 and works fully (the `zod3` alias dev
+// dependency is zod 3.25.76; test/package.test.ts type-checks and runs an app on it). Its own `zod` is zod 3, as
+// is an older zod 3 that npm's `--legacy-peer-deps` installs: those schemas would run while the transform check
+// saw nothing, so they are refused, naming the fix.
 test('a zod 3 schema is refused at start-up, naming zod@4 and zod/v4; zod/v4 from zod 3.25 works', async () => {
   const { z: z3 } = await import('zod3');
   const fix = /`schema` is a zod 3 schema; trpc-session needs zod 4: install zod@4, or with zod 3\.25 import z from 'zod\/v4'/;
