@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { Cluster, Redis, type ClusterOptions } from 'ioredis';
 import { eventually } from './fixture.js';
 import { redisProcessGroup, withClient, type RedisProcess } from './redis-process.js';
-import { freePort } from './redis-server.js';
+import { freePort, onFreshPorts } from './redis-server.js';
 import { waitForReplication } from './replication.js';
 
 /** A throwaway Redis Cluster on loopback: masters and their replicas, each node a process in its own temp dir. */
@@ -54,7 +54,10 @@ async function clusterNodes(admin: Redis) {
  * free too), joins them with `redis-cli --cluster create`, and waits for `cluster_state:ok` everywhere.
  * A short node timeout makes a killed master fail over within seconds.
  */
-export async function startRedisCluster({ masters = 3, replicasPerMaster = 1 } = {}): Promise<RedisCluster> {
+export const startRedisCluster = ({ masters = 3, replicasPerMaster = 1 } = {}): Promise<RedisCluster> =>
+  onFreshPorts(() => startRedisClusterOnce(masters, replicasPerMaster));
+
+async function startRedisClusterOnce(masters: number, replicasPerMaster: number): Promise<RedisCluster> {
   const group = await redisProcessGroup('cluster');
   const nodes: RedisProcess[] = [];
   try {

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 
@@ -17,15 +18,37 @@ export interface RedisServer {
   start(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The ports the kernel hands out itself (to `listen(0)` and to every outgoing connection's local end) start here.
+ * A port for a redis-server is chosen below them: it is released before the server binds it (and a stopped
+ * server binds it again), and a port in the kernel's range could meanwhile become the local end of any test's
+ * connection, failing the server's bind.
+ */
+const kernelPortsFrom = (() => {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+})();
+
+/** Whether nothing listens on loopback `port`: it is bound, then released. */
+const bindable = (port: number) =>
+  new Promise<boolean>((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+
+/**
+ * A loopback port nothing listens on, drawn at random below the kernel's own ports (from 10000: the machine's
+ * services listen lower), so that test files running side by side are unlikely to draw the same one.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 10000 + Math.floor(Math.random() * (kernelPortsFrom - 10000));
+    if (await bindable(port)) return port;
+  }
 }
 
 /** Waits until the redis-server (or sentinel) `process` started on `port` answers PING. */
@@ -48,8 +71,23 @@ export async function waitForPing(port: number, process: ChildProcess): Promise<
   throw new Error(`redis-server on port ${port} did not answer within 10 s`);
 }
 
-export async function startRedis(extraArgs: string[] = []): Promise<RedisServer> {
-  const port = await freePort();
+/**
+ * `start` again on other ports when it fails: two test files running side by side may draw the same free port
+ * before either server has bound it (see {@link freePort}).
+ */
+export async function onFreshPorts<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
+}
+
+export const startRedis = (extraArgs: string[] = []): Promise<RedisServer> => onFreshPorts(async () => startRedisOn(await freePort(), extraArgs));
+
+async function startRedisOn(port: number, extraArgs: string[]): Promise<RedisServer> {
   let child: ChildProcess | undefined;
 
   const launch = async () => {
@@ -60,7 +98,12 @@ export async function startRedis(extraArgs: string[] = []): Promise<RedisServer>
     );
     await waitForPing(port, child);
   };
-  await launch();
+  try {
+    await launch();
+  } catch (error) {
+    child?.kill('SIGKILL');
+    throw error;
+  }
 
   const admin = () => new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
 
