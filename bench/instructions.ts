@@ -1,4 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
@@ -166,8 +167,15 @@ async function count(bundlePath: string, row: InstructionRow, redisPort: number 
   }
 }
 
-/** What a cached count was measured with: the same Node, window and flags, or it is measured again. */
-const METHOD = `${process.version}, ${WARM_UP_CYCLES} + ${MEASURED_CYCLES} cycles, ${NODE_FLAGS.join(' ')}`;
+/** The harness's sources, by their hash: a cached count was measured with the same harness. */
+const harnessHash = () =>
+  ['instructions-cycle.ts', 'instructions-window.ts', 'basket.ts']
+    .reduce((hash, file) => hash.update(readFileSync(`${ROOT}bench/${file}`)), createHash('sha256'))
+    .digest('hex')
+    .slice(0, 12);
+
+/** What a cached count was measured with: the same Node, harness, window and flags, or it is measured again. */
+const METHOD = `${process.version}, harness ${harnessHash()}, ${WARM_UP_CYCLES} + ${MEASURED_CYCLES} cycles, ${NODE_FLAGS.join(' ')}`;
 
 /** Processes under callgrind at once: each is single-threaded (`--predictable`), and its count does not depend on the load. */
 const PARALLEL_COUNTS = 4;
