@@ -1,4 +1,4 @@
-import { decodeValue, encodeValue, findUnusable, storableCopy, storedCopy } from './codec.js';
+import { decodeValue, encodeValue, findUnusable, findUnusableDecoded, storableCopy, storedCopy } from './codec.js';
 import { SessionFieldDroppedError, SessionSerializationError, SessionTooLargeError, SessionValidationError } from './errors.js';
 import type { SessionRuntime } from './options.js';
 import type { FieldSchemas } from './schema.js';
@@ -352,7 +352,7 @@ export function storedValue(schemas: FieldSchemas, key: string, bytes: Uint8Arra
   // msgpackr reads some invalid bytes (0xc1) as placeholder objects rather than failing; a value can also nest
   // too deep or hold a cycle (msgpackr's record extension), or share objects (too many parts for zod to walk).
   // Checked and measured in one walk. The reason, never the path: it names stored keys.
-  const unusable = findUnusable(decoded, key, schemas.maxParts);
+  const unusable = findUnusableDecoded(decoded, key, schemas.maxParts);
   if (unusable?.unstorable) return { unusable: `its value is not one a session can hold (${unusable.reason})` };
   if (unusable) return { unusable: `it no longer matches the ${schemaName}: ${unusable.reason} at ${unusable.path}` };
   const parsed = schemas.parse(key, decoded, true);
