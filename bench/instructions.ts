@@ -130,6 +130,8 @@ export const NODE_FLAGS = [
   '--min-semi-space-size=16',
   '--max-semi-space-size=16',
   '--interrupt-budget=4224',
+  // The harness empties the young generation before its window (see bench/instructions-cycle.ts).
+  '--expose-gc',
 ];
 
 /**
