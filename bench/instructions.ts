@@ -116,8 +116,9 @@ function removeCheckout(dir: string): void {
  * fixed order, so the same code counts the same. The next four take out what is decided by the clock rather
  * than by the code, which under callgrind (50 times slower, on a shared machine) varies from run to run: the
  * memory reducer's collections (started by a timer), incremental marking (steps sized in milliseconds), and the
- * old generation's limit (grown by measured GC speed): the old generation is never collected in these runs, and
- * every scavenge is kept (the young generation's size is fixed, as a server's reaches its maximum). The
+ * old generation's limit (grown by measured GC speed): the old generation is never collected in these runs. The
+ * young generation is fixed and small (1 MB semi-spaces, V8's smallest default), so a window of the cheapest row
+ * still holds a few scavenges, and the cost of a cycle's allocations is counted in proportion to them. The
  * interrupt budget, a sixteenth of V8's, makes a function hot in a sixteenth of the calls: by the end of
  * `WARM_UP_CYCLES` TurboFan has compiled what the cycles run, which at V8's own budget it still does after
  * 16,000 cycles (what a server pays once, not per request).
@@ -127,8 +128,8 @@ export const NODE_FLAGS = [
   '--no-memory-reducer',
   '--no-incremental-marking',
   '--initial-old-space-size=512',
-  '--min-semi-space-size=16',
-  '--max-semi-space-size=16',
+  '--min-semi-space-size=1',
+  '--max-semi-space-size=1',
   '--interrupt-budget=4224',
   // The harness empties the young generation before its window (see bench/instructions-cycle.ts).
   '--expose-gc',
