@@ -1,11 +1,13 @@
 /**
  * One row of `npm run bench -- --instructions`, run by `bench/instructions.ts` under callgrind: the request
  * cycle of `bench/micro.ts` (real IncomingMessage/ServerResponse, createContext, start(), the procedure's work,
- * the write after the response), `iterations` times. Bundled once per library version, the library imported
- * as `trpc-session-under-test`, so the same harness measures a base commit and this one.
+ * the write after the response), `warm-up` times, then `measured` times between two checkpoints. Bundled once per
+ * library version, the library imported as `trpc-session-under-test`, so the same harness measures a base
+ * commit and this one.
  *
- *   node --predictable <bundle> <row> <iterations> [redis port]
+ *   node --predictable <bundle> <row> <warm-up> <measured> [redis port]
  */
+import { writeSync } from 'node:fs';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
 import { Redis } from 'ioredis';
@@ -13,6 +15,7 @@ import * as z from 'zod';
 // @ts-expect-error resolved by the bundler to the src/index.ts of the version measured
 import { createSessionManager, memoryStore, redisStore } from 'trpc-session-under-test';
 import { realisticBasket } from './basket.js';
+import { WINDOW_END, WINDOW_START } from './instructions-window.js';
 
 type Work = (session: any) => void;
 const WORK: Record<string, Work | null> = {
@@ -25,10 +28,10 @@ const WORK: Record<string, Work | null> = {
   'change the basket': (session) => void session.data.get('basket')!.items[0]!.quantity++,
 };
 
-const [row, iterationsText, port] = process.argv.slice(2);
+const [row, warmUpText, measuredText, port] = process.argv.slice(2);
 const work = WORK[row!];
 if (work === undefined) throw new Error(`unknown row ${row}`);
-const iterations = Number(iterationsText);
+const [warmUp, measured] = [Number(warmUpText), Number(measuredText)];
 
 const line = z.object({ productId: z.string(), name: z.string(), quantity: z.number().int().positive(), unitPrice: z.number(), addedAt: z.number() });
 const basket = z.object({ userId: z.string(), currency: z.string(), coupon: z.string().optional(), items: z.array(line) });
@@ -57,7 +60,9 @@ function tracked<T extends object>(store: T): T {
 
 const redis = port === undefined ? null : new Redis({ port: Number(port), host: '127.0.0.1' });
 const store = redis === null ? memoryStore({ maxSessions: 1_000_000 }) : tracked(redisStore({ redis }));
-const sessions = createSessionManager({ schema, store, onError: (error: unknown) => console.error(error) });
+// A loaded session's expiry is refreshed once `touchAfter` has passed on the clock (60 s by default): under
+// callgrind a run lasts minutes, and the refresh would fall on other cycles in each run. Never, here.
+const sessions = createSessionManager({ schema, store, touchAfter: 365 * 24 * 3600, onError: (error: unknown) => console.error(error) });
 
 async function cycle(cookie: string | undefined, work: Work | null, context: boolean) {
   const req = new IncomingMessage(new Socket());
@@ -84,5 +89,23 @@ const first = await cycle(
 );
 const cookie = String(first.getHeader('set-cookie')).split(';')[0]!;
 const sent = row === 'new session' ? undefined : cookie;
-for (let index = 0; index < iterations; index++) await cycle(sent, work, row !== 'harness');
+/**
+ * In a function of its own, not in the module's body: the bundle's body holds every module's top-level code,
+ * and resumed after each cycle it would be optimized (a costly compilation) during the measured window.
+ */
+async function cycles(count: number) {
+  for (let index = 0; index < count; index++) await cycle(sent, work!, row !== 'harness');
+}
+await cycles(warmUp);
+// The measured window: callgrind dumps its counts as each checkpoint is entered (see bench/instructions.ts). The
+// marks around it, written straight to the file descriptor (no stream to set up), frame what V8's tracing of
+// compilations prints during it.
+writeSync(1, `${WINDOW_START}\n`);
+// An empty young generation: the window's scavenges then fall at the same cycles in every process, whatever
+// start-up allocated (which varies, with the order the modules load in).
+(globalThis as { gc?: (options: { type: 'minor' }) => void }).gc!({ type: 'minor' });
+process.cpuUsage();
+await cycles(measured);
+process.cpuUsage();
+writeSync(1, `${WINDOW_END}\n`);
 redis?.disconnect();

@@ -1,7 +1,9 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
+import { compiledInWindow } from './instructions-window.js';
 import { table } from './results-file.js';
 
 const run = promisify(execFile);
@@ -20,29 +22,26 @@ const ROW_LABELS: Record<InstructionRow, string> = {
   'change the basket': 'change the basket in place',
 };
 
-/** Cycles run by the short and the long process: their difference cancels start-up and warm-up. */
-export const SHORT_RUN = 200;
-export const LONG_RUN = 1_200;
+/**
+ * Cycles run before the measured window: long enough, at the interrupt budget of `NODE_FLAGS`, for V8 to have
+ * optimized every function a cycle runs, so the window counts the cycles' steady cost and no compilation.
+ */
+export const WARM_UP_CYCLES = 6_000;
+/** Cycles in the measured window. */
+export const MEASURED_CYCLES = 1_000;
 
-/** The instructions callgrind counted in a process, from its summary on stderr (`==pid== Collected : N`). */
-export function collectedInstructions(stderr: string): number {
-  const match = /^==\d+== Collected : (\d+)\s*$/m.exec(stderr);
-  if (match === null) throw new Error(`no "Collected :" line in callgrind's output:\n${stderr.slice(-2000)}`);
+/**
+ * The instructions callgrind counted in one of its dumps (`summary: N`, or `totals: N` in older formats).
+ * The window's dump is the second: `--dump-before` dumps as each of the harness's two checkpoints is entered.
+ */
+export function dumpedInstructions(dump: string): number {
+  const match = /^(?:summary|totals): (\d+)\s*$/m.exec(dump);
+  if (match === null) throw new Error(`no "summary:" line in callgrind's dump:\n${dump.slice(0, 2000)}`);
   return Number(match[1]);
 }
 
-/** Instructions per cycle: the long run less the short run, over the cycles between them. */
-export const perCycle = (short: number, long: number) => (long - short) / (LONG_RUN - SHORT_RUN);
-
-/**
- * Processes run for each count, of which the lowest is kept: now and then one process counts about 100 million
- * instructions more than others running the same code (an event not explained yet, seen more often on a loaded
- * machine); none was seen to count fewer.
- */
-export const PROCESSES_PER_COUNT = 2;
-
-/** A count from the processes that measured it: the lowest. */
-export const lowestCount = (counts: readonly number[]) => Math.min(...counts);
+/** Instructions per cycle: the measured window's count over its cycles. */
+export const perCycle = (window: number) => window / MEASURED_CYCLES;
 
 export const INSTRUCTION_STORES = ['memory', 'redis'] as const;
 export type InstructionStore = (typeof INSTRUCTION_STORES)[number];
@@ -114,41 +113,79 @@ function removeCheckout(dir: string): void {
 
 /**
  * Node's flags under callgrind. `--predictable`: compilation and garbage collection on the main thread, in a
- * fixed order, so the same code counts the same. The rest take out what is decided by the clock rather than by
- * the code, which under callgrind (50 times slower, on a shared machine) varies from run to run: the memory
- * reducer's collections (started by a timer), incremental marking (steps sized in milliseconds), and the old
- * generation's limit (grown by measured GC speed). Without them one harness measured 191,284 and 301,227
- * instructions per cycle in two runs; with them the old generation is never collected in these short runs, so
- * the counts leave out mark-compact collections and keep every scavenge (the young generation's size is fixed).
+ * fixed order, so the same code counts the same. The next four take out what is decided by the clock rather
+ * than by the code, which under callgrind (50 times slower, on a shared machine) varies from run to run: the
+ * memory reducer's collections (started by a timer), incremental marking (steps sized in milliseconds), and the
+ * old generation's limit (grown by measured GC speed): the old generation is never collected in these runs. The
+ * young generation is fixed and small (1 MB semi-spaces, V8's smallest default), so a window of the cheapest row
+ * still holds a few scavenges, and the cost of a cycle's allocations is counted in proportion to them. The
+ * interrupt budget, a sixteenth of V8's, makes a function hot in a sixteenth of the calls: by the end of
+ * `WARM_UP_CYCLES` TurboFan has compiled what the cycles run, which at V8's own budget it still does after
+ * 16,000 cycles (what a server pays once, not per request).
  */
 export const NODE_FLAGS = [
   '--predictable',
   '--no-memory-reducer',
   '--no-incremental-marking',
   '--initial-old-space-size=512',
-  '--min-semi-space-size=16',
-  '--max-semi-space-size=16',
+  '--min-semi-space-size=1',
+  '--max-semi-space-size=1',
+  '--interrupt-budget=4224',
+  // The harness empties the young generation before its window (see bench/instructions-cycle.ts).
+  '--expose-gc',
 ];
 
-/** The instructions of one process of the harness under callgrind. */
-async function count(bundlePath: string, row: InstructionRow, iterations: number, redisPort: number | undefined): Promise<number> {
-  const args = [
-    '--tool=callgrind',
-    '--callgrind-out-file=/dev/null',
-    'node',
-    ...NODE_FLAGS,
-    bundlePath,
-    row,
-    String(iterations),
-    ...(redisPort === undefined ? [] : [String(redisPort)]),
-  ];
-  const { stderr } = await run('valgrind', args, { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
-  return collectedInstructions(stderr);
+/**
+ * The native function the harness's checkpoints call (`process.cpuUsage()`), nothing else in a cycle does:
+ * callgrind dumps its counts as it is entered, so the second dump holds the measured window alone, whatever
+ * start-up and warm-up cost (module loading, which varies from process to process, among them).
+ */
+const CHECKPOINT = 'node::CPUUsage*';
+
+/**
+ * One row's measured window, in one process of the harness under callgrind: its instructions, and what V8
+ * compiled or deoptimized during it (`--trace-opt --trace-deopt`, which print nothing while nothing happens).
+ */
+async function count(bundlePath: string, row: InstructionRow, redisPort: number | undefined): Promise<{ instructions: number; compiled: string[] }> {
+  const dumps = mkdtempSync(`${WORK_DIR}callgrind-`);
+  try {
+    const args = [
+      '--tool=callgrind',
+      `--callgrind-out-file=${dumps}/out`,
+      `--dump-before=${CHECKPOINT}`,
+      'node',
+      ...NODE_FLAGS,
+      '--trace-opt',
+      '--trace-deopt',
+      bundlePath,
+      row,
+      String(WARM_UP_CYCLES),
+      String(MEASURED_CYCLES),
+      ...(redisPort === undefined ? [] : [String(redisPort)]),
+    ];
+    const { stdout } = await run('valgrind', args, { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 });
+    return { instructions: dumpedInstructions(readFileSync(`${dumps}/out.2`, 'utf8')), compiled: compiledInWindow(stdout) };
+  } finally {
+    rmSync(dumps, { recursive: true, force: true });
+  }
 }
+
+/** The harness's sources, by their hash: a cached count was measured with the same harness. */
+const harnessHash = () =>
+  ['instructions-cycle.ts', 'instructions-window.ts', 'basket.ts']
+    .reduce((hash, file) => hash.update(readFileSync(`${ROOT}bench/${file}`)), createHash('sha256'))
+    .digest('hex')
+    .slice(0, 12);
+
+/** What a cached count was measured with: the same Node, harness, window and flags, or it is measured again. */
+const METHOD = `${process.version}, harness ${harnessHash()}, ${WARM_UP_CYCLES} + ${MEASURED_CYCLES} cycles, ${NODE_FLAGS.join(' ')}`;
+
+/** Processes under callgrind at once: each is single-threaded (`--predictable`), and its count does not depend on the load. */
+const PARALLEL_COUNTS = 4;
 
 /**
  * Every row of one version, on the memory store and on Redis at `redisPort`. A committed version's counts are
- * kept in `cacheFile` (by Node version: the count is of Node's instructions too), and measured once.
+ * kept in `cacheFile` (by `METHOD`: the count is of Node's instructions too), and measured once.
  */
 async function measureVersion(
   bundlePath: () => Promise<string>,
@@ -158,7 +195,7 @@ async function measureVersion(
   log: (line: string) => void,
 ): Promise<VersionCounts> {
   const cache: Record<string, VersionCounts> = cacheFile !== null && existsSync(cacheFile) ? JSON.parse(readFileSync(cacheFile, 'utf8')) : {};
-  const counts: VersionCounts = cache[process.version] ?? {};
+  const counts: VersionCounts = cache[METHOD] ?? {};
   let bundled: string | undefined;
   for (const store of stores) {
     if (counts[store] !== undefined) {
@@ -166,17 +203,21 @@ async function measureVersion(
       continue;
     }
     const rows = {} as Record<InstructionRow, number>;
-    for (const row of INSTRUCTION_ROWS) {
-      const port = store === 'redis' ? redisPort : undefined;
-      bundled ??= await bundlePath();
-      // All of a row's processes at once: callgrind's count does not depend on the load.
-      const runs = (iterations: number) => Array.from({ length: PROCESSES_PER_COUNT }, () => count(bundled!, row, iterations, port));
-      const [shorts, longs] = await Promise.all([Promise.all(runs(SHORT_RUN)), Promise.all(runs(LONG_RUN))]);
-      rows[row] = perCycle(lowestCount(shorts), lowestCount(longs));
-      log(`${store} store, ${row}: ${formatted(rows[row])} instructions per cycle`);
-    }
+    const port = store === 'redis' ? redisPort : undefined;
+    bundled ??= await bundlePath();
+    const waiting = [...INSTRUCTION_ROWS];
+    const worker = async () => {
+      for (let row = waiting.shift(); row !== undefined; row = waiting.shift()) {
+        const { instructions, compiled } = await count(bundled!, row, port);
+        rows[row] = perCycle(instructions);
+        // Not steady: the count holds a compilation, and moves when the code compiled a little earlier or later.
+        const unsteady = compiled.length === 0 ? '' : `; NOT STEADY, V8 compiled during the window: ${compiled.join(', ')}`;
+        log(`${store} store, ${row}: ${formatted(rows[row])} instructions per cycle${unsteady}`);
+      }
+    };
+    await Promise.all(Array.from({ length: PARALLEL_COUNTS }, worker));
     counts[store] = rows;
-    if (cacheFile !== null) writeFileSync(cacheFile, JSON.stringify({ ...cache, [process.version]: counts }, null, 2));
+    if (cacheFile !== null) writeFileSync(cacheFile, JSON.stringify({ ...cache, [METHOD]: counts }, null, 2));
   }
   return counts;
 }

@@ -249,12 +249,22 @@ export function findUnwalkable(value: unknown, path: string, maxParts: number): 
  * which: true for what `findUnstorable` refuses (a cycle and nesting too deep among them).
  */
 export function findUnusable(value: unknown, path: string, maxParts: number): (UnstorablePart & { unstorable: boolean }) | null {
-  const found = measured(value, path, maxParts, true);
-  return found && { ...found, unstorable: !found.reason.startsWith('more than') };
+  return unusable(measured(value, path, maxParts, true, false));
 }
 
-function measured(value: unknown, path: string, maxParts: number, storable: boolean): UnstorablePart | null {
+/**
+ * `findUnusable` of a value msgpackr has just decoded, which holds no symbol-keyed property (msgpack has no
+ * symbols): the walk does not look for them, an object at a time.
+ */
+export function findUnusableDecoded(value: unknown, path: string, maxParts: number): (UnstorablePart & { unstorable: boolean }) | null {
+  return unusable(measured(value, path, maxParts, true, true));
+}
+
+const unusable = (found: UnstorablePart | null) => found && { ...found, unstorable: !found.reason.startsWith('more than') };
+
+function measured(value: unknown, path: string, maxParts: number, storable: boolean, decoded = false): UnstorablePart | null {
   if ((typeof value !== 'object' || value === null) && !storable) return null;
+  if (withinLimits({ parts: 0, maxParts, storable, symbolKeys: storable && !decoded }, value, -1)) return null;
   // The value as the one part of a container above it: a Date or bytes at the top are parts like any other.
   const root: Shape = { parts: 0, height: 0 };
   const found = addPart({ shapes: new Map(), maxParts, storable }, root, value, -1);
@@ -263,6 +273,52 @@ function measured(value: unknown, path: string, maxParts: number, storable: bool
     return { path, reason: `more than ${maxParts} parts, counting a shared object at every place it appears (it could not be stored or read in reasonable time)` };
   }
   return null;
+}
+
+/** The state of `withinLimits`: the parts counted so far. */
+interface TreeCount {
+  parts: number;
+  readonly maxParts: number;
+  readonly storable: boolean;
+  /** Look for symbol-keyed properties, which could not be stored. */
+  readonly symbolKeys: boolean;
+}
+
+/**
+ * Whether a value is fine as `measured` judges it, for a value that is, as nearly every session value is: the
+ * same checks, each part counted at every place it appears, without the map of shapes that makes the exact
+ * measure linear. So it stops at the first limit: more than `maxParts` parts (the work it did is bounded by
+ * them), a container deeper than {@link MAX_DEPTH} (where a cycle ends), or anything that could not be stored.
+ * False then, and `measured` walks the value again to say why. `child` is a part of a container at `depth`.
+ */
+function withinLimits(count: TreeCount, child: unknown, depth: number): boolean {
+  if (typeof child !== 'object' || child === null) {
+    if (count.storable && (typeof child === 'function' || typeof child === 'symbol')) return false;
+    return ++count.parts <= count.maxParts;
+  }
+  if (child instanceof Date || child instanceof Uint8Array) return ++count.parts <= count.maxParts;
+  if (ArrayBuffer.isView(child)) return !count.storable && ++count.parts <= count.maxParts;
+  if (++depth >= MAX_DEPTH || ++count.parts > count.maxParts) return false;
+  if (Array.isArray(child)) {
+    for (let index = 0; index < child.length; index++) if (!withinLimits(count, child[index], depth)) return false;
+    return true;
+  }
+  if (child instanceof Map) {
+    for (const [key, entry] of child) if (!withinLimits(count, key, depth) || !withinLimits(count, entry, depth)) return false;
+    return true;
+  }
+  if (child instanceof Set) {
+    for (const entry of child) if (!withinLimits(count, entry, depth)) return false;
+    return true;
+  }
+  if (count.storable) {
+    const prototype = Object.getPrototypeOf(child);
+    if (prototype !== Object.prototype && prototype !== null) return false;
+    if (count.symbolKeys && Object.getOwnPropertySymbols(child).length > 0) return false;
+  }
+  // The values at once, not a lookup by key: a lookup site that sees objects of many shapes is slow.
+  for (const part of Object.values(child)) if (!withinLimits(count, part, depth)) return false;
+  return true;
 }
 
 /** One measure's state, shared by every container it walks. */

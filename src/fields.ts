@@ -1,4 +1,4 @@
-import { decodeValue, encodeValue, findUnusable, storableCopy, storedCopy } from './codec.js';
+import { decodeValue, encodeValue, findUnusable, findUnusableDecoded, storableCopy, storedCopy } from './codec.js';
 import { SessionFieldDroppedError, SessionSerializationError, SessionTooLargeError, SessionValidationError } from './errors.js';
 import type { SessionRuntime } from './options.js';
 import type { FieldSchemas } from './schema.js';
@@ -21,6 +21,11 @@ interface FieldState {
   version: number;
   /** Put or deleted since the last write. */
   changed: boolean;
+  /**
+   * What msgpackr decoded from `snapshot`, as decoded: zod's parse built the value handed out anew from it. While
+   * that value is still this one part for part, it was not changed in place, and need not be encoded to tell.
+   */
+  decoded: object | undefined;
 }
 
 /** The field changes a write carries, with what they were computed from. */
@@ -125,7 +130,7 @@ export class FieldTable {
   /** Records that the store now holds `bytes`, the encoding of `value`, for the field (a compare-and-set won). */
   swapped(key: string, value: unknown, bytes: Uint8Array): void {
     const state = this.#field(key);
-    Object.assign(state, { value, present: true, stored: bytes, snapshot: bytes, changed: false, version: state.version + 1 });
+    Object.assign(state, { value, present: true, stored: bytes, snapshot: bytes, changed: false, version: state.version + 1, decoded: undefined });
   }
 
   /**
@@ -234,6 +239,7 @@ export class FieldTable {
       state.stored = bytes;
       if (!changes.versions.has(key) || changes.versions.get(key) === state.version) {
         state.snapshot = bytes;
+        state.decoded = undefined;
         state.changed = false;
       }
     }
@@ -246,6 +252,7 @@ export class FieldTable {
    */
   #noteInPlace(key: string, state: FieldState): void {
     if (!state.observed) return;
+    if (state.decoded !== undefined && sameTree(state.value, state.decoded)) return;
     // Checked before it is encoded, in one walk: an object nested thousands deep in place would overflow
     // msgpackr's stack, and what is encoded is this object itself, so it is what must be storable.
     const unusable = findUnusable(state.value, key, this.#runtime.fields.maxParts);
@@ -263,6 +270,7 @@ export class FieldTable {
   /** Records a put or delete for the next write; the version lets that write mark clean only what it carried. */
   #changed(state: FieldState, present: boolean): void {
     state.encoded = undefined;
+    state.decoded = undefined;
     state.present = present;
     state.changed = true;
     state.version++;
@@ -284,13 +292,14 @@ export class FieldTable {
     if (bytes !== null) {
       const value = this.#readStored(key, bytes);
       if (value !== undefined) {
-        return { value: value.parsed, present: true, stored: bytes, snapshot: bytes, observed: false, encoded: undefined, version: 0, changed: false };
+        const { parsed, decoded } = value;
+        return { value: parsed, present: true, stored: bytes, snapshot: bytes, observed: false, encoded: undefined, version: 0, changed: false, decoded };
       }
     }
     // Built property by property in the same order as above: a spread here made every field state a
     // slow-path object clone (a third of the CPU of a read of an unset field).
     const { value, snapshot } = this.#defaultOf(key);
-    return { value, present: false, stored: bytes ?? undefined, snapshot, observed: false, encoded: undefined, version: 0, changed: false };
+    return { value, present: false, stored: bytes ?? undefined, snapshot, observed: false, encoded: undefined, version: 0, changed: false, decoded: undefined };
   }
 
   /** The field's default, unshared, with its encoding to notice changes made to it in place. */
@@ -301,7 +310,7 @@ export class FieldTable {
   }
 
   /** Decodes and validates a stored field; reports and returns undefined when it cannot be used. */
-  #readStored(key: string, bytes: Uint8Array): { parsed: unknown } | undefined {
+  #readStored(key: string, bytes: Uint8Array): { parsed: unknown; decoded: object | undefined } | undefined {
     const read = storedValue(this.#runtime.fields, key, bytes, 'schema');
     if ('unusable' in read) {
       this.#drop(key, read.unusable);
@@ -310,14 +319,45 @@ export class FieldTable {
     // zod may hand out objects it shares between parses (a `.catch()` value is the same object every time), or
     // frozen ones: changed in place, a shared value would show in every other session. Else the value is the
     // decoded bytes' own.
-    const { value } = read;
-    return { parsed: isObject(value) && this.#runtime.fields.mayShareOutput(key) ? storedCopy(value) : value };
+    const { value, decoded } = read;
+    const parsed = isObject(value) && this.#runtime.fields.mayShareOutput(key) ? storedCopy(value) : value;
+    // Kept only when the value is an object of its own: one zod returned as it was given shares every part.
+    return { parsed, decoded: isObject(parsed) && isObject(decoded) && parsed !== decoded ? (decoded as object) : undefined };
   }
 
   #drop(key: string, reason: string) {
     this.#stale.add(key);
     this.#runtime.report(new SessionFieldDroppedError(this.#label(), key, reason));
   }
+}
+
+/**
+ * Whether `value` is still, part for part, `decoded` (what msgpackr decoded from a field's stored bytes, from
+ * which zod's parse built `value` anew): the same plain objects and arrays, keys in the same order, the same
+ * primitives. Then it encodes as those bytes, and is as storable as when it was read. False when in doubt: an
+ * object shared by both (a change to it would show in both), or any other kind of object; the caller then
+ * encodes the value to tell. `decoded` was measured when read, so the walk is as bounded as it.
+ */
+function sameTree(value: unknown, decoded: unknown): boolean {
+  if (value === decoded) return !isObject(value);
+  if (!isObject(value) || !isObject(decoded)) return false;
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.getPrototypeOf(decoded)) return false;
+  if (prototype === Array.prototype) {
+    const [values, parts] = [value as unknown[], decoded as unknown[]];
+    if (values.length !== parts.length) return false;
+    for (let index = 0; index < values.length; index++) if (!sameTree(values[index], parts[index])) return false;
+    return true;
+  }
+  // A symbol-keyed property added in place is refused, as when the value is encoded.
+  if ((prototype !== Object.prototype && prototype !== null) || Object.getOwnPropertySymbols(value).length > 0) return false;
+  const [keys, decodedKeys] = [Object.keys(value), Object.keys(decoded)];
+  if (keys.length !== decodedKeys.length) return false;
+  for (let index = 0; index < keys.length; index++) {
+    const key = keys[index]!;
+    if (key !== decodedKeys[index] || !sameTree((value as Record<string, unknown>)[key], (decoded as Record<string, unknown>)[key])) return false;
+  }
+  return true;
 }
 
 /**
@@ -341,7 +381,7 @@ export function validatedValue(schemas: FieldSchemas, key: string, value: unknow
  * Stored bytes of field `key` read back and validated by `schemas` (called `schemaName` in the reason); or why
  * they cannot be used, in words that never quote the bytes.
  */
-export function storedValue(schemas: FieldSchemas, key: string, bytes: Uint8Array, schemaName: string): { value: unknown } | { unusable: string } {
+export function storedValue(schemas: FieldSchemas, key: string, bytes: Uint8Array, schemaName: string): { value: unknown; decoded: unknown } | { unusable: string } {
   let decoded: unknown;
   try {
     decoded = decodeValue(bytes);
@@ -352,9 +392,9 @@ export function storedValue(schemas: FieldSchemas, key: string, bytes: Uint8Arra
   // msgpackr reads some invalid bytes (0xc1) as placeholder objects rather than failing; a value can also nest
   // too deep or hold a cycle (msgpackr's record extension), or share objects (too many parts for zod to walk).
   // Checked and measured in one walk. The reason, never the path: it names stored keys.
-  const unusable = findUnusable(decoded, key, schemas.maxParts);
+  const unusable = findUnusableDecoded(decoded, key, schemas.maxParts);
   if (unusable?.unstorable) return { unusable: `its value is not one a session can hold (${unusable.reason})` };
   if (unusable) return { unusable: `it no longer matches the ${schemaName}: ${unusable.reason} at ${unusable.path}` };
   const parsed = schemas.parse(key, decoded, true);
-  return parsed.ok ? { value: parsed.value } : { unusable: `it no longer matches the ${schemaName}: ${parsed.issues}` };
+  return parsed.ok ? { value: parsed.value, decoded } : { unusable: `it no longer matches the ${schemaName}: ${parsed.issues}` };
 }

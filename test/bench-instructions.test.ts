@@ -1,22 +1,19 @@
 import { expect, test } from 'vitest';
-import { collectedInstructions, instructionsMarkdown, INSTRUCTION_ROWS, lowestCount, perCycle, type VersionCounts } from '../bench/instructions.js';
+import { dumpedInstructions, instructionsMarkdown, INSTRUCTION_ROWS, MEASURED_CYCLES, perCycle, type VersionCounts } from '../bench/instructions.js';
+import { compiledInWindow, WINDOW_END, WINDOW_START } from '../bench/instructions-window.js';
 
 // `npm run bench -- --instructions` runs under valgrind, which the suite does not need: its parsing and its
 // table are checked here on callgrind's own output.
 
-test("reads callgrind's instruction count from its summary, and refuses output without one", () => {
-  const stderr = ['==4242== Callgrind, a call-graph generating cache profiler', '==4242== Events    : Ir', '==4242== Collected : 1997465099', '==4242== ', '==4242== I   refs:      1,997,465,099'].join('\n');
-  expect(collectedInstructions(stderr)).toBe(1_997_465_099);
-  expect(() => collectedInstructions('==1== valgrind: failed to start tool')).toThrow(/Collected/);
+test("reads callgrind's instruction count from one of its dumps, and refuses a file without one", () => {
+  const dump = ['# callgrind format', 'version: 1', 'creator: callgrind-3.19.0', 'pid: 4242', 'cmd:  node --predictable cycle.mjs', 'part: 2', '', 'desc: Trigger: --dump-before=node::CPUUsage*', '', 'positions: line', 'events: Ir', 'summary: 328065934', '', 'fl=(1) ???'].join('\n');
+  expect(dumpedInstructions(dump)).toBe(328_065_934);
+  expect(dumpedInstructions('version: 1\nevents: Ir\ntotals: 1997465099\n')).toBe(1_997_465_099);
+  expect(() => dumpedInstructions('version: 1\nevents: Ir\n')).toThrow(/summary/);
 });
 
-test('a cycle costs the long run less the short run, over the cycles between them', () => {
-  expect(perCycle(1_554_619_236, 1_997_465_099)).toBeCloseTo(442_845.863, 3);
-});
-
-test('a count is the lowest of its processes: an outlier only ever counts more', () => {
-  expect(lowestCount([602_917_331, 710_004_870])).toBe(602_917_331);
-  expect(lowestCount([710_004_870, 602_917_331])).toBe(602_917_331);
+test('a cycle costs the measured window over its cycles', () => {
+  expect(perCycle(328_065_934)).toBeCloseTo(328_065_934 / MEASURED_CYCLES, 6);
 });
 
 test("the table subtracts each version's own harness and gives each later version's ratio to the first", () => {
@@ -34,4 +31,19 @@ test("the table subtracts each version's own harness and gives each later versio
   // A store measured for one version only is left out, not shown half empty.
   expect(markdown).not.toContain('redis store');
   expect(lines).toHaveLength(2 + INSTRUCTION_ROWS.length);
+});
+
+test('names what V8 compiled or deoptimized between the marks of the measured window, and nothing outside it', () => {
+  const stdout = [
+    '[completed compiling 0x1f31 <JSFunction lineComment (sfi = 0xa59a)> (target TURBOFAN) - took 0.019, 1.664, 0.030 ms]',
+    WINDOW_START,
+    '[compiling method 0x3c8c <JSFunction ByteArrayAllocate (sfi = 0x1167)> (target TURBOFAN), mode: ConcurrencyMode::kSynchronous]',
+    '[completed compiling 0x3c8c <JSFunction ByteArrayAllocate (sfi = 0x1167)> (target TURBOFAN) - took 0.011, 1.2, 0.02 ms]',
+    '[bailout (kind: deopt-eager, reason: wrong map): begin. deoptimizing 0x1f31 <JSFunction  (sfi = 0xa59a)>, 0x27bf <Code TURBOFAN>, opt id 2]',
+    WINDOW_END,
+    '[completed compiling 0x1f31 <JSFunction disconnect (sfi = 0xa59a)> (target TURBOFAN) - took 0.019, 1.664, 0.030 ms]',
+  ].join('\n');
+  expect(compiledInWindow(stdout)).toEqual(['ByteArrayAllocate', '(anonymous) (deoptimized)']);
+  expect(compiledInWindow(`${WINDOW_START}\n${WINDOW_END}\n`)).toEqual([]);
+  expect(() => compiledInWindow('[completed compiling 0x1 <JSFunction f (sfi = 0x2)>]')).toThrow(/window/);
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { decodeValue, encodeValue, findUnstorable, findUnusable, findUnwalkable, storableCopy, storedCopy } from '../src/codec.js';
+import { decodeValue, encodeValue, findUnstorable, findUnusable, findUnusableDecoded, findUnwalkable, storableCopy, storedCopy } from '../src/codec.js';
 
 test('values round-trip as themselves, plain objects and Maps kept apart', () => {
   const value = {
@@ -111,6 +111,17 @@ test('findUnusable finds what findUnstorable or findUnwalkable finds, in one wal
       }
       // Either one, the first its walk reached; told apart by `unstorable`.
       expect([unstorable && { ...unstorable, unstorable: true }, unwalkable && { ...unwalkable, unstorable: !unwalkable.reason.startsWith('more than') }]).toContainEqual(found);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+test('findUnusableDecoded finds in a value msgpackr decoded what findUnusable finds', () => {
+  fc.assert(
+    fc.property(storableValues, fc.constantFrom(3, 20, 65_536), (value, maxParts) => {
+      fc.pre(findUnstorable(value, 'v') === null);
+      const decoded = decodeValue(encodeValue(value));
+      expect(findUnusableDecoded(decoded, 'v', maxParts)).toEqual(findUnusable(decoded, 'v', maxParts));
     }),
     { numRuns: 2000 },
   );

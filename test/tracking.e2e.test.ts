@@ -15,6 +15,8 @@ const schema = z.object({
   tags: z.array(z.string()).default([]).catch([]),
   /** zod copies a default shallowly: `colors` is one array for every parse. */
   prefs: z.object({ colors: z.array(z.string()) }).default({ colors: [] }),
+  /** zod hands out `extra` as it was decoded, shared with what the store's bytes decoded to. */
+  box: z.object({ n: z.number(), extra: z.any() }).optional(),
 });
 
 let fx: Awaited<ReturnType<typeof ownRouterFixture>>;
@@ -44,6 +46,21 @@ function buildRouter(sessions: ReturnType<typeof createSessionManager<typeof sch
       const session = await ctx.session.start();
       session.data.clear();
       session.data.get('cart').push(input);
+      return true;
+    }),
+    putBox: t.procedure.mutation(async ({ ctx }) => {
+      const session = await ctx.session.start();
+      session.data.put('box', { n: 1, extra: { deep: 1 } });
+      session.data.put('prefs', { colors: ['red'] });
+      return true;
+    }),
+    /** Changes, in place, the box or the preferences as read from the store, and persists. */
+    changeBox: t.procedure.input(z.enum(['inside extra', 'symbol key'])).mutation(async ({ ctx, input }) => {
+      const session = await ctx.session.start();
+      const box = session.data.get('box')!;
+      if (input === 'inside extra') box.extra.deep = 2;
+      if (input === 'symbol key') Object.assign(session.data.get('prefs'), { [Symbol('s')]: 1 });
+      await ctx.session.persist();
       return true;
     }),
     /** Changes the same object before and after a persist(). */
@@ -110,4 +127,13 @@ test('changes made in place after persist() to the same object are written too',
     { productId: 'p1', quantity: 1 },
     { productId: 'p2', quantity: 2 },
   ]);
+});
+
+test('a stored object changed in place is noticed, inside a part zod hands out as decoded too, and refused as put would refuse it', async () => {
+  const client = newBrowser();
+  await client.putBox.mutate();
+  await client.changeBox.mutate('inside extra');
+  expect((await client.all.query()).box).toEqual({ n: 1, extra: { deep: 2 } });
+  const error = await client.changeBox.mutate('symbol key').catch((e: unknown) => e);
+  expect((error as Error).message).toMatch(/^Session field "prefs" cannot be stored/);
 });

@@ -114,6 +114,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   // A Map iterates in insertion order; re-inserting on use keeps the least recently used first.
   const records = new Map<string, MemoryRecord>();
   /**
+   * The ID last in `records` (the most recently used), while known: using it again moves nothing, as for the
+   * write that follows a request's load.
+   */
+  let newest: string | undefined;
+  /**
    * The marks left at the IDs of records moved to a new ID (`to`, when known), or revoked, each until it
    * expires. Marks are added in the order they expire (a revoked moved mark keeps its place and expiry), so
    * the expired ones are always at the front.
@@ -143,6 +148,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     const userId = record.userId;
     totalBytes -= record.bytes;
     records.delete(id);
+    if (id === newest) newest = undefined;
     if (userId === null || keepIndexEntry) return;
     const ids = users.get(userId);
     ids?.delete(id);
@@ -156,8 +162,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       remove(id);
       return undefined;
     }
-    records.delete(id);
-    records.set(id, record);
+    if (id !== newest) {
+      records.delete(id);
+      records.set(id, record);
+      newest = id;
+    }
     return record;
   };
 
@@ -167,6 +176,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   const evictionBatch = Math.ceil(maxSessions / 100);
   const insert = (id: string, record: MemoryRecord) => {
     records.set(id, record);
+    newest = id;
     if (records.size <= maxSessions) return;
     let evicted = 0;
     for (const oldest of records.keys()) {
@@ -496,6 +506,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
 
     async close(): Promise<void> {
       records.clear();
+      newest = undefined;
       marks.clear();
       users.clear();
       prunedSizes.clear();
