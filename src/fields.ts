@@ -335,18 +335,37 @@ export class FieldTable {
  * Whether `value` is still, part for part, `decoded` (what msgpackr decoded from a field's stored bytes, from
  * which zod's parse built `value` anew): the same plain objects and arrays, keys in the same order, the same
  * primitives. Then it encodes as those bytes, and is as storable as when it was read. False when in doubt: an
- * object shared by both (a change to it would show in both), or any other kind of object; the caller then
- * encodes the value to tell. `decoded` was measured when read, so the walk is as bounded as it.
+ * object of `decoded` found anywhere in `value` (zod hands out what `z.unknown()` decoded as it is, and an
+ * `.overwrite()` may move it: a change to it would show in both), or any other kind of object; the caller then
+ * encodes the value to tell. `decoded` was measured when read, so the walks are as bounded as it.
  */
 function sameTree(value: unknown, decoded: unknown): boolean {
-  if (value === decoded) return !isObject(value);
-  if (!isObject(value) || !isObject(decoded)) return false;
+  const decodedObjects = new Set<object>();
+  collectObjects(decoded, decodedObjects);
+  return sameParts(value, decoded, decodedObjects);
+}
+
+function collectObjects(part: unknown, into: Set<object>): void {
+  if (!isObject(part)) return;
+  into.add(part as object);
+  if (part instanceof Map) {
+    for (const [key, entry] of part) {
+      collectObjects(key, into);
+      collectObjects(entry, into);
+    }
+  } else if (part instanceof Set) for (const entry of part) collectObjects(entry, into);
+  else if (!(part instanceof Date) && !ArrayBuffer.isView(part)) for (const entry of Object.values(part as object)) collectObjects(entry, into);
+}
+
+function sameParts(value: unknown, decoded: unknown, decodedObjects: Set<object>): boolean {
+  if (!isObject(value)) return value === decoded;
+  if (!isObject(decoded) || decodedObjects.has(value as object)) return false;
   const prototype = Object.getPrototypeOf(value);
   if (prototype !== Object.getPrototypeOf(decoded)) return false;
   if (prototype === Array.prototype) {
     const [values, parts] = [value as unknown[], decoded as unknown[]];
     if (values.length !== parts.length) return false;
-    for (let index = 0; index < values.length; index++) if (!sameTree(values[index], parts[index])) return false;
+    for (let index = 0; index < values.length; index++) if (!sameParts(values[index], parts[index], decodedObjects)) return false;
     return true;
   }
   // A symbol-keyed property added in place is refused, as when the value is encoded.
@@ -355,7 +374,7 @@ function sameTree(value: unknown, decoded: unknown): boolean {
   if (keys.length !== decodedKeys.length) return false;
   for (let index = 0; index < keys.length; index++) {
     const key = keys[index]!;
-    if (key !== decodedKeys[index] || !sameTree((value as Record<string, unknown>)[key], (decoded as Record<string, unknown>)[key])) return false;
+    if (key !== decodedKeys[index] || !sameParts((value as Record<string, unknown>)[key], (decoded as Record<string, unknown>)[key], decodedObjects)) return false;
   }
   return true;
 }

@@ -17,6 +17,8 @@ const schema = z.object({
   prefs: z.object({ colors: z.array(z.string()) }).default({ colors: [] }),
   /** zod hands out `extra` as it was decoded, shared with what the store's bytes decoded to. */
   box: z.object({ n: z.number(), extra: z.any() }).optional(),
+  /** Its items as decoded, put in another order by `.overwrite()`: each one shared with another place of the decoded array. */
+  pair: z.array(z.unknown()).overwrite((items) => [...items].reverse()).optional(),
 });
 
 let fx: Awaited<ReturnType<typeof ownRouterFixture>>;
@@ -52,13 +54,15 @@ function buildRouter(sessions: ReturnType<typeof createSessionManager<typeof sch
       const session = await ctx.session.start();
       session.data.put('box', { n: 1, extra: { deep: 1 } });
       session.data.put('prefs', { colors: ['red'] });
+      session.data.put('pair', [{ k: 1 }, { k: 1 }]);
       return true;
     }),
     /** Changes, in place, the box or the preferences as read from the store, and persists. */
-    changeBox: t.procedure.input(z.enum(['inside extra', 'symbol key'])).mutation(async ({ ctx, input }) => {
+    changeBox: t.procedure.input(z.enum(['inside extra', 'symbol key', 'both pair items'])).mutation(async ({ ctx, input }) => {
       const session = await ctx.session.start();
       const box = session.data.get('box')!;
       if (input === 'inside extra') box.extra.deep = 2;
+      if (input === 'both pair items') for (const item of session.data.get('pair') as { k: number }[]) item.k = 2;
       if (input === 'symbol key') Object.assign(session.data.get('prefs'), { [Symbol('s')]: 1 });
       await ctx.session.persist();
       return true;
@@ -129,11 +133,13 @@ test('changes made in place after persist() to the same object are written too',
   ]);
 });
 
-test('a stored object changed in place is noticed, inside a part zod hands out as decoded too, and refused as put would refuse it', async () => {
+test('a stored object changed in place is noticed, inside a part zod hands out as decoded too (also where .overwrite() moved it), and refused as put would refuse it', async () => {
   const client = newBrowser();
   await client.putBox.mutate();
   await client.changeBox.mutate('inside extra');
   expect((await client.all.query()).box).toEqual({ n: 1, extra: { deep: 2 } });
+  await client.changeBox.mutate('both pair items');
+  expect((await client.all.query()).pair).toEqual([{ k: 2 }, { k: 2 }]);
   const error = await client.changeBox.mutate('symbol key').catch((e: unknown) => e);
   expect((error as Error).message).toMatch(/^Session field "prefs" cannot be stored/);
 });
