@@ -46,7 +46,7 @@ const bindable = (port: number) =>
  */
 export async function freePort(): Promise<number> {
   for (;;) {
-    const port = 10000 + Math.floor(Math.random() * (kernelPortsFrom - 10000));
+    const port = 10000 + Math.floor(Math.random() * Math.max(kernelPortsFrom - 10000, 1000));
     if (await bindable(port)) return port;
   }
 }
@@ -58,13 +58,19 @@ export async function waitForPing(port: number, process: ChildProcess): Promise<
     if (process.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${process.exitCode}`);
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on('error', () => {}); // refused while the server starts: expected, retried below
+    let server: string | undefined;
     try {
       await probe.connect();
-      if ((await probe.ping()) === 'PONG') return;
+      if ((await probe.ping()) === 'PONG') server = await probe.info('server');
     } catch {
       // not up yet
     } finally {
       probe.disconnect();
+    }
+    // The answer must be this process's: another test file's server may hold the port this one failed to bind.
+    if (server !== undefined) {
+      if (Number(/^process_id:(\d+)/m.exec(server)?.[1]) === process.pid) return;
+      throw new Error(`port ${port} is another redis-server's`);
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
