@@ -340,32 +340,33 @@ export class FieldTable {
  * encodes the value to tell. `decoded` was measured when read, so the walks are as bounded as it.
  */
 function sameTree(value: unknown, decoded: unknown): boolean {
-  const decodedObjects = new Set<object>();
-  collectObjects(decoded, decodedObjects);
-  return sameParts(value, decoded, decodedObjects);
+  const pairs: Pairs = { values: [], decoded: [] };
+  if (!sameParts(value, decoded, pairs)) return false;
+  // The two trees have the same shape, so the walk met every decoded object: none may be in the value.
+  if (pairs.values.length > 32) {
+    const decodedObjects = new Set(pairs.decoded);
+    return !pairs.values.some((part) => decodedObjects.has(part));
+  }
+  return !pairs.values.some((part) => pairs.decoded.includes(part));
 }
 
-function collectObjects(part: unknown, into: Set<object>): void {
-  if (!isObject(part)) return;
-  into.add(part as object);
-  if (part instanceof Map) {
-    for (const [key, entry] of part) {
-      collectObjects(key, into);
-      collectObjects(entry, into);
-    }
-  } else if (part instanceof Set) for (const entry of part) collectObjects(entry, into);
-  else if (!(part instanceof Date) && !ArrayBuffer.isView(part)) for (const entry of Object.values(part as object)) collectObjects(entry, into);
+/** The objects `sameParts` met, on each side. */
+interface Pairs {
+  values: object[];
+  decoded: object[];
 }
 
-function sameParts(value: unknown, decoded: unknown, decodedObjects: Set<object>): boolean {
+function sameParts(value: unknown, decoded: unknown, pairs: Pairs): boolean {
   if (!isObject(value)) return value === decoded;
-  if (!isObject(decoded) || decodedObjects.has(value as object)) return false;
+  if (!isObject(decoded)) return false;
+  pairs.values.push(value as object);
+  pairs.decoded.push(decoded as object);
   const prototype = Object.getPrototypeOf(value);
   if (prototype !== Object.getPrototypeOf(decoded)) return false;
   if (prototype === Array.prototype) {
     const [values, parts] = [value as unknown[], decoded as unknown[]];
     if (values.length !== parts.length) return false;
-    for (let index = 0; index < values.length; index++) if (!sameParts(values[index], parts[index], decodedObjects)) return false;
+    for (let index = 0; index < values.length; index++) if (!sameParts(values[index], parts[index], pairs)) return false;
     return true;
   }
   // A symbol-keyed property added in place is refused, as when the value is encoded.
@@ -374,7 +375,7 @@ function sameParts(value: unknown, decoded: unknown, decodedObjects: Set<object>
   if (keys.length !== decodedKeys.length) return false;
   for (let index = 0; index < keys.length; index++) {
     const key = keys[index]!;
-    if (key !== decodedKeys[index] || !sameParts((value as Record<string, unknown>)[key], (decoded as Record<string, unknown>)[key], decodedObjects)) return false;
+    if (key !== decodedKeys[index] || !sameParts((value as Record<string, unknown>)[key], (decoded as Record<string, unknown>)[key], pairs)) return false;
   }
   return true;
 }
