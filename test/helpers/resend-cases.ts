@@ -3,7 +3,7 @@ import { initTRPC } from '@trpc/server';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import * as z from 'zod';
-import { createRedisConnections, createSessionManager, redisStore, SessionStoreUnavailableError, type SessionContext, type SessionEvent, type SessionStore } from '../../src/index.js';
+import { createRedisConnections, createSessionManager, redisStore, SessionStoreUnavailableError, type RedisConnectionConfig, type SessionContext, type SessionEvent, type SessionStore } from '../../src/index.js';
 import { sessionRef } from '../../src/id.js';
 import type { RedisClient } from '../../src/redis-client.js';
 import * as scripts from '../../src/stores/redis-scripts.js';
@@ -132,6 +132,24 @@ const README_OPTIONS: RedisOptions = {
   retryStrategy: () => 100,
 };
 
+/**
+ * A client of the kind named: one `createRedisConnections` builds from `connection`, or one `connect` makes
+ * (with the README's options, or ioredis's defaults), its errors (the cuts) ignored.
+ */
+function clientOf(
+  kind: ClientKind,
+  connection: RedisConnectionConfig,
+  connect: (readmeOptions: boolean) => Redis | Cluster,
+): ReturnType<Topology['client']> {
+  if (kind === 'createRedisConnections') {
+    const connections = createRedisConnections({ sessions: connection });
+    return { redis: connections.use('sessions'), close: () => connections.close() };
+  }
+  const client = connect(kind === 'README options');
+  client.on('error', () => undefined); // the cuts
+  return { redis: client, close: async () => client.disconnect() };
+}
+
 export async function singleRedis(): Promise<Topology> {
   const redis: RedisServer = await startRedis();
   const proxy = await startCuttingProxy([redis.port]);
@@ -140,15 +158,8 @@ export async function singleRedis(): Promise<Topology> {
   return {
     name: 'single Redis',
     proxy,
-    client(kind) {
-      if (kind === 'createRedisConnections') {
-        const connections = createRedisConnections({ sessions: { host: '127.0.0.1', port } });
-        return { redis: connections.use('sessions'), close: () => connections.close() };
-      }
-      const client = new Redis({ host: '127.0.0.1', port, ...(kind === 'README options' ? README_OPTIONS : {}) });
-      client.on('error', () => undefined); // the cuts
-      return { redis: client, close: async () => client.disconnect() };
-    },
+    client: (kind) =>
+      clientOf(kind, { host: '127.0.0.1', port }, (readme) => new Redis({ host: '127.0.0.1', port, ...(readme ? README_OPTIONS : {}) })),
     keyType: (key) => look.type(key),
     hget: (key, field) => look.hget(key, field),
     straight: () => redis.client(),
@@ -170,19 +181,13 @@ export async function redisCluster(): Promise<Topology> {
   return {
     name: '3-master Cluster',
     proxy,
-    client(kind) {
-      if (kind === 'createRedisConnections') {
-        const connections = createRedisConnections({ sessions: { cluster: startupNodes, natMap } });
-        return { redis: connections.use('sessions'), close: () => connections.close() };
-      }
-      const options: ClusterOptions =
-        kind === 'README options'
+    client: (kind) =>
+      clientOf(kind, { cluster: startupNodes, natMap }, (readme) => {
+        const options: ClusterOptions = readme
           ? { natMap, enableAutoPipelining: true, enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false } }
           : { natMap };
-      const client = new Cluster(startupNodes, options);
-      client.on('error', () => undefined); // the cuts
-      return { redis: client, close: async () => client.disconnect() };
-    },
+        return new Cluster(startupNodes, options);
+      }),
     keyType: (key) => look.type(key),
     hget: (key, field) => look.hget(key, field),
     straight: () => cluster.client(),
