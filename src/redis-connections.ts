@@ -1,6 +1,6 @@
 import type { ClusterNode, ClusterOptions, RedisOptions } from 'ioredis';
 import { ioredisClient, type IORedisClient, type RedisClient } from './redis-client.js';
-import { takeCharge } from './stores/redis-health.js';
+import { closingOwned, takeCharge } from './stores/redis-health.js';
 
 /**
  * One Redis server or a Sentinel deployment: ioredis `RedisOptions`, passed to `new Redis()` as they are. The
@@ -101,6 +101,7 @@ async function build(config: RedisConnectionConfig): Promise<IORedisClient> {
  * otherwise keep the process alive.
  */
 async function shutDown(client: IORedisClient): Promise<void> {
+  closingOwned(client);
   if (client.status === 'ready') await client.quit().catch(() => undefined);
   client.disconnect();
 }

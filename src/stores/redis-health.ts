@@ -57,6 +57,8 @@ interface OwnedClient {
   readonly followers: Set<(event: ConnectionEvent) => void>;
   /** The last connection failure of each address, until it connects again. */
   readonly failures: Map<string, string>;
+  /** Set once the library is closing the client: its end is then final. */
+  closing: boolean;
 }
 
 const owned = new WeakMap<object, OwnedClient>();
@@ -69,7 +71,7 @@ const owned = new WeakMap<object, OwnedClient>();
  */
 export function takeCharge(client: Redis | Cluster): void {
   if (owned.has(client)) return;
-  const state: OwnedClient = { followers: new Set(), failures: new Map() };
+  const state: OwnedClient = { followers: new Set(), failures: new Map(), closing: false };
   owned.set(client, state);
   const tell = (event: ConnectionEvent) => {
     if (event.failure === null) state.failures.delete(event.address);
@@ -83,6 +85,33 @@ export function takeCharge(client: Redis | Cluster): void {
   const address = serverAddress(client as Redis);
   client.on('error', (error: unknown) => tell({ address, failure: connectionFailure(error) ?? 'connection failed' }));
   client.on('ready', () => tell({ address, failure: null }));
+  if ((client as Redis).options.failoverDetector) reconnectAfterDetectorStop(client as Redis, state);
+}
+
+/**
+ * ioredis's `failoverDetector` acts on +switch-master by stopping the client's connector, as `disconnect()` does,
+ * without the client knowing. A client that lost its master may be asking a sentinel for it just then: that
+ * attempt fails with "Connection is closed." and ioredis ends the client for good, though nobody closed it
+ * (the store stayed unavailable after a master crashed, until a restart). Such a client is connected again. An
+ * attempt stopped by `disconnect()` itself reports no error, and an end after a closed connection (`quit()`, no
+ * retries left) follows a 'close' event; neither is undone.
+ */
+function reconnectAfterDetectorStop(client: Redis, state: OwnedClient): void {
+  let stopped = false;
+  client.on('error', (error: unknown) => {
+    stopped = client.status === 'connecting' && error instanceof Error && error.message === 'Connection is closed.';
+  });
+  client.on('close', () => (stopped = false));
+  client.on('end', () => {
+    if (stopped && !state.closing) client.connect().catch(() => undefined);
+    stopped = false;
+  });
+}
+
+/** The library is closing `client`, one it took charge of: nothing connects it again. */
+export function closingOwned(client: Redis | Cluster): void {
+  const state = owned.get(client);
+  if (state !== undefined) state.closing = true;
 }
 
 /** The 16384 Cluster slots; a key's slot is the CRC16 (XMODEM) of its hash tag, or of the whole key. */

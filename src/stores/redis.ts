@@ -3,7 +3,7 @@ import { createWriteToken } from '../id.js';
 import type { Cluster } from 'ioredis';
 import { ioredisClient, type IORedisClient, type RedisClient } from '../redis-client.js';
 import type { SharedRedisConnection } from '../redis-connections.js';
-import { connectionFailure, StoreHealth, takeCharge, TIMED_OUT, type Destination } from './redis-health.js';
+import { closingOwned, connectionFailure, StoreHealth, takeCharge, TIMED_OUT, type Destination } from './redis-health.js';
 import {
   BIND_USER_SCRIPT,
   COMPARE_AND_SET_SCRIPT,
@@ -596,6 +596,7 @@ export function redisStore(options: RedisStoreOptions): SessionStore {
       if (owned && client !== undefined) {
         const closing = client;
         client = undefined;
+        closingOwned(closing);
         await closing.quit().catch(() => closing.disconnect());
       }
     },

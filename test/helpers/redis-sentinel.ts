@@ -13,7 +13,9 @@ export interface RedisSentinel {
   readonly sentinels: { host: string; port: number }[];
   /** The data nodes, the first one the initial master. */
   readonly servers: readonly RedisProcess[];
-  /** The port of the master the sentinels currently agree on. */
+  /** The sentinels' processes, in the order of `sentinels`. */
+  readonly sentinelProcesses: readonly RedisProcess[];
+  /** The port of the master the sentinels currently agree on (asking one that answers). */
   masterPort(): Promise<number>;
   /**
    * Resolves once every live data node but the master is its replica again, online, with what the master
@@ -22,7 +24,10 @@ export interface RedisSentinel {
   waitForReplication(): Promise<void>;
   /** Asks a sentinel to fail over now (a switchover: the old master turns into a replica). */
   forceFailover(): Promise<void>;
-  /** Waits until every sentinel names a master other than `port` and that server answers as a master. */
+  /**
+   * Waits until every sentinel that answers (not one paused) names a master other than `port` and that server
+   * answers as a master.
+   */
   waitForFailover(port: number): Promise<void>;
   stop(): Promise<void>;
 }
@@ -79,13 +84,16 @@ export async function startRedisSentinel({ replicas = 1, sentinels = 3 } = {}): 
       }
     }, 20_000);
 
-    const sentinelPort = () => sentinelProcesses.find((sentinel) => sentinel.alive)!.port;
+    // A paused sentinel would never answer: only running ones are asked.
+    const answering = () => sentinelProcesses.filter((sentinel) => sentinel.answering);
+    const sentinelPort = () => answering()[0]!.port;
     const masterPortSeenBy = (port: number) =>
       withClient(port, async (client) => Number(((await client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', NAME)) as string[])[1]));
     const deployment: RedisSentinel = {
       name: NAME,
       sentinels: sentinelProcesses.map((sentinel) => ({ host: '127.0.0.1', port: sentinel.port })),
       servers,
+      sentinelProcesses,
       masterPort: () => masterPortSeenBy(sentinelPort()),
       async waitForReplication() {
         const master = await deployment.masterPort();
@@ -98,7 +106,7 @@ export async function startRedisSentinel({ replicas = 1, sentinels = 3 } = {}): 
       },
       async waitForFailover(port) {
         await eventually(async () => {
-          const seen = await Promise.all(sentinelProcesses.map((sentinel) => masterPortSeenBy(sentinel.port)));
+          const seen = await Promise.all(answering().map((sentinel) => masterPortSeenBy(sentinel.port)));
           if (seen.some((master) => master === port || master !== seen[0])) throw new Error(`sentinels name masters ${seen.join(', ')}`);
           if ((await roleOf(seen[0]!)) !== 'master') throw new Error(`${seen[0]} does not answer as a master yet`);
         }, 30_000);
