@@ -29,15 +29,28 @@ export function createSessionId(): string {
   return randomText(ID_BYTES);
 }
 
-/** A write token's random bytes: 96 bits, 16 base64url characters. */
-const TOKEN_BYTES = 12;
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+/** The random part of write tokens: 60 bits, 10 base64url characters, drawn again every 4,096 tokens. */
+const TOKEN_EPOCH_LENGTH = 10;
+const TOKEN_SPAN = 64 * 64;
+let tokenEpoch = '';
+let tokenCount = TOKEN_SPAN;
 
 /**
- * A token unique to one store call that changes a record (see `RecordWrite.token`): 16 random characters,
- * 96 bits. Not secret: it only tells a resent command from a new one.
+ * A token unique to one store call that changes a record (see `RecordWrite.token`): 12 characters, a count of
+ * two base64url digits, the fastest-changing first, then 60 random bits drawn once per 4,096 tokens. Unique
+ * within the process by the count, and between processes and epochs by the random part. Not secret: it only
+ * tells a resent command from a new one. Cheaper than random bytes for every call, and shorter than 13
+ * characters, so V8 makes it one flat string (not a pair of parts), which stores compare without flattening;
+ * two tokens mostly differ in their first character.
  */
 export function createWriteToken(): string {
-  return randomText(TOKEN_BYTES);
+  if (tokenCount === TOKEN_SPAN) {
+    tokenEpoch = randomText(8).slice(0, TOKEN_EPOCH_LENGTH);
+    tokenCount = 0;
+  }
+  const count = tokenCount++;
+  return BASE64URL[count & 63]! + BASE64URL[count >> 6]! + tokenEpoch;
 }
 
 /** Whether `value` has the exact form of an ID this library makes; anything else is never looked up. */

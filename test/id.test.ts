@@ -10,18 +10,20 @@ test('IDs are 192 random bits in 32 base64url characters, and unique', () => {
   expect(Buffer.from(createSessionId(), 'base64url')).toHaveLength(24);
 });
 
-test('write tokens (96 bits, 16 characters) drawn between IDs leave every ID whole and unique, across many refills of the entropy', () => {
+test('write tokens (12 characters: a count, then 60 random bits per 4,096) drawn between IDs are unique and leave every ID whole, across many epochs and refills of the entropy', () => {
   const ids = new Set<string>();
   const tokens = new Set<string>();
-  for (let index = 0; index < 3_000; index++) {
+  for (let index = 0; index < 15_000; index++) {
     // Uneven turns, so an ID is asked for when less than its 24 bytes are left.
     for (let turn = index % 3; turn >= 0; turn--) tokens.add(createWriteToken());
     ids.add(createSessionId());
   }
-  expect(ids.size).toBe(3_000);
+  expect(ids.size).toBe(15_000);
   for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{32}$/);
-  expect(tokens.size).toBe(6_000);
-  for (const token of tokens) expect(token).toMatch(/^[A-Za-z0-9_-]{16}$/);
+  expect(tokens.size).toBe(30_000);
+  for (const token of tokens) expect(token).toMatch(/^[A-Za-z0-9_-]{12}$/);
+  // 30,000 tokens span at least seven epochs: each drew its own random part.
+  expect(new Set([...tokens].map((token) => token.slice(2))).size).toBeGreaterThanOrEqual(7);
 });
 
 test('only the exact ID form passes the format check', () => {
