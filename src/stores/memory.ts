@@ -70,14 +70,18 @@ interface MemoryRecord {
   lifespan: RecordLifespan;
   /** What the record counts against `maxBytes`. */
   bytes: number;
-  /** The tokens of its last changes, newest first (see `RecordWrite.token`). */
+  /** The tokens of its last changes (see `RecordWrite.token`), in a ring: the next one replaces `tokens[nextToken]`. */
   tokens: string[];
+  nextToken: number;
 }
 
-/** Records that a change with `token` was applied, so that the same change sent again is not applied twice. */
+/**
+ * Records that a change with `token` was applied, so that the same change sent again is not applied twice. A
+ * ring, not a list kept newest first: only which tokens are there matters, and nothing moves.
+ */
 function remember(record: MemoryRecord, token: string): void {
-  record.tokens.unshift(token);
-  if (record.tokens.length > RECENT_TOKEN_COUNT) record.tokens.pop();
+  record.tokens[record.nextToken] = token;
+  record.nextToken = (record.nextToken + 1) % RECENT_TOKEN_COUNT;
 }
 
 /** Whether a record still has the schema version and exactly the data fields a conditional write expects. */
@@ -114,10 +118,11 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   // A Map iterates in insertion order; re-inserting on use keeps the least recently used first.
   const records = new Map<string, MemoryRecord>();
   /**
-   * The ID last in `records` (the most recently used), while known: using it again moves nothing, as for the
-   * write that follows a request's load.
+   * The record last in `records` (the most recently used), while known: using it again moves nothing, as for the
+   * write that follows a request's load. The record, not its ID: two equal IDs from two requests are two strings,
+   * compared character by character.
    */
-  let newest: string | undefined;
+  let newest: MemoryRecord | undefined;
   /**
    * The marks left at the IDs of records moved to a new ID (`to`, when known), or revoked, each until it
    * expires. Marks are added in the order they expire (a revoked moved mark keeps its place and expiry), so
@@ -148,7 +153,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
     const userId = record.userId;
     totalBytes -= record.bytes;
     records.delete(id);
-    if (id === newest) newest = undefined;
+    if (record === newest) newest = undefined;
     if (userId === null || keepIndexEntry) return;
     const ids = users.get(userId);
     ids?.delete(id);
@@ -162,10 +167,10 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       remove(id);
       return undefined;
     }
-    if (id !== newest) {
+    if (record !== newest) {
       records.delete(id);
       records.set(id, record);
-      newest = id;
+      newest = record;
     }
     return record;
   };
@@ -176,7 +181,7 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
   const evictionBatch = Math.ceil(maxSessions / 100);
   const insert = (id: string, record: MemoryRecord) => {
     records.set(id, record);
-    newest = id;
+    newest = record;
     if (records.size <= maxSessions) return;
     let evicted = 0;
     for (const oldest of records.keys()) {
@@ -362,7 +367,9 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
           expiresAt: 0,
           lifespan: change.lifespan,
           bytes: 0,
-          tokens: [],
+          // The create's own token, in a list of its size: a new record's list is all most records ever hold.
+          tokens: [change.token],
+          nextToken: 1,
         };
         if (mark !== undefined) marks.delete(id);
         insert(id, record);
@@ -374,17 +381,22 @@ export function memoryStore(options: MemoryStoreOptions = {}): SessionStore {
       } else if (change.expect !== undefined && !isAsExpected(record, change.expect)) {
         return 'stale';
       }
-      const before = change.create ? 0 : dataSize(record.fields);
-      let after = before;
-      for (const field of change.remove) after -= record.fields.get(field)?.byteLength ?? 0;
-      for (const [field, bytes] of change.set) after += bytes.byteLength - (change.remove.includes(field) ? 0 : (record.fields.get(field)?.byteLength ?? 0));
-      if (exceedsMaxSize(before, after, change.maxSize)) return { status: 'too large', size: after };
+      if (!change.create) {
+        let growth = 0;
+        for (const field of change.remove) growth -= record.fields.get(field)?.byteLength ?? 0;
+        for (const [field, bytes] of change.set) growth += bytes.byteLength - (change.remove.includes(field) ? 0 : (record.fields.get(field)?.byteLength ?? 0));
+        // An update that does not grow the record passes the size rule whatever its size: measured only when it grows.
+        if (growth > 0) {
+          const before = dataSize(record.fields);
+          if (exceedsMaxSize(before, before + growth, change.maxSize)) return { status: 'too large', size: before + growth };
+        }
+      }
       for (const field of change.remove) record.fields.delete(field);
       for (const [field, bytes] of change.set) record.fields.set(field, copy(bytes));
       record.lastUsedAt = change.now;
       record.schemaVersion = change.schemaVersion;
-      remember(record, change.token);
       if (change.create) record.expiresAt = change.now + change.ttlMs;
+      else remember(record, change.token);
       recount(id, record);
       fitBytes(id);
       return 'ok';
