@@ -96,24 +96,28 @@ export function resolveCookieConfig(options: SessionCookieOptions = {}): CookieC
   }
   const secure = options.secure ?? 'auto';
   if (secure !== true && secure !== false && secure !== 'auto') throw optionError('secure', `must be true, false or 'auto' (got ${JSON.stringify(secure) ?? String(secure)})`);
-  const config: CookieConfig = {
-    name,
-    lifespanSeconds,
-    path,
-    domain,
-    sameSite: oneOf<'lax' | 'strict' | 'none'>('sameSite', options.sameSite ?? 'lax', ['lax', 'strict', 'none']),
-    secure,
-    httpOnly: booleanOption('httpOnly', options.httpOnly, true),
-    partitioned: booleanOption('partitioned', options.partitioned, false),
-    priority: options.priority === undefined ? undefined : oneOf<'low' | 'medium' | 'high'>('priority', options.priority, ['low', 'medium', 'high']),
-  };
+  const sameSite = oneOf<'lax' | 'strict' | 'none'>('sameSite', options.sameSite ?? 'lax', ['lax', 'strict', 'none']);
+  const httpOnly = booleanOption('httpOnly', options.httpOnly, true);
+  const partitioned = booleanOption('partitioned', options.partitioned, false);
+  const priority = options.priority === undefined ? undefined : oneOf<'low' | 'medium' | 'high'>('priority', options.priority, ['low', 'medium', 'high']);
   const prefixed = hasPrefix(name, '__Host-') || hasPrefix(name, '__Secure-');
   if (prefixed && secure === false) throw optionError('secure', 'cannot be false: a __Host- or __Secure- cookie must be Secure');
   if (hasPrefix(name, '__Host-') && path !== '/') throw optionError('path', 'must be "/": a __Host- cookie must have Path=/ and no Domain');
   if (hasPrefix(name, '__Host-') && domain !== undefined) throw optionError('domain', 'must be omitted: a __Host- cookie must have Path=/ and no Domain');
-  if (config.sameSite === 'none' && secure === false) throw optionError('sameSite', "cannot be 'none' with secure: false: SameSite=None requires Secure");
-  if (config.partitioned && secure === false) throw optionError('partitioned', 'cannot be true with secure: false: Partitioned requires Secure');
-  return config;
+  if (sameSite === 'none' && secure === false) throw optionError('sameSite', "cannot be 'none' with secure: false: SameSite=None requires Secure");
+  if (partitioned && secure === false) throw optionError('partitioned', 'cannot be true with secure: false: Partitioned requires Secure');
+  return {
+    name,
+    lifespanSeconds,
+    path,
+    domain,
+    sameSite,
+    // Prefixed names, SameSite=None and Partitioned are only accepted by browsers with Secure: decided here, once.
+    secure: secure === 'auto' && (prefixed || sameSite === 'none' || partitioned) ? true : secure,
+    httpOnly,
+    partitioned,
+    priority,
+  };
 }
 
 /** The raw value of the session cookie in a `Cookie` header, if any. */
@@ -122,11 +126,7 @@ export function readCookie(cookieHeader: string | undefined, name: string): stri
   return parseCookie(cookieHeader)[name];
 }
 
-function isSecure(config: CookieConfig, requestIsHttps: boolean): boolean {
-  if (config.secure !== 'auto') return config.secure;
-  // Prefixed names and SameSite=None are only accepted by browsers with Secure.
-  return requestIsHttps || hasPrefix(config.name, '__Host-') || hasPrefix(config.name, '__Secure-') || config.sameSite === 'none' || config.partitioned;
-}
+const isSecure = (config: CookieConfig, requestIsHttps: boolean): boolean => (config.secure === 'auto' ? requestIsHttps : config.secure);
 
 /**
  * A `Set-Cookie` value for the session cookie. Built as one object, with no spread: `cookie`'s

@@ -40,6 +40,8 @@ export const STREAMING_COOKIE_REASON =
 
 /** Replaces any `Set-Cookie` for `name` in `existing` with `header`. */
 export function replaceSetCookie(existing: readonly string[], name: string, header: string): string[] {
+  // Nearly always none: the session's cookie is the only one most responses set.
+  if (existing.length === 0) return [header];
   const prefix = `${name}=`;
   return [...existing.filter((value) => !value.startsWith(prefix)), header];
 }
