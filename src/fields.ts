@@ -21,6 +21,8 @@ interface FieldState {
   version: number;
   /** Put or deleted since the last write. */
   changed: boolean;
+  /** The version the write in progress carries (set by `changes`): that write marks the field clean only if it is still this. */
+  carried: number;
   /**
    * What msgpackr decoded from `snapshot`, as decoded: zod's parse built the value handed out anew from it. While
    * that value is still this one part for part, it was not changed in place, and need not be encoded to tell.
@@ -34,7 +36,6 @@ export interface ChangeSet {
   remove: string[];
   /** The encoded size of the whole session once the changes are written. */
   size: number;
-  versions: Map<string, number>;
 }
 
 export const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
@@ -57,8 +58,10 @@ export class FieldTable {
    * fields it uses (a basket it never looks at costs nothing but its bytes).
    */
   readonly #unread: Map<string, Uint8Array>;
-  /** Stored fields the schema no longer has, or that could not be read: removed on the next write. */
-  readonly #stale = new Set<string>();
+  /** The sum of `#unread`'s bytes once first asked for (see `#unreadSize`), kept up to date from then on. */
+  #unreadBytes: number | undefined;
+  /** Stored fields the schema no longer has, or that could not be read: removed on the next write. Built when the first is found. */
+  #stale: Set<string> | undefined;
 
   /** `stored` becomes this table's own. */
   constructor(runtime: SessionRuntime, stored: Map<string, Uint8Array> | null, label: () => string) {
@@ -98,7 +101,8 @@ export class FieldTable {
     const valid = this.validate(key, value);
     const encoded = encodeValue(valid);
     const size = this.#knownSize(key) + encoded.length;
-    if (exceedsMaxSize(this.storedSize(), size, this.#runtime.maxSize)) throw new SessionTooLargeError(size, this.#runtime.maxSize, this.#label());
+    // Within the limit, as nearly every value is, the size the store holds now does not matter: not measured.
+    if (size > this.#runtime.maxSize && exceedsMaxSize(this.storedSize(), size, this.#runtime.maxSize)) throw new SessionTooLargeError(size, this.#runtime.maxSize, this.#label());
     state.value = valid;
     this.#changed(state, true);
     state.encoded = encoded;
@@ -140,12 +144,16 @@ export class FieldTable {
   rebase(stored: Map<string, Uint8Array>): void {
     this.noteInPlaceChanges();
     this.#unread.clear();
+    let unreadBytes = 0;
     for (const [key, bytes] of stored) {
       if (!this.#runtime.fields.has(key)) {
-        if (!this.#stale.has(key)) this.#drop(key, 'the schema has no such field');
-      } else if (!this.#fields.has(key)) this.#unread.set(key, bytes);
-      else if (!this.#fields.get(key)!.changed) this.storedElsewhere(key, bytes);
+        if (!this.#stale?.has(key)) this.#drop(key, 'the schema has no such field');
+      } else if (!this.#fields.has(key)) {
+        this.#unread.set(key, bytes);
+        unreadBytes += bytes.length;
+      } else if (!this.#fields.get(key)!.changed) this.storedElsewhere(key, bytes);
     }
+    this.#unreadBytes = unreadBytes;
     for (const [key, state] of this.#fields) if (!state.changed && !stored.has(key)) this.storedElsewhere(key, null);
   }
 
@@ -163,7 +171,7 @@ export class FieldTable {
   sizeWith(key: string, bytes: Uint8Array): number {
     let size = bytes.length;
     for (const [other, state] of this.#fields) if (other !== key && state.stored !== undefined) size += state.stored.length;
-    for (const unread of this.#unread.values()) size += unread.length;
+    size += this.#unreadSize();
     return size;
   }
 
@@ -171,8 +179,18 @@ export class FieldTable {
   storedSize(): number {
     let size = 0;
     for (const state of this.#fields.values()) if (state.stored !== undefined) size += state.stored.length;
-    for (const unread of this.#unread.values()) size += unread.length;
+    size += this.#unreadSize();
     return size;
+  }
+
+  /** The bytes of the stored fields not read yet: measured when first asked for, as most requests never need it. */
+  #unreadSize(): number {
+    if (this.#unreadBytes === undefined) {
+      let size = 0;
+      for (const bytes of this.#unread.values()) size += bytes.length;
+      this.#unreadBytes = size;
+    }
+    return this.#unreadBytes;
   }
 
   /** The session's size with this request's changes, but for the field `except`. */
@@ -183,7 +201,7 @@ export class FieldTable {
       // A field changed in place since its put counts as its last known encoding: the store has the final say.
       size += (state.changed ? state.encoded?.length : undefined) ?? state.stored?.length ?? 0;
     }
-    for (const unread of this.#unread.values()) size += unread.length;
+    size += this.#unreadSize();
     return size;
   }
 
@@ -192,7 +210,7 @@ export class FieldTable {
    * (which may have been changed in place) and no stale field waits to be removed.
    */
   mayHaveChanged(): boolean {
-    if (this.#stale.size > 0) return true;
+    if (this.#stale !== undefined && this.#stale.size > 0) return true;
     for (const state of this.#fields.values()) if (state.changed || state.observed) return true;
     return false;
   }
@@ -204,22 +222,23 @@ export class FieldTable {
   changes(everything: boolean): ChangeSet {
     // A new record (a regenerated session) carries only fields that are still valid: read them all first.
     if (everything && this.#unread.size > 0) for (const key of [...this.#unread.keys()]) this.#field(key);
-    const changes: ChangeSet = { set: new Map(), remove: this.#stale.size === 0 ? [] : [...this.#stale], size: 0, versions: new Map() };
-    for (const unread of this.#unread.values()) changes.size += unread.length;
+    const changes: ChangeSet = { set: new Map(), remove: this.#stale === undefined || this.#stale.size === 0 ? [] : [...this.#stale], size: 0 };
+    changes.size += this.#unreadSize();
     for (const [key, state] of this.#fields) {
       this.#noteInPlace(key, state);
-      if (state.changed) {
-        changes.versions.set(key, state.version);
-        if (!state.present) {
-          // Removed whatever this request saw, so a concurrent writer's value goes too.
-          changes.remove.push(key);
-          continue;
-        }
+      if (state.changed && !state.present) {
+        // Removed whatever this request saw, so a concurrent writer's value goes too.
+        changes.remove.push(key);
+        state.carried = state.version;
+        continue;
       }
       if (!state.present) continue;
       const bytes = state.changed ? (state.encoded ?? encodeValue(state.value)) : state.stored!;
       changes.size += bytes.length;
-      if (everything || state.changed) changes.set.set(key, bytes);
+      if (everything || state.changed) {
+        changes.set.set(key, bytes);
+        state.carried = state.version;
+      }
     }
     return changes;
   }
@@ -227,9 +246,9 @@ export class FieldTable {
   /** Marks as stored what `changes` wrote, unless a field changed again since. */
   written(changes: ChangeSet): void {
     for (const key of changes.remove) {
-      this.#stale.delete(key);
+      this.#stale?.delete(key);
       const state = this.#fields.get(key);
-      if (state !== undefined && changes.versions.get(key) === state.version) {
+      if (state !== undefined && state.carried === state.version) {
         state.stored = undefined;
         state.changed = false;
       }
@@ -237,7 +256,7 @@ export class FieldTable {
     for (const [key, bytes] of changes.set) {
       const state = this.#fields.get(key)!;
       state.stored = bytes;
-      if (!changes.versions.has(key) || changes.versions.get(key) === state.version) {
+      if (state.carried === state.version) {
         state.snapshot = bytes;
         state.decoded = undefined;
         state.changed = false;
@@ -281,7 +300,10 @@ export class FieldTable {
     if (state === undefined) {
       if (!this.#runtime.fields.has(key)) throw new SessionValidationError(key, 'the schema has no such field');
       const bytes = this.#unread.get(key);
-      if (bytes !== undefined) this.#unread.delete(key);
+      if (bytes !== undefined) {
+        this.#unread.delete(key);
+        if (this.#unreadBytes !== undefined) this.#unreadBytes -= bytes.length;
+      }
       state = this.#fromStored(key, bytes ?? null);
       this.#fields.set(key, state);
     }
@@ -293,13 +315,13 @@ export class FieldTable {
       const value = this.#readStored(key, bytes);
       if (value !== undefined) {
         const { parsed, decoded } = value;
-        return { value: parsed, present: true, stored: bytes, snapshot: bytes, observed: false, encoded: undefined, version: 0, changed: false, decoded };
+        return { value: parsed, present: true, stored: bytes, snapshot: bytes, observed: false, encoded: undefined, version: 0, changed: false, carried: -1, decoded };
       }
     }
     // Built property by property in the same order as above: a spread here made every field state a
     // slow-path object clone (a third of the CPU of a read of an unset field).
     const { value, snapshot } = this.#defaultOf(key);
-    return { value, present: false, stored: bytes ?? undefined, snapshot, observed: false, encoded: undefined, version: 0, changed: false, decoded: undefined };
+    return { value, present: false, stored: bytes ?? undefined, snapshot, observed: false, encoded: undefined, version: 0, changed: false, carried: -1, decoded: undefined };
   }
 
   /** The field's default, unshared, with its encoding to notice changes made to it in place. */
@@ -326,7 +348,7 @@ export class FieldTable {
   }
 
   #drop(key: string, reason: string) {
-    this.#stale.add(key);
+    (this.#stale ??= new Set()).add(key);
     this.#runtime.report(new SessionFieldDroppedError(this.#label(), key, reason));
   }
 }

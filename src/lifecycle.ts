@@ -3,7 +3,7 @@ import { encodeValue } from './codec.js';
 import { decodeDevice, encodeDevice } from './device.js';
 import { SessionConflictError, SessionCorruptError, SessionError, SessionForbiddenError, SessionGoneError, SessionMigrationError, SessionTooLargeError, SessionVersionError } from './errors.js';
 import { FieldTable, type ChangeSet } from './fields.js';
-import { flashField, FlashTable, takeFlashFields } from './flash.js';
+import { flashField, FlashTable, NO_FLASH_CHANGES, takeFlashFields } from './flash.js';
 import { createWriteToken, redactSessionId, sessionRef } from './id.js';
 import { migrateFields, needsMigration, type MigratedFields } from './migrations.js';
 import type { SessionRuntime } from './options.js';
@@ -52,7 +52,7 @@ function migrated(runtime: SessionRuntime, id: string, record: StoredRecord): { 
   const data = new Map(record.fields);
   const flash = takeFlashFields(data);
   const result = migrateFields(runtime.migrations, data, record.schemaVersion, redactSessionId(id));
-  for (const [key, bytes] of flash) result.fields.set(flashField(key), bytes);
+  for (const [key, bytes] of flash ?? []) result.fields.set(flashField(key), bytes);
   return { fields: result.fields, pending: pendingMigration(record, result) };
 }
 
@@ -69,7 +69,7 @@ function withMigration(changes: Pick<ChangeSet, 'set' | 'remove'>, migration: Pe
 const SETTLED: Promise<void> = Promise.resolve();
 
 /** What a write that carries only a pending migration changes of the request's own: nothing. */
-const NO_CHANGES = (): ChangeSet => ({ set: new Map(), remove: [], size: 0, versions: new Map() });
+const NO_CHANGES = (): ChangeSet => ({ set: new Map(), remove: [], size: 0 });
 
 /**
  * One session's life against the store, and the only module that calls it: load, the single queue of writes
@@ -97,13 +97,17 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
   #queued = 0;
   readonly #runtime: SessionRuntime;
   readonly #fields: FieldTable;
-  readonly #flash: FlashTable;
+  /** Built when the record holds flash values or this request uses them (see `#flash`): most sessions never do. */
+  #flashTable: FlashTable | undefined;
+  /** The shortened ID that reports name. */
+  readonly #label: () => string;
   readonly data: SessionData<S>;
   #flashAccess: SessionFlash<F> | undefined;
 
   /** `migration`: what the migrations changed in `record`, whose fields are already the migrated ones. */
   constructor(runtime: SessionRuntime, id: string, record: StoredRecord | null, migration: PendingMigration | null = null) {
-    const now = Date.now();
+    // Only a new session reads the clock: a call into V8's runtime.
+    const now = record === null ? Date.now() : 0;
     this.#runtime = runtime;
     this.#id = id;
     this.#createdAt = record?.createdAt ?? now;
@@ -114,11 +118,15 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
     this.#device = record?.device;
     this.#persisted = record !== null;
     this.#migration = migration;
-    const label = () => redactSessionId(this.#id);
-    const flash = record === null ? new Map<string, Uint8Array>() : takeFlashFields(record.fields);
-    this.#flash = new FlashTable(runtime, flash, label);
-    this.#fields = new FieldTable(runtime, record?.fields ?? null, label);
+    this.#label = () => redactSessionId(this.#id);
+    const flash = record === null ? undefined : takeFlashFields(record.fields);
+    this.#flashTable = flash === undefined ? undefined : new FlashTable(runtime, flash, this.#label);
+    this.#fields = new FieldTable(runtime, record?.fields ?? null, this.#label);
     this.data = new FieldAccess<S>(this, this.#fields);
+  }
+
+  get #flash(): FlashTable {
+    return (this.#flashTable ??= new FlashTable(this.#runtime, undefined, this.#label));
   }
 
   /** Built when first used: most requests never touch flash values. */
@@ -204,7 +212,7 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
   /** Writes what changed, after whatever is queued. Rejects with a `SessionError`. */
   flush(): Promise<void> {
     // Nothing queued that could change the session, and nothing changed: the write would return at once (a read).
-    if (this.#queued === 0 && (this.#destroyed || (this.#persisted && !this.#fields.mayHaveChanged() && !this.#flash.changed()))) return SETTLED;
+    if (this.#queued === 0 && (this.#destroyed || (this.#persisted && !this.#fields.mayHaveChanged() && this.#flashTable?.changed() !== true))) return SETTLED;
     return this.#enqueue(() => this.#write());
   }
 
@@ -453,7 +461,7 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
     for (let attempt = 1; ; attempt++) {
       const creating = !this.#persisted;
       const changes = own ? this.#fields.changes(creating) : NO_CHANGES();
-      const flash = own ? this.#flash.changes(creating) : NO_CHANGES();
+      const flash = own && this.#flashTable !== undefined ? this.#flashTable.changes(creating) : NO_FLASH_CHANGES;
       const flashChanged = flash.set.size > 0 || flash.remove.length > 0;
       const migration = creating ? null : this.#migration;
       // A migration alone is never written by a request that changes nothing: a read leaves the record as it is.
@@ -462,7 +470,10 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
       if (own && this.#changesRefused !== null && (changes.set.size > 0 || changes.remove.length > 0 || flashChanged)) {
         throw new SessionForbiddenError(this.#changesRefused);
       }
-      if (own) this.#assertFits(creating ? 0 : this.#fields.storedSize() + this.#flash.storedSize(), changes.size + flash.size);
+      // Within the limit, as nearly every session is, what the store holds now need not be measured.
+      if (own && changes.size + flash.size > this.#runtime.maxSize) {
+        this.#assertFits(creating ? 0 : this.#fields.storedSize() + (this.#flashTable?.storedSize() ?? 0), changes.size + flash.size);
+      }
       const mine = flashChanged ? { set: new Map([...changes.set, ...flash.set]), remove: [...changes.remove, ...flash.remove] } : changes;
       const { set, remove } = migration === null ? mine : withMigration(mine, migration);
       const now = Date.now();
