@@ -76,10 +76,12 @@ class MissingProcedure implements SessionHandle<never> {
   }
 }
 
+const writtenWell = () => null;
+
 /** A write's outcome: `null`, or its error, already reported to `onError`. Never rejects. */
 function settle(runtime: SessionRuntime, write: Promise<void>): Promise<SessionError | null> {
   return write.then(
-    () => null,
+    writtenWell,
     (error: unknown) => {
       const failure = error instanceof SessionError ? error : new SessionError('INTERNAL_SERVER_ERROR', String(error), error);
       runtime.report(failure);
@@ -104,9 +106,9 @@ export function httpSession<S extends SessionSchema>(runtime: SessionRuntime, tr
 
 /** 'after-response': once a request has a session, its changes are written when the response has ended. */
 function writeAfterResponse(handle: RequestHandle<SessionSchema, SessionTransport>, runtime: SessionRuntime, transport: SessionTransport): void {
-  let written: Promise<void> | undefined;
+  let written: Promise<SessionError | null> | undefined;
   // 'finish' and 'close' may both be reported: the write runs once.
-  transport.onEnd(() => (written ??= settle(runtime, handle.commit()).then(() => undefined)));
+  transport.onEnd(() => (written ??= settle(runtime, handle.commit())));
 }
 
 /**

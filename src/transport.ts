@@ -23,7 +23,7 @@ export interface SessionTransport {
    * both; the core acts once). Where the platform can keep work running after the response (`waitUntil`),
    * the adapter hands it the promise `listener` returns.
    */
-  onEnd(listener: () => Promise<void>): void;
+  onEnd(listener: () => Promise<unknown>): void;
   /** The request's `Origin` header; undefined without one (or without a request: a server-side caller). */
   readonly origin?: string | undefined;
   /** The request's `Sec-Fetch-Site` header (`same-origin`, `same-site`, `cross-site`, `none`). */

@@ -57,7 +57,7 @@ class FetchExchange implements SessionTransport {
   #waitUntil: ((promise: Promise<unknown>) => void) | undefined;
   #released = false;
   #ended = false;
-  #listener: (() => Promise<void>) | undefined;
+  #listener: (() => Promise<unknown>) | undefined;
   /** For a streamed response: settles what `waitUntil` was handed while the handler ran, once the write is done. */
   #streamWritten: (() => void) | undefined;
 
@@ -102,7 +102,7 @@ class FetchExchange implements SessionTransport {
     for (const cookie of cookies) this.#resHeaders.append('set-cookie', cookie);
   }
 
-  onEnd(listener: () => Promise<void>): void {
+  onEnd(listener: () => Promise<unknown>): void {
     if (this.#ended) this.#run(listener);
     else this.#listener = listener;
   }
@@ -117,7 +117,7 @@ class FetchExchange implements SessionTransport {
     if (streamWritten !== undefined) void written.then(streamWritten);
   }
 
-  #run(listener: () => Promise<void>): Promise<void> {
+  #run(listener: () => Promise<unknown>): Promise<unknown> {
     const done = listener();
     this.#waitUntil?.(done);
     return done;

@@ -79,7 +79,7 @@ class NodeResponseTransport implements SessionTransport {
     this.#res.setHeader('set-cookie', replaceSetCookie(headerValues(this.#res.getHeader('set-cookie')), this.#runtime.cookie.name, header));
   }
 
-  onEnd(listener: () => Promise<void>): void {
+  onEnd(listener: () => Promise<unknown>): void {
     // 'finish': the response was handed to the OS; 'close': the client went away first. Both come, and the
     // listener acts once: `on` spares the wrappers `once` builds, and the removal, for every request.
     this.#res.on('finish', listener);

@@ -14,7 +14,7 @@ import { startRedis, type RedisServer } from './redis-server.js';
  * finished, which is when an after-response write runs.
  */
 export function requestFor(id?: string, secure = false): { transport: SessionTransport; cookies: string[]; end(): Promise<void> } {
-  const listeners: (() => Promise<void>)[] = [];
+  const listeners: (() => Promise<unknown>)[] = [];
   const cookies: string[] = [];
   const transport: SessionTransport = {
     cookieHeader: id === undefined ? undefined : `sid=${id}`,

@@ -116,7 +116,7 @@ test('a destroyed session is unusable: its cookie is expired, replaying it finds
   checks += 4;
 
   // Within a request, the destroyed session refuses further changes instead of writing them.
-  const ends: (() => Promise<void>)[] = [];
+  const ends: (() => Promise<unknown>)[] = [];
   const transport: SessionTransport = { cookieHeader: undefined, secure: false, cookieBlockedReason: null, setCookie: () => undefined, onEnd: (end) => ends.push(end) };
   const handle = httpSession<typeof schema>(runtimeOf(fx.sessions), transport);
   const session = await handle.start();
