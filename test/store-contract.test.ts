@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { memoryStore, redisStore, type RecordWrite, type SessionStore } from '../src/index.js';
 import type { Redis } from 'ioredis';
-import { createSessionId } from '../src/id.js';
+import { randomBytes } from 'node:crypto';
+import { createSessionId, createWriteToken } from '../src/id.js';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -102,6 +103,26 @@ describe('the Redis store reads a plain HGETALL', () => {
     const now = Date.now();
     expect(await inspect.eval(TOUCH_SCRIPT, 1, key, now, 60_000, now + 60_000)).toBe(0);
     expect(await inspect.exists(key)).toBe(0);
+  });
+
+  test("tokens of two lengths in one record's list, as in a rolling deploy from 16-character tokens to 12: a resend of any of the last 8 changes nothing, and the list is the last 8", async () => {
+    const id = createSessionId();
+    const now = Date.now();
+    const older = () => randomBytes(12).toString('base64url');
+    // Runs of each form and of both, so that full lists of one length (cut without a search) and mixed ones meet either form.
+    const tokens = [...Array.from({ length: 10 }, createWriteToken), ...Array.from({ length: 10 }, (_, i) => (i % 3 === 0 ? older() : createWriteToken())), ...Array.from({ length: 10 }, older), ...Array.from({ length: 10 }, createWriteToken)];
+    const written: string[] = [];
+    const update = (value: number, token: string) => ({ ...create(now, { v: String(value) }), create: false, token });
+    expect(await store.write(id, { ...create(now, { v: '0' }), token: tokens[0]! })).toBe('ok');
+    written.push(tokens[0]!);
+    for (let index = 1; index < tokens.length; index++) {
+      expect(await store.write(id, update(index, tokens[index]!))).toBe('ok');
+      written.unshift(tokens[index]!);
+      // Each of the last 8 sent again: answered, not applied.
+      for (const [age, token] of written.slice(0, 8).entries()) expect(await store.write(id, update(-1 - age, token))).toBe('ok');
+      expect((await hashOf(id))['d:v']).toBe(String(index));
+      expect((await hashOf(id))['m:t']).toBe(written.slice(0, 8).map((token) => `,${token}`).join(''));
+    }
   });
 });
 
