@@ -82,7 +82,7 @@ export class RequestHandle<S extends SessionSchema, C extends SessionClient = Se
       session = await (this.#starting ??= this.#begin(lifespan));
       if (lifespan === undefined || began) return session;
       // Started meanwhile by another call: a new session takes the lifespan before its first write, and a
-      // session written since moves to take it.
+      // session written since, or being written, moves to take it.
       if (session.adoptLifespan(lifespan)) {
         this.#setSessionCookie(session);
         return session;

@@ -200,11 +200,12 @@ export class SessionLifecycle<S extends SessionSchema, F extends SessionSchema =
   }
 
   /**
-   * Gives a session not written yet its own lifespan; false once it is written, when only a move
-   * (`moveTo`) can, since a record's expiry is set as it is created.
+   * Gives a session not written yet its own lifespan; false once it is written, or while an operation is queued
+   * (a create under way already carries the lifespan it had), when only a move (`moveTo`) can, since a record's
+   * expiry is set as it is created.
    */
   adoptLifespan(lifespan: RecordLifespan): boolean {
-    if (this.#persisted) return false;
+    if (this.#persisted || this.#queued > 0) return false;
     this.#lifespan = lifespan;
     return true;
   }

@@ -28,6 +28,11 @@ function app(store: SessionStore, options: Partial<SessionManagerOptions<typeof 
       return session.id;
     }),
     relogin: t.procedure.mutation(async ({ ctx }) => (await ctx.session.regenerate()).id),
+    /** Writes the session at once: a create under way, when the session is new. An input as login's, so a batch runs both in step. */
+    bind: t.procedure.input(z.object({})).mutation(async ({ ctx }) => {
+      await (await ctx.session.start()).bindUser('ada');
+      return true;
+    }),
     read: t.procedure.query(async ({ ctx }) => (await ctx.session.load())?.id ?? null),
   });
   return { sessions, router };
@@ -126,6 +131,16 @@ describe.each(Object.keys(stores))('%s store', (name) => {
     const plain = await serve();
     await plain.client.login.mutate({});
     expect(lastCookie(plain.jar)).toMatchObject({ maxAge: 60 });
+  });
+
+  test('a first login in the batch of a call that creates the session meanwhile: the record takes the lifespan its cookie says', async () => {
+    const { client, jar } = await serve();
+    // The bind's create is under way when the login finds the session started: it carried the manager's lifespan.
+    const [id] = await Promise.all([client.login.mutate({ remember: THIRTY_DAYS }), client.bind.mutate({})]);
+    expect(lastCookie(jar)).toMatchObject({ value: id, maxAge: THIRTY_DAYS });
+    await eventually(async () => expect(await ttl(id)).toBeGreaterThan((THIRTY_DAYS - 60) * 1000));
+    const loaded = await store.load(id, Date.now());
+    expect(loaded.status === 'found' && [loaded.record.lifespan, loaded.record.userId]).toEqual([THIRTY_DAYS * 1000, 'ada']);
   });
 
   test('absoluteLifetime still caps a remembered session: its cookie and its record', async () => {
