@@ -2,11 +2,10 @@ import { initTRPC } from '@trpc/server';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import * as z from 'zod';
 import { encodeValue } from '../src/codec.js';
-import { createSessionManager, memoryStore, type SessionStore } from '../src/index.js';
+import { createSessionManager } from '../src/index.js';
 import { item } from './helpers/app.js';
 import { ownRouterFixture } from './helpers/fixture.js';
 import { browser } from './helpers/http.js';
-import { handleFor, requestFor } from './helpers/request.js';
 
 // What a procedure changes in place, in objects it got from the session, and how those objects relate to
 // the schema's defaults and to other sessions.
@@ -143,34 +142,4 @@ test('a stored object changed in place is noticed, inside a part zod hands out a
   expect((await client.all.query()).pair).toEqual([{ k: 2 }, { k: 2 }]);
   const error = await client.changeBox.mutate('symbol key').catch((e: unknown) => e);
   expect((error as Error).message).toMatch(/^Session field "prefs" cannot be stored/);
-});
-
-test('a field put while regenerate() writes the new record (which carries the field as it was) is still written by the request', async () => {
-  const store = memoryStore();
-  /** Run by the store's next write before it writes: what the procedure does while that write is under way. */
-  let meanwhile: (() => void) | undefined;
-  const watched: SessionStore = {
-    ...store,
-    write(id, change) {
-      const act = meanwhile;
-      meanwhile = undefined;
-      act?.();
-      return store.write(id, change);
-    },
-  };
-  const sessions = createSessionManager({ schema: z.object({ n: z.number().default(0) }), store: watched });
-  const first = requestFor();
-  const created = await handleFor(sessions, first.transport).start();
-  created.data.put('n', 1);
-  await first.end();
-
-  const second = requestFor(created.id);
-  const handle = handleFor(sessions, second.transport);
-  const session = (await handle.load())!;
-  // The move's create carries n = 1; n = 2 is put while it is written.
-  meanwhile = () => session.data.put('n', 2);
-  await handle.regenerate();
-  await second.end();
-  expect(meanwhile).toBeUndefined();
-  expect((await handleFor(sessions, requestFor(session.id).transport).load())!.data.get('n')).toBe(2);
 });
