@@ -121,7 +121,10 @@ function removeCheckout(dir: string): void {
  * still holds a few scavenges, and the cost of a cycle's allocations is counted in proportion to them. The
  * interrupt budget, a sixteenth of V8's, makes a function hot in a sixteenth of the calls: by the end of
  * `WARM_UP_CYCLES` TurboFan has compiled what the cycles run, which at V8's own budget it still does after
- * 16,000 cycles (what a server pays once, not per request).
+ * 16,000 cycles (what a server pays once, not per request). Allocation-site pretenuring is off: V8 starts
+ * allocating a literal's objects in the old generation once nearly all of them are found alive at a
+ * scavenge, which depends on where the scavenges fall among a cycle's allocations; a change that allocated a
+ * little less elsewhere moved "read the basket" by an eighth, with its own path unchanged (see bench/RESULTS.md).
  */
 export const NODE_FLAGS = [
   '--predictable',
@@ -131,6 +134,7 @@ export const NODE_FLAGS = [
   '--min-semi-space-size=1',
   '--max-semi-space-size=1',
   '--interrupt-budget=4224',
+  '--no-allocation-site-pretenuring',
   // The harness empties the young generation before its window (see bench/instructions-cycle.ts).
   '--expose-gc',
 ];
