@@ -222,8 +222,7 @@ export class FieldTable {
   changes(everything: boolean): ChangeSet {
     // A new record (a regenerated session) carries only fields that are still valid: read them all first.
     if (everything && this.#unread.size > 0) for (const key of [...this.#unread.keys()]) this.#field(key);
-    const changes: ChangeSet = { set: new Map(), remove: this.#stale === undefined || this.#stale.size === 0 ? [] : [...this.#stale], size: 0 };
-    changes.size += this.#unreadSize();
+    const changes: ChangeSet = { set: new Map(), remove: this.#stale === undefined || this.#stale.size === 0 ? [] : [...this.#stale], size: this.#unreadSize() };
     for (const [key, state] of this.#fields) {
       this.#noteInPlace(key, state);
       if (state.changed && !state.present) {

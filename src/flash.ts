@@ -32,22 +32,18 @@ export const flashField = (key: string) => FLASH_FIELD_PREFIX + key;
 export class FlashTable {
   readonly #runtime: SessionRuntime;
   readonly #label: () => string;
-  /*
-   * Each collection below is built when first needed (undefined until then): a table is built for every
-   * session a request uses, and most sessions never hold a flash value.
-   */
   /** What the store holds, as far as this request knows, by flash name. */
-  #stored: Map<string, Uint8Array> | undefined;
+  #stored: Map<string, Uint8Array>;
   /** Set by this request, not written yet: the value as validated and its bytes. */
-  #pending: Map<string, { value: unknown; bytes: Uint8Array }> | undefined;
+  readonly #pending = new Map<string, { value: unknown; bytes: Uint8Array }>();
   /** Stored values of names the flash schema does not have: removed on the next write. */
-  #stale: Set<string> | undefined;
+  readonly #stale = new Set<string>();
 
   /** `stored` (undefined: none) becomes this table's own. */
   constructor(runtime: SessionRuntime, stored: Map<string, Uint8Array> | undefined, label: () => string) {
     this.#runtime = runtime;
     this.#label = label;
-    this.#stored = stored;
+    this.#stored = stored ?? new Map();
     this.#dropUnknown();
   }
 
@@ -56,25 +52,25 @@ export class FlashTable {
     const schemas = this.#runtime.flash;
     if (schemas === null || !schemas.has(key)) throw new SessionValidationError(key, 'the flash schema has no such value');
     const valid = validatedValue(schemas, key, value);
-    (this.#pending ??= new Map()).set(key, { value: valid, bytes: encodeValue(valid) });
+    this.#pending.set(key, { value: valid, bytes: encodeValue(valid) });
   }
 
   /** Removes and returns the value this request set and has not written, if any. */
   unsetPending(key: string): { value: unknown } | undefined {
-    const pending = this.#pending?.get(key);
-    this.#pending?.delete(key);
+    const pending = this.#pending.get(key);
+    this.#pending.delete(key);
     return pending;
   }
 
   /** The bytes the store holds for the value, as far as this request knows. */
   stored(key: string): Uint8Array | undefined {
-    return this.#stored?.get(key);
+    return this.#stored.get(key);
   }
 
   /** Takes `bytes` as what the store now holds for the value (`undefined`: none). */
   storedElsewhere(key: string, bytes: Uint8Array | undefined): void {
-    if (bytes === undefined) this.#stored?.delete(key);
-    else (this.#stored ??= new Map()).set(key, bytes);
+    if (bytes === undefined) this.#stored.delete(key);
+    else this.#stored.set(key, bytes);
   }
 
   /** The value of stored bytes, validated; `undefined`, reported, when they cannot be read. */
@@ -85,21 +81,20 @@ export class FlashTable {
 
   /** Takes `stored` as the record's flash values now (a move took them out of the store). */
   rebase(stored: Map<string, Uint8Array> | undefined): void {
-    this.#stored = stored;
+    this.#stored = stored ?? new Map();
     this.#dropUnknown();
   }
 
   /** The bytes of the flash values the store holds, as far as this request knows. */
   storedSize(): number {
     let size = 0;
-    if (this.#stored === undefined) return 0;
     for (const bytes of this.#stored.values()) size += bytes.length;
     return size;
   }
 
   /** Whether the next write carries a change of the flash values: one set, or a stale one to remove. */
   changed(): boolean {
-    return (this.#pending?.size ?? 0) > 0 || (this.#stale?.size ?? 0) > 0;
+    return this.#pending.size > 0 || this.#stale.size > 0;
   }
 
   /**
@@ -108,40 +103,37 @@ export class FlashTable {
    */
   changes(everything: boolean): { set: ReadonlyMap<string, Uint8Array>; remove: readonly string[]; size: number } {
     // No flash values at all, as in most sessions: nothing to build.
-    const [stored, pending, stale] = [this.#stored, this.#pending, this.#stale];
-    if ((stored?.size ?? 0) === 0 && (pending?.size ?? 0) === 0 && (stale?.size ?? 0) === 0) return NO_FLASH_CHANGES;
+    if (this.#stored.size === 0 && this.#pending.size === 0 && this.#stale.size === 0) return NO_FLASH_CHANGES;
     const set = new Map<string, Uint8Array>();
     let size = 0;
-    for (const [key, bytes] of stored ?? []) {
-      if (pending?.has(key)) continue;
+    for (const [key, bytes] of this.#stored) {
+      if (this.#pending.has(key)) continue;
       size += bytes.length;
       if (everything) set.set(flashField(key), bytes);
     }
-    for (const [key, { bytes }] of pending ?? []) {
+    for (const [key, { bytes }] of this.#pending) {
       size += bytes.length;
       set.set(flashField(key), bytes);
     }
-    return { set, remove: [...(stale ?? [])].map(flashField), size };
+    return { set, remove: [...this.#stale].map(flashField), size };
   }
 
   /** Records as stored what a write carried (`set`, by record field name); a value set again since stays to write. */
   written(set: ReadonlyMap<string, Uint8Array>): void {
-    this.#stale?.clear();
+    this.#stale.clear();
     for (const [name, bytes] of set) {
       const key = name.slice(FLASH_FIELD_PREFIX.length);
-      (this.#stored ??= new Map()).set(key, bytes);
-      if (this.#pending?.get(key)?.bytes === bytes) this.#pending.delete(key);
+      this.#stored.set(key, bytes);
+      if (this.#pending.get(key)?.bytes === bytes) this.#pending.delete(key);
     }
   }
 
   #dropUnknown(): void {
-    const stored = this.#stored;
-    if (stored === undefined || stored.size === 0) return;
-    for (const key of [...stored.keys()]) {
+    if (this.#stored.size === 0) return;
+    for (const key of [...this.#stored.keys()]) {
       if (this.#runtime.flash?.has(key)) continue;
-      stored.delete(key);
+      this.#stored.delete(key);
       // Reported when first read: a move or a re-read finds it again.
-      this.#stale ??= new Set();
       if (this.#stale.has(key)) continue;
       this.#stale.add(key);
       this.#report(key, 'the flash schema has no such value');
