@@ -296,6 +296,11 @@ void main();
     expect(existsSync(join(app, 'node_modules', 'trpc-session', 'package.json'))).toBe(true);
   });
 
+  // Earlier 3.25 releases shipped zod 4 before its release as `zod/v4`: the peer range starts at 3.25.76.
+  test("npm's peer check refuses the package beside zod 3.25.75 (ERESOLVE)", () => {
+    expect(() => output('npm', ['install', '--dry-run', '--no-save', '--prefer-offline', '--no-audit', '--no-fund', 'zod@3.25.75', tarball], app)).toThrow(/ERESOLVE/);
+  }, 120_000);
+
   // `zod/v4` resolves through zod's `exports` (nodenext, bundler), or to its v4/index.d.ts file (node10).
   test.each(Object.keys(COMPILERS) as (keyof typeof COMPILERS)[])(
     'its zod/v4 schemas type-check with skipLibCheck: false and infer the session, under nodenext (ESM and CommonJS), node10 (TypeScript 5) and bundler (%s)',

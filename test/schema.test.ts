@@ -1,68 +1,95 @@
 import { initTRPC } from '@trpc/server';
-import { expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import * as z from 'zod';
+import * as zodFloor from 'zod-floor';
 import { FieldSchemas } from '../src/schema.js';
 import { createCallerContext, createSessionManager, memoryStore, type SessionContext } from '../src/index.js';
 
-test('a field a new session would lack is refused at start-up, naming it', () => {
-  expect(() => new FieldSchemas(z.object({ ok: z.string().optional(), cart: z.array(z.string()) }), 65_536)).toThrow(
-    /session field "cart" must accept absence/,
-  );
-  expect(() => new FieldSchemas('nope' as never, 65_536)).toThrow(/must be a zod object schema/);
-});
+// zod 4's floor (4.0.0, the `zod-floor` alias) beside the project's zod: start-up walks zod's own definitions to
+// find transforms and defaults, and those are zod's internals.
+const ZODS: [string, typeof z][] = [
+  ["the project's zod", z],
+  ['zod 4.0.0', zodFloor as unknown as typeof z],
+];
 
-test('a bare .catch() field accepts absence: a new session gets its fallback', () => {
-  const fields = new FieldSchemas(z.object({ locale: z.enum(['en', 'fr']).catch('en') }), 65_536);
-  expect(fields.defaultOf('locale')).toBe('en');
-});
-
-test('a field with a transform is refused at start-up: its stored output would be transformed again on load', () => {
-  const refused = {
-    transform: z.string().transform((value) => value.length).optional(),
-    preprocess: z.preprocess((value) => String(value), z.string()).optional(),
-    codec: z.codec(z.string(), z.number(), { decode: Number, encode: String }).optional(),
-    nested: z.array(z.object({ sku: z.string().transform((value) => value.toUpperCase()) })).default([]),
-  };
-  for (const [key, field] of Object.entries(refused)) {
-    expect(() => new FieldSchemas(z.object({ [key]: field }), 65_536)).toThrow(new RegExp(`session field "${key}" has a transform`));
-  }
-  interface Node {
-    name: string;
-    children: Node[];
-  }
-  const tree: z.ZodType<Node> = z.lazy(() => z.object({ name: z.string().trim(), children: z.array(tree) }));
-  const accepted = z.object({
-    tree: tree.optional(),
-    email: z.email().toLowerCase().optional(),
-    tags: z.array(z.string()).refine((tags) => new Set(tags).size === tags.length).default([]),
-    locale: z.enum(['en', 'fr']).catch('en'),
-    plain: z.string().pipe(z.string().min(1)).optional(),
+describe.each(ZODS)('%s', (_name, zod) => {
+  test('a field a new session would lack is refused at start-up, naming it', () => {
+    expect(() => new FieldSchemas(zod.object({ ok: zod.string().optional(), cart: zod.array(zod.string()) }), 65_536)).toThrow(
+      /session field "cart" must accept absence/,
+    );
+    expect(() => new FieldSchemas('nope' as never, 65_536)).toThrow(/must be a zod object schema/);
   });
-  expect(new FieldSchemas(accepted, 65_536).keys).toEqual(['tree', 'email', 'tags', 'locale', 'plain']);
-});
 
-test('a schema that throws while validating (an async refinement) is a TypeError naming the field, not an invalid value', () => {
-  const fields = new FieldSchemas(z.object({ name: z.string().refine(async (name) => name !== '').optional() }), 65_536);
-  expect(() => fields.parse('name', 'ada')).toThrow(/validating session field "name" threw: .*async refinements are not supported/);
-  expect(() => fields.parse('name', 'ada')).toThrow(TypeError);
-});
+  test('a bare .catch() field accepts absence: a new session gets its fallback', () => {
+    const fields = new FieldSchemas(zod.object({ locale: zod.enum(['en', 'fr']).catch('en') }), 65_536);
+    expect(fields.defaultOf('locale')).toBe('en');
+  });
 
-test('defaults are fresh copies, so one session cannot change another one\'s default', () => {
-  const fields = new FieldSchemas(z.object({ cart: z.array(z.string()).default([]) }), 65_536);
-  const first = fields.defaultOf('cart') as string[];
-  first.push('x');
-  expect(fields.defaultOf('cart')).toEqual([]);
-});
+  test('a field with a transform is refused at start-up: its stored output would be transformed again on load', () => {
+    const refused = {
+      transform: zod.string().transform((value) => value.length).optional(),
+      preprocess: zod.preprocess((value) => String(value), zod.string()).optional(),
+      // z.codec came with zod 4.1.
+      ...(typeof zod.codec === 'function' ? { codec: zod.codec(zod.string(), zod.number(), { decode: Number, encode: String }).optional() } : {}),
+      nested: zod.array(zod.object({ sku: zod.string().transform((value) => value.toUpperCase()) })).default([]),
+    };
+    for (const [key, field] of Object.entries(refused)) {
+      expect(() => new FieldSchemas(zod.object({ [key]: field }), 65_536)).toThrow(new RegExp(`session field "${key}" has a transform`));
+    }
+    interface Node {
+      name: string;
+      children: Node[];
+    }
+    const tree: z.ZodType<Node> = zod.lazy(() => zod.object({ name: zod.string().trim(), children: zod.array(tree) }));
+    const accepted = zod.object({
+      tree: tree.optional(),
+      email: zod.email().toLowerCase().optional(),
+      tags: zod.array(zod.string()).refine((tags) => new Set(tags).size === tags.length).default([]),
+      locale: zod.enum(['en', 'fr']).catch('en'),
+      plain: zod.string().pipe(zod.string().min(1)).optional(),
+    });
+    expect(new FieldSchemas(accepted, 65_536).keys).toEqual(['tree', 'email', 'tags', 'locale', 'plain']);
+  });
 
-test('validation reports each issue by its code and path, never by a message that could quote the data', () => {
-  const fields = new FieldSchemas(
-    z.object({ cart: z.array(z.object({ id: z.string() })).default([]), profile: z.strictObject({ name: z.string() }).optional(), tags: z.record(z.string(), z.number()).optional() }),
-    65_536,
-  );
-  expect(fields.parse('cart', [{ id: 1 }])).toEqual({ ok: false, issues: '[0].id: invalid_type (expected string)' });
-  expect(fields.parse('profile', { name: 'Ada', 'ada@example.com': 'secret' })).toEqual({ ok: false, issues: 'the value: unrecognized_keys' });
-  // A record's keys are data: only identifier-like ones are shown.
-  expect(fields.parse('tags', { 'ada@example.com': 'x', plain: 'y' })).toEqual({ ok: false, issues: '[…]: invalid_type (expected number); plain: invalid_type (expected number)' });
+  test('a schema that throws while validating (an async refinement) is a TypeError naming the field, not an invalid value', () => {
+    const fields = new FieldSchemas(zod.object({ name: zod.string().refine(async (name) => name !== '').optional() }), 65_536);
+    expect(() => fields.parse('name', 'ada')).toThrow(/validating session field "name" threw: .*async refinements are not supported/);
+    expect(() => fields.parse('name', 'ada')).toThrow(TypeError);
+  });
+
+  // zod 4.0.0 hands out the same `.default([])` array at every parse; the session copies it.
+  test("defaults are fresh copies, so one session cannot change another one's default", async () => {
+    const schema = zod.object({ cart: zod.array(zod.string()).default([]), seen: zod.array(zod.string()).catch([]) });
+    const sessions = createSessionManager({ schema, store: memoryStore() });
+    const t = initTRPC.context<SessionContext<typeof schema>>().create();
+    const router = t.router({
+      add: t.procedure
+        .concat(sessions.procedure)
+        .input(zod.string())
+        .mutation(async ({ input, ctx }) => {
+          const session = await ctx.session.start();
+          session.data.get('cart').push(input);
+          session.data.get('seen').push(input);
+          return session.data.all();
+        }),
+    });
+    // No cookie kept: each call is a new session.
+    const add = (item: string) => router.createCaller(createCallerContext(sessions, { cookie: undefined, setCookie: () => {} })).add(item);
+    expect(await add('beans')).toEqual({ cart: ['beans'], seen: ['beans'] });
+    expect(await add('tea')).toEqual({ cart: ['tea'], seen: ['tea'] });
+    await sessions.close();
+  });
+
+  test('validation reports each issue by its code and path, never by a message that could quote the data', () => {
+    const fields = new FieldSchemas(
+      zod.object({ cart: zod.array(zod.object({ id: zod.string() })).default([]), profile: zod.strictObject({ name: zod.string() }).optional(), tags: zod.record(zod.string(), zod.number()).optional() }),
+      65_536,
+    );
+    expect(fields.parse('cart', [{ id: 1 }])).toEqual({ ok: false, issues: '[0].id: invalid_type (expected string)' });
+    expect(fields.parse('profile', { name: 'Ada', 'ada@example.com': 'secret' })).toEqual({ ok: false, issues: 'the value: unrecognized_keys' });
+    // A record's keys are data: only identifier-like ones are shown.
+    expect(fields.parse('tags', { 'ada@example.com': 'x', plain: 'y' })).toEqual({ ok: false, issues: '[…]: invalid_type (expected number); plain: invalid_type (expected number)' });
+  });
 });
 
 test('manager options are checked at start-up', () => {
