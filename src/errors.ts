@@ -112,9 +112,8 @@ export class SessionTooLargeError extends SessionError {
  * `commandTimeout`. The server recovers when the store does. A procedure that lets it escape answers
  * `INTERNAL_SERVER_ERROR` (500); its message is only `Session store unavailable`, as tRPC sends a message to
  * the client: where the store is and why it failed are in {@link SessionStoreUnavailableError.reason} and
- * `cause`, for `onError` and the logs. Each
- * Redis outage is also reported to `onError` once, when it begins; its end is reported as a
- * {@link SessionStoreRecoveredError}.
+ * `cause`, for `onError` and the logs. Each Redis outage is also reported to `onError` once, when it begins;
+ * its end is reported as a {@link SessionStoreRecoveredError}.
  */
 export class SessionStoreUnavailableError extends SessionError {
   static {
